@@ -1,0 +1,225 @@
+// Package server is `webinfer serve`: it serves the page with the headers
+// WebGPU and WASM threads need, stores run reports, and answers health and
+// metrics probes (CONTRACTS.md section 5).
+//
+// In: a directory holding index.html, dist/, shim/ and assets/, and a Store.
+// Out: an http.Handler.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Root is the directory served as the page: index.html and the folders
+	// in PublicDirs below it. Nothing else under Root is served.
+	Root string
+	// Store keeps reports; nil means a fresh MemoryStore.
+	Store Store
+	// Logf logs requests that fail; nil means log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// PublicDirs are the folders under Root that the page needs.
+var PublicDirs = []string{"dist", "shim", "assets"}
+
+// maxReportBytes bounds a POSTed report; a page report is a few KiB.
+const maxReportBytes = 4 << 20
+
+// Server is the HTTP side of webinfer.
+type Server struct {
+	cfg      Config
+	mux      *http.ServeMux
+	started  time.Time
+	requests atomic.Int64
+	failures atomic.Int64 // 4xx and 5xx answers
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = log.Printf
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Root, "index.html")); err != nil {
+		return nil, fmt.Errorf("server: page root %q has no index.html", cfg.Root)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), started: time.Now()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("POST /api/reports", s.postReport)
+	s.mux.HandleFunc("GET /api/reports", s.listReports)
+	s.mux.HandleFunc("GET /api/compat", s.compat)
+	s.mux.HandleFunc("/", s.static)
+	return s, nil
+}
+
+// ServeHTTP sets the cross-origin isolation headers on every answer: WebGPU
+// needs a secure context (localhost is one) and WASM threads need
+// SharedArrayBuffer, which browsers give only to isolated pages.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	h := w.Header()
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Embedder-Policy", "require-corp")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("X-Content-Type-Options", "nosniff")
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	if rec.status >= 400 {
+		s.failures.Add(1)
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	p := path.Clean("/" + r.URL.Path)
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/v1/") {
+		writeError(w, http.StatusNotFound, "not-found", "no such endpoint: "+r.Method+" "+p)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusMethodNotAllowed, "method-not-allowed", r.Method+" is not allowed on "+p)
+		return
+	}
+	if p == "/" || p == "/index.html" {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFile(w, r, filepath.Join(s.cfg.Root, "index.html"))
+		return
+	}
+	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)
+	public := false
+	for _, d := range PublicDirs {
+		public = public || parts[0] == d
+	}
+	if !public || len(parts) < 2 {
+		writeError(w, http.StatusNotFound, "not-found", "not found: "+p)
+		return
+	}
+	file := filepath.Join(s.cfg.Root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	st, err := os.Stat(file)
+	if err != nil || st.IsDir() {
+		writeError(w, http.StatusNotFound, "not-found", "not found: "+p)
+		return
+	}
+	switch path.Ext(p) {
+	case ".wasm":
+		w.Header().Set("Content-Type", "application/wasm")
+	case ".js", ".mjs":
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	case ".gguf":
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	// Revalidate every time: builds change these files in place.
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeFile(w, r, file)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptime_s": time.Since(s.started).Seconds()})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	n, err := s.cfg.Store.Count(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	fmt.Fprintf(w, "# HELP webinfer_http_requests_total HTTP requests served.\n# TYPE webinfer_http_requests_total counter\nwebinfer_http_requests_total %d\n", s.requests.Load())
+	fmt.Fprintf(w, "# HELP webinfer_http_errors_total HTTP requests answered with a 4xx or 5xx status.\n# TYPE webinfer_http_errors_total counter\nwebinfer_http_errors_total %d\n", s.failures.Load())
+	fmt.Fprintf(w, "# HELP webinfer_reports_stored Reports held by the store.\n# TYPE webinfer_reports_stored gauge\nwebinfer_reports_stored %d\n", n)
+	fmt.Fprintf(w, "# HELP webinfer_uptime_seconds Seconds since the server started.\n# TYPE webinfer_uptime_seconds gauge\nwebinfer_uptime_seconds %.3f\n", time.Since(s.started).Seconds())
+}
+
+func (s *Server) postReport(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReportBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("report larger than %d bytes", maxReportBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad-request", "reading body: "+err.Error())
+		return
+	}
+	rec, err := ParseReport(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad-report", err.Error())
+		return
+	}
+	rec.Received = time.Now().UTC()
+	id, err := s.cfg.Store.Add(r.Context(), rec)
+	if err != nil {
+		s.cfg.Logf("webinfer: storing report: %v", err)
+		writeError(w, http.StatusServiceUnavailable, "store", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id})
+}
+
+func (s *Server) listReports(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{Engine: q.Get("engine"), Measure: q.Get("measure")}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad-request", "since: want an RFC 3339 time, got "+v)
+			return
+		}
+		f.Since = t
+	}
+	recs, err := s.cfg.Store.List(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store", err.Error())
+		return
+	}
+	out := make([]json.RawMessage, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, rec.JSON())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reports": out})
+}
+
+func (s *Server) compat(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.cfg.Store.List(r.Context(), Filter{})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, BuildCompat(recs))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with the contract's error body {"error":{code,message}}.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}

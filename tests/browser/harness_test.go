@@ -1,0 +1,223 @@
+//go:build browser
+
+package browser
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/cmd/webinfer/server"
+)
+
+// launchTimeout bounds one browser run; runs are retried once, since a
+// browser on a loaded 2-core machine can stall at start for reasons that are
+// not ours.
+const launchTimeout = 150 * time.Second
+
+// repoRoot is the checkout's top folder (this file is tests/browser/x.go).
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	if _, err := os.Stat(filepath.Join(root, "dist", "app.wasm")); err != nil {
+		t.Fatalf("dist/app.wasm is missing: run `make build` first")
+	}
+	return root
+}
+
+// testServer is the real webinfer server plus two test-only routes:
+// /test/result receives what a page or Go test binary POSTs, /test/files
+// serves the test page and compiled test binaries (with the same
+// cross-origin isolation headers the server sets).
+type testServer struct {
+	*httptest.Server
+	store   *server.MemoryStore
+	results chan []byte
+}
+
+func startServer(t testing.TB) *testServer {
+	root := repoRoot(t)
+	store := server.NewMemoryStore()
+	srv, err := server.New(server.Config{Root: root, Store: store, Logf: t.Logf})
+	require.NoError(t, err)
+	ts := &testServer{store: store, results: make(chan []byte, 16)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /test/result", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusNoContent)
+		ts.results <- body
+	})
+	files := http.StripPrefix("/test/files/", http.FileServer(http.Dir(filepath.Join(root, "tests", "browser", "static"))))
+	bins := http.StripPrefix("/test/bin/", http.FileServer(http.Dir(testBinDir(root))))
+	isolate := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
+			w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
+			w.Header().Set("Cache-Control", "no-cache")
+			if strings.HasSuffix(r.URL.Path, ".wasm") {
+				w.Header().Set("Content-Type", "application/wasm")
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("/test/files/", isolate(files))
+	mux.Handle("/test/bin/", isolate(bins))
+	mux.Handle("/", srv)
+	// 127.0.0.1 is a secure context, which WebGPU requires.
+	ts.Server = httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func testBinDir(root string) string { return filepath.Join(root, "dist", "test") }
+
+// engine is one browser engine that the driverless harness can launch.
+type engine struct {
+	name   string
+	webgpu bool // does WebGPU work in it here (shared/BROWSERS.md)
+	start  func(t testing.TB, url string) *exec.Cmd
+}
+
+var engines = []engine{
+	{name: "chromium", webgpu: true, start: startChromium},
+	{name: "firefox", webgpu: true, start: startFirefox},
+	{name: "webkit", webgpu: false, start: startWebKit},
+}
+
+// chromiumFlags turn on WebGPU (SwiftShader) and keep Chromium off the
+// closed network, which it would otherwise flood with refused connections.
+var chromiumFlags = []string{
+	"--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--no-first-run",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync",
+	"--disable-default-apps", "--no-default-browser-check", "--disable-gpu-sandbox",
+}
+
+func startChromium(t testing.TB, url string) *exec.Cmd {
+	args := append(append([]string{}, chromiumFlags...), "--user-data-dir="+t.TempDir(), url)
+	return exec.Command("chromium", args...)
+}
+
+// firefoxPrefs turn WebGPU on (lavapipe) and quiet first-run chores.
+const firefoxPrefs = `user_pref("dom.webgpu.enabled", true);
+user_pref("gfx.webgpu.ignore-blocklist", true);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
+user_pref("app.update.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("browser.safebrowsing.update.enabled", false);
+`
+
+func startFirefox(t testing.TB, url string) *exec.Cmd {
+	profile := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(profile, "user.js"), []byte(firefoxPrefs), 0o644))
+	return exec.Command("firefox-esr", "--headless", "--no-remote", "--profile", profile, url)
+}
+
+const miniBrowser = "/usr/lib/x86_64-linux-gnu/webkitgtk-6.0/MiniBrowser"
+
+func startWebKit(t testing.TB, url string) *exec.Cmd {
+	cmd := exec.Command("xvfb-run", "-a", miniBrowser, url)
+	// SharedArrayBuffer (WASM threads) only with this switch.
+	cmd.Env = append(os.Environ(), "JSC_useSharedArrayBuffer=1")
+	return cmd
+}
+
+// runInBrowser opens url (which must POST once to /test/result or to the
+// report store) in e, waits for the POST, ends the browser, and returns
+// what was posted. It retries once if the browser gives nothing in time.
+func runInBrowser(t *testing.T, ts *testServer, e engine, url string, received func() ([]byte, bool)) []byte {
+	t.Helper()
+	for attempt := 1; attempt <= 2; attempt++ {
+		body, err := runOnce(t, e, url, received)
+		if err == nil {
+			return body
+		}
+		t.Logf("%s attempt %d: %v", e.name, attempt, err)
+	}
+	t.Fatalf("%s: no result after 2 attempts", e.name)
+	return nil
+}
+
+func runOnce(t *testing.T, e engine, url string, received func() ([]byte, bool)) ([]byte, error) {
+	cmd := e.start(t, url)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to end the whole tree
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", e.name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}()
+	deadline := time.After(launchTimeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if body, ok := received(); ok {
+			return body, nil
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return nil, fmt.Errorf("%s exited before reporting (%v); its output:\n%s", e.name, err, tail(logs.String(), 4000))
+		case <-deadline:
+			return nil, fmt.Errorf("%s gave no result within %v; its output:\n%s", e.name, launchTimeout, tail(logs.String(), 4000))
+		case <-tick.C:
+		}
+	}
+}
+
+// fromChannel reads what POST /test/result received.
+func (ts *testServer) fromChannel() func() ([]byte, bool) {
+	return func() ([]byte, bool) {
+		select {
+		case b := <-ts.results:
+			return b, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// fromStore reads the newest page report stored through POST /api/reports.
+func (ts *testServer) fromStore(after int) func() ([]byte, bool) {
+	return func() ([]byte, bool) {
+		recs, _ := ts.store.List(context.Background(), server.Filter{})
+		if len(recs) > after {
+			return recs[len(recs)-1].Body, true
+		}
+		return nil, false
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	var v T
+	require.NoError(t, json.Unmarshal(b, &v), "%s", tail(string(b), 2000))
+	return v
+}
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

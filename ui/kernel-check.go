@@ -1,0 +1,6 @@
+package ui
+
+// KernelCheck shows the kernel self-checks.
+type KernelCheck struct {
+	State *State `vugu:"data"`
+}

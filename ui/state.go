@@ -1,0 +1,179 @@
+// Package ui holds the page's Vugu components. They only display State;
+// the engine (wasm/app) fills State in and asks for a re-render.
+//
+// Components: Page (the root: status bar and panels), AdapterPanel (the
+// detected browser features, WebGPU adapter, limits and the chosen code path)
+// and KernelCheck (the kernel self-checks against the Go references).
+package ui
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/webinfer/webinfer/wasm/features"
+	"github.com/webinfer/webinfer/wasm/selfcheck"
+	"github.com/webinfer/webinfer/wasm/webgpu"
+)
+
+// State is everything the page shows. Change it only under the event
+// environment's lock (ee.Lock(); ...; ee.UnlockRender()).
+type State struct {
+	Status   string           // one line: what the engine is doing
+	Features *features.Report // nil until detected
+	Device   *webgpu.Info     // the device opened, nil without one
+	Backend  string           // the backend in use: "webgpu", "cpu" or "" (not yet)
+	Checks   []selfcheck.Result
+	Errors   []string
+	Done     bool
+}
+
+// Row is one line of a two-column table.
+type Row struct{ Name, Value string }
+
+// BackendLabel is the text of #backend.
+func (s *State) BackendLabel() string {
+	if s.Backend == "" {
+		return "backend: …"
+	}
+	if s.Features != nil && s.Backend == s.Features.Path.Backend {
+		return fmt.Sprintf("backend: %s (%s)", s.Backend, s.Features.Path.Precision)
+	}
+	return "backend: " + s.Backend
+}
+
+// AdapterRows describes the adapter the engine uses (or saw).
+func (s *State) AdapterRows() []Row {
+	f := s.Features
+	if f == nil {
+		return nil
+	}
+	if !f.WebGPU.Present {
+		return []Row{{"WebGPU", "not available (navigator.gpu is absent)"}}
+	}
+	if f.WebGPU.Adapter == nil {
+		return []Row{{"WebGPU", "no adapter: " + f.WebGPU.Error}}
+	}
+	a := f.WebGPU.Adapter
+	dash := func(v string) string {
+		if v == "" {
+			return "—"
+		}
+		return v
+	}
+	return []Row{
+		{"vendor", dash(a.Vendor)},
+		{"architecture", dash(a.Architecture)},
+		{"description", dash(a.Description)},
+		{"device", dash(a.Device)},
+		{"fallback adapter", fmt.Sprint(a.IsFallbackAdapter)},
+	}
+}
+
+// FeatureList is the adapter's WebGPU features, comma-separated.
+func (s *State) FeatureList() string {
+	if s.Features == nil || len(s.Features.WebGPU.Features) == 0 {
+		return "none"
+	}
+	return strings.Join(s.Features.WebGPU.Features, ", ")
+}
+
+// LimitRows lists the adapter's limits, sorted by name.
+func (s *State) LimitRows() []Row {
+	if s.Features == nil {
+		return nil
+	}
+	var rows []Row
+	for k, v := range s.Features.WebGPU.Limits {
+		rows = append(rows, Row{k, formatLimit(k, v)})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	return rows
+}
+
+func formatLimit(name string, v float64) string {
+	if strings.HasSuffix(name, "Size") && v >= 1<<20 {
+		return fmt.Sprintf("%.0f (%.0f MiB)", v, v/(1<<20))
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// PlatformRows lists what the browser offers besides WebGPU.
+func (s *State) PlatformRows() []Row {
+	f := s.Features
+	if f == nil {
+		return nil
+	}
+	yn := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	return []Row{
+		{"WASM SIMD", yn(f.Wasm.SIMD)},
+		{"WASM relaxed SIMD", yn(f.Wasm.RelaxedSIMD)},
+		{"WASM threads", yn(f.Wasm.Threads)},
+		{"WASM memory64", yn(f.Wasm.Memory64)},
+		{"JSPI", yn(f.Wasm.JSPI)},
+		{"cross-origin isolated", yn(f.CrossOriginIsolated)},
+		{"hardware concurrency", fmt.Sprint(f.HardwareConcurrency)},
+		{"device memory (GiB)", fmt.Sprint(f.DeviceMemoryGiB)},
+		{"storage quota (MiB)", fmt.Sprintf("%.0f", f.Storage.Quota/(1<<20))},
+		{"WebGPU in a worker", yn(f.WorkerWebGPU.Adapter)},
+		{"WGSL language features", strings.Join(f.WebGPU.WGSLLanguageFeatures, ", ")},
+	}
+}
+
+// PathText is the chosen code path and why.
+func (s *State) PathText() string {
+	if s.Features == nil {
+		return ""
+	}
+	p := s.Features.Path
+	return fmt.Sprintf("%s, %s: %s", p.Backend, p.Precision, p.Why)
+}
+
+// CheckRows is one row per checked case.
+func (s *State) CheckRows() []CheckRow {
+	var rows []CheckRow
+	for _, r := range s.Checks {
+		if r.Error != "" {
+			rows = append(rows, CheckRow{Backend: r.Backend, Kernel: r.Kernel, Case: "—", Verdict: "error: " + r.Error, Class: "fail"})
+			continue
+		}
+		for _, c := range r.Cases {
+			row := CheckRow{
+				Backend: r.Backend, Kernel: r.Kernel, Case: c.Name,
+				MaxErr: fmt.Sprintf("%.2e", c.Comparison.MaxAbsErr),
+				Bound:  fmt.Sprintf("%.2e", c.Comparison.WorstBound),
+				NMSE:   fmt.Sprintf("%.1e", c.Comparison.NMSE),
+			}
+			if c.OK {
+				row.Verdict, row.Class = "pass", "pass"
+			} else {
+				row.Verdict, row.Class = fmt.Sprintf("FAIL (%d outside bound)", c.Comparison.Failures), "fail"
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// CheckRow is one line of the kernel-check table.
+type CheckRow struct {
+	Backend, Kernel, Case, MaxErr, Bound, NMSE, Verdict, Class string
+}
+
+// CheckSummary is one line per backend: submits, dispatches and time.
+func (s *State) CheckSummary() []string {
+	var out []string
+	for _, r := range s.Checks {
+		line := fmt.Sprintf("%s on %s: %.1f ms", r.Kernel, r.Backend, r.Millis)
+		if r.Backend == "webgpu" {
+			line += fmt.Sprintf(", %d dispatches in %d submit(s)", r.Dispatches, r.Submits)
+		}
+		out = append(out, line)
+	}
+	return out
+}

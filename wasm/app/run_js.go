@@ -1,0 +1,162 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/hack-pad/safejs"
+	"github.com/vugu/vugu"
+	"github.com/webinfer/webinfer/ui"
+	"github.com/webinfer/webinfer/wasm/features"
+	"github.com/webinfer/webinfer/wasm/jsutil"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/selfcheck"
+	"github.com/webinfer/webinfer/wasm/webgpu"
+)
+
+// options are the page's URL parameters (CONTRACTS.md section 4).
+type options struct {
+	autorun   bool
+	reportURL string
+	prefs     features.Prefs
+}
+
+func optionsFrom(q url.Values) options {
+	return options{
+		autorun:   q.Get("autorun") == "1",
+		reportURL: q.Get("report"),
+		prefs:     features.Prefs{Backend: q.Get("backend"), Precision: q.Get("precision")},
+	}
+}
+
+// run detects features, picks the path, runs the kernel checks on it (and
+// on the CPU path, always), then publishes the report. Each stage updates
+// the page under the event environment's lock.
+func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
+	update := func(f func()) { ee.Lock(); f(); ee.UnlockRender() }
+	rep := report.Report{Tokens: []int{}, Errors: []string{}, Checks: []selfcheck.Result{}}
+	fail := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		rep.Errors = append(rep.Errors, msg)
+		update(func() { st.Errors = append(st.Errors, msg) })
+	}
+
+	update(func() { st.Status = "detecting browser features" })
+	feats, err := collectFeatures(ctx)
+	if err != nil {
+		fail("features: %v", err)
+	}
+	feats.Path = features.Choose(feats, opts.prefs)
+	rep.Engine = report.EngineFromUA(feats.UserAgent)
+	rep.Features = feats
+	update(func() { st.Features = &rep.Features })
+
+	backend := "cpu"
+	if feats.Path.Backend == "webgpu" {
+		update(func() { st.Status = "opening the WebGPU device" })
+		var disable []string
+		if feats.Path.Precision != "f16" {
+			disable = append(disable, "shader-f16")
+		}
+		dev, err := webgpu.Open(ctx, webgpu.Options{DisableFeatures: disable})
+		if err != nil {
+			fail("%v; falling back to the CPU path", err)
+		} else {
+			info := dev.Info()
+			update(func() { st.Device = &info; st.Status = "checking the WebGPU kernels" })
+			t0 := time.Now()
+			res := selfcheck.MatVecGPU(ctx, dev)
+			rep.Metrics.CompileMillis = float64(time.Since(t0).Microseconds()) / 1000
+			rep.Checks = append(rep.Checks, res)
+			update(func() { st.Checks = append(st.Checks, res) })
+			if res.OK {
+				backend = "webgpu"
+			} else {
+				fail("WebGPU kernel check failed (%s); falling back to the CPU path", res.Error)
+			}
+			dev.Destroy()
+		}
+	}
+
+	update(func() { st.Status = "checking the CPU kernels" })
+	cpuRes := selfcheck.MatVecCPU()
+	rep.Checks = append(rep.Checks, cpuRes)
+	if !cpuRes.OK {
+		fail("CPU kernel check failed")
+	}
+	rep.Backend = backend
+	rep.Precision = "f32"
+	if backend == "webgpu" {
+		rep.Precision = feats.Path.Precision
+	}
+
+	verdict := "ready: all kernel checks pass"
+	if len(rep.Errors) > 0 {
+		verdict = fmt.Sprintf("ready with %d error(s)", len(rep.Errors))
+	}
+	update(func() {
+		st.Checks = append(st.Checks, cpuRes)
+		st.Backend = backend
+		st.Status = verdict
+		st.Done = true
+	})
+	publish(ctx, opts, rep, fail)
+}
+
+// collectFeatures runs shim/features.js and decodes its report.
+func collectFeatures(ctx context.Context) (features.Report, error) {
+	var r features.Report
+	mod, err := safejs.Global().Get("webinferFeatures")
+	if err != nil || mod.IsUndefined() {
+		return r, fmt.Errorf("shim/features.js is not loaded")
+	}
+	p, err := mod.Call("collect")
+	if err != nil {
+		return r, err
+	}
+	v, err := jsutil.Await(ctx, p)
+	if err != nil {
+		return r, err
+	}
+	b, err := jsutil.JSON(v)
+	if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(b, &r)
+}
+
+// publish sets window.__webinferReport and, with ?report=URL, POSTs the
+// report there (CONTRACTS.md section 4).
+func publish(ctx context.Context, opts options, rep report.Report, fail func(string, ...any)) {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		fail("report: %v", err)
+		return
+	}
+	if opts.autorun && opts.reportURL != "" {
+		// net/http in js/wasm goes through the browser's fetch.
+		resp, err := http.Post(opts.reportURL, "application/json", bytes.NewReader(body))
+		if err != nil {
+			fail("report: POST %s: %v", opts.reportURL, err)
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				fail("report: POST %s: %s", opts.reportURL, resp.Status)
+			}
+		}
+		if len(rep.Errors) > 0 {
+			body, _ = json.Marshal(rep)
+		}
+	}
+	v, err := jsutil.ValueFromJSON(body)
+	if err == nil {
+		_ = safejs.Global().Set("__webinferReport", v)
+	}
+}

@@ -1,0 +1,68 @@
+// Package kernels holds the engine's WGSL compute kernels, one .wgsl file per
+// kernel embedded with go:embed, each beside a slow, plain Go reference that
+// says what the kernel must compute and a tolerance that says how close is
+// close enough.
+//
+// In: shapes and data. Out: WGSL source and its dispatch geometry for the GPU
+// (a Kernel), and reference results and error bounds for tests.
+//
+// Variants come from WGSL override constants (e.g. WORKGROUP_SIZE), set when
+// the pipeline is made, never from string concatenation.
+package kernels
+
+import (
+	_ "embed"
+	"fmt"
+)
+
+//go:embed matvec_f32.wgsl
+var matVecF32WGSL string
+
+// Kernel is one WGSL compute kernel: its source, entry point and the values
+// of its override constants.
+type Kernel struct {
+	Name       string
+	WGSL       string
+	EntryPoint string
+	Constants  map[string]float64
+}
+
+// MatVecF32 is the f32 matrix-vector kernel (matvec_f32.wgsl) with the given
+// workgroup size, which must be a power of two in [1, 256] and within the
+// adapter's maxComputeInvocationsPerWorkgroup.
+// Bindings: 0 w (rows*cols f32), 1 x (cols f32), 2 y (rows f32), 3 uniform
+// MatVecParams.
+func MatVecF32(workgroupSize int) (Kernel, error) {
+	if workgroupSize < 1 || workgroupSize > 256 || workgroupSize&(workgroupSize-1) != 0 {
+		return Kernel{}, fmt.Errorf("kernels: matvec_f32: workgroup size %d is not a power of two in [1, 256]", workgroupSize)
+	}
+	return Kernel{
+		Name:       "matvec_f32",
+		WGSL:       matVecF32WGSL,
+		EntryPoint: "main",
+		Constants:  map[string]float64{"WORKGROUP_SIZE": float64(workgroupSize)},
+	}, nil
+}
+
+// MatVecParams is the uniform block of matvec_f32.wgsl, as bytes.
+func MatVecParams(rows, cols int) []byte {
+	b := make([]byte, 8)
+	putU32(b[0:], uint32(rows))
+	putU32(b[4:], uint32(cols))
+	return b
+}
+
+// Grid returns the workgroup counts (x, y) that cover n invocations with
+// workgroups of size wg, keeping each dimension within maxPerDim.
+func Grid(n, wg, maxPerDim int) (x, y uint32) {
+	groups := (n + wg - 1) / wg
+	if groups <= maxPerDim {
+		return uint32(max(groups, 1)), 1
+	}
+	rowsOfGroups := (groups + maxPerDim - 1) / maxPerDim
+	return uint32(maxPerDim), uint32(rowsOfGroups)
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}

@@ -1,0 +1,85 @@
+// Package report defines the page's run report (CONTRACTS.md section 4):
+// what a browser did, on which backend, how fast and with which errors.
+// The page builds it and POSTs it; the server stores it and builds the
+// compatibility matrix from many of them.
+package report
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/webinfer/webinfer/wasm/features"
+	"github.com/webinfer/webinfer/wasm/selfcheck"
+)
+
+// Engine names the browser engine that ran the page.
+type Engine struct {
+	Name    string `json:"name"`    // "chromium", "firefox", "webkit", "node" or "unknown"
+	Version string `json:"version"` // the engine's version as its user agent gives it
+	UA      string `json:"ua"`
+}
+
+// ITL is the inter-token latency distribution, in milliseconds.
+type ITL struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+}
+
+// Metrics are the run's timings.
+type Metrics struct {
+	LoadMillis    float64 `json:"load_ms"`
+	CompileMillis float64 `json:"compile_ms"`
+	TTFTMillis    float64 `json:"ttft_ms"`
+	PrefillTokS   float64 `json:"prefill_tok_s"`
+	DecodeTokS    float64 `json:"decode_tok_s"`
+	ITLMillis     ITL     `json:"itl_ms"`
+}
+
+// Report is one page run. Checks (the kernel self-checks) is this project's
+// addition to the contract's fields.
+type Report struct {
+	Engine    Engine             `json:"engine"`
+	Features  features.Report    `json:"features"`
+	Backend   string             `json:"backend"`
+	Precision string             `json:"precision"`
+	Tokens    []int              `json:"tokens"`
+	Text      string             `json:"text"`
+	Metrics   Metrics            `json:"metrics"`
+	Checks    []selfcheck.Result `json:"checks"`
+	Errors    []string           `json:"errors"`
+}
+
+var (
+	firefoxRE   = regexp.MustCompile(`Firefox/([0-9.]+)`)
+	chromeRE    = regexp.MustCompile(`(?:Chrome|Chromium)/([0-9.]+)`)
+	webkitRE    = regexp.MustCompile(`AppleWebKit/([0-9.]+)`)
+	safariVerRE = regexp.MustCompile(`Version/([0-9.]+)`)
+	nodeRE      = regexp.MustCompile(`Node\.js/([0-9.]+)`)
+)
+
+// EngineFromUA names the engine from a user agent. This names reports only:
+// the engine's code path is chosen from detected features (package
+// features), never from the user agent.
+func EngineFromUA(ua string) Engine {
+	e := Engine{Name: "unknown", UA: ua}
+	switch {
+	case firefoxRE.MatchString(ua):
+		e.Name, e.Version = "firefox", firefoxRE.FindStringSubmatch(ua)[1]
+	case chromeRE.MatchString(ua):
+		e.Name, e.Version = "chromium", chromeRE.FindStringSubmatch(ua)[1]
+	case webkitRE.MatchString(ua):
+		e.Name = "webkit"
+		if m := safariVerRE.FindStringSubmatch(ua); m != nil {
+			e.Version = m[1]
+		} else {
+			e.Version = webkitRE.FindStringSubmatch(ua)[1]
+		}
+	case nodeRE.MatchString(ua) || strings.HasPrefix(ua, "Node"):
+		e.Name = "node"
+		if m := nodeRE.FindStringSubmatch(ua); m != nil {
+			e.Version = m[1]
+		}
+	}
+	return e
+}
