@@ -1,7 +1,6 @@
 package webgpu
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -39,9 +38,4 @@ func TestFloat32BytesRoundTrip(t *testing.T) {
 	f := []float32{1, -2.5, 3e-8}
 	assert.Equal(t, f, BytesToFloat32(Float32Bytes(f)))
 	assert.Nil(t, Float32Bytes(nil))
-}
-
-func TestNativeOpenIsUnavailable(t *testing.T) {
-	_, err := Open(context.Background(), Options{})
-	assert.ErrorIs(t, err, ErrUnavailable)
 }

@@ -1,0 +1,71 @@
+# webinfer: `make help` lists the targets. `make serve` and `make test` do
+# every set-up step they need (scripts/setup.sh), idempotently.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO       ?= go
+PORT     ?= 8080
+GOROOT   := $(shell $(GO) env GOROOT)
+WASMENV  := GOOS=js GOARCH=wasm
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# js/wasm packages whose Go tests also run inside the browsers.
+BROWSER_TEST_PKGS := webgpu jsutil selfcheck
+# SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
+SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+
+.PHONY: help setup setup-serve generate build build-tests serve check test test-unit test-wasm test-dawn test-browser bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## install everything the tests need (apt, npm, Go modules)
+	scripts/setup.sh test
+
+setup-serve: ## install what serving needs (Go modules)
+	scripts/setup.sh serve
+
+generate: ## regenerate the Vugu components' Go code (ui/*_gen.go)
+	$(GO) generate ./ui
+	gofmt -w ui
+
+build: generate ## build bin/webinfer and the page's WASM (dist/)
+	mkdir -p bin dist
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/webinfer ./cmd/webinfer
+	$(WASMENV) $(GO) build -ldflags "-s -w" -o dist/app.wasm ./wasm/app
+	cp $(GOROOT)/lib/wasm/wasm_exec.js dist/wasm_exec.js
+
+build-tests: ## build the js/wasm Go test binaries the browsers run (dist/test/)
+	mkdir -p dist/test
+	for p in $(BROWSER_TEST_PKGS); do $(WASMENV) $(GO) test -c -o dist/test/$$p.test.wasm ./wasm/$$p; done
+
+serve: setup-serve build ## serve the page at http://127.0.0.1:$(PORT)/
+	PORT=$(PORT) bin/webinfer serve
+
+check: generate ## gofmt and go vet, natively and for js/wasm
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags browser ./tests/browser
+	$(WASMENV) $(GO) vet ./wasm/... ./ui/...
+
+test-unit: ## Go unit tests, native, with the race detector
+	$(GO) test -race -count=1 ./...
+
+test-wasm: ## Go unit tests compiled to js/wasm, under Node
+	$(WASMENV) $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/... ./ui/...
+
+test-dawn: build-tests ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
+	for p in webgpu selfcheck; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
+
+test-browser: build build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
+	$(GO) test -tags browser -count=1 -v -timeout 20m ./tests/browser
+
+test: setup check test-unit test-wasm test-dawn test-browser ## every test: what CI (.ci/run) runs
+	@echo "make test: all passed"
+
+bench: ## benchmarks (JSON): not yet written, see the issues
+	@echo "make bench: no benchmarks yet (the model core and WebGPU backend issues add them)" >&2; exit 1
+
+clean: ## remove build outputs
+	rm -rf bin dist

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# setup.sh: installs what webinfer needs, idempotently; fast when done.
+#
+#   scripts/setup.sh serve   Go modules only (what `make serve` needs)
+#   scripts/setup.sh test    also the browsers and npm packages of `make test`
+#
+# Debian 12 (bookworm) packages, from Debian's own archive:
+#   chromium chromium-driver          Blink, WebGPU on SwiftShader
+#   firefox-esr mesa-vulkan-drivers   Gecko, WebGPU on lavapipe
+#   libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth
+#                                     WebKit (MiniBrowser) under a virtual X server
+# npm packages: exactly those of package-lock.json (npm ci).
+# Each step says what failed and why; nothing is downloaded outside the
+# package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-test}
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+
+command -v go >/dev/null || die "go is not on PATH (install Go 1.26 from go.dev, or /usr/local/go/bin)"
+
+# Go modules, including the vugugen tool pinned in go.mod.
+if ! go mod download 2>/tmp/webinfer-setup-go.log; then
+  cat /tmp/webinfer-setup-go.log >&2
+  die "go mod download (is the Go module proxy reachable?)"
+fi
+
+[ "$mode" = "serve" ] && exit 0
+
+apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth"
+missing=""
+for p in $apt_packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "need root (or sudo) to install:$missing"
+    sudo="sudo"
+  fi
+  say "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q >/tmp/webinfer-setup-apt.log 2>&1 || { tail -20 /tmp/webinfer-setup-apt.log >&2; die "apt-get update"; }
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -q --no-install-recommends $missing >>/tmp/webinfer-setup-apt.log 2>&1 \
+    || { tail -30 /tmp/webinfer-setup-apt.log >&2; die "apt-get install$missing"; }
+fi
+
+command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are not on PATH (Debian: apt-get install nodejs npm)"
+# npm ci only when the lockfile changed since the last install.
+stamp=node_modules/.webinfer-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/tmp/webinfer-setup-npm.log 2>&1 \
+    || { tail -30 /tmp/webinfer-setup-npm.log >&2; die "npm ci"; }
+  echo "$want" >"$stamp"
+fi
