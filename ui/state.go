@@ -78,6 +78,31 @@ func (s *State) FeatureList() string {
 	return strings.Join(s.Features.WebGPU.Features, ", ")
 }
 
+// EngineFeatureRows says which of the optional features the engine uses
+// the adapter has, and what each is for.
+func (s *State) EngineFeatureRows() []Row {
+	if s.Features == nil {
+		return nil
+	}
+	has := map[string]bool{}
+	for _, f := range s.Features.WebGPU.Features {
+		has[f] = true
+	}
+	var rows []Row
+	for _, f := range []struct{ name, use string }{
+		{"shader-f16", "f16 activations and KV cache"},
+		{"subgroups", "subgroup reductions"},
+		{"timestamp-query", "per-kernel GPU timing"},
+	} {
+		v := "no"
+		if has[f.name] {
+			v = "yes"
+		}
+		rows = append(rows, Row{f.name, v + " (" + f.use + ")"})
+	}
+	return rows
+}
+
 // LimitRows lists the adapter's limits, sorted by name.
 func (s *State) LimitRows() []Row {
 	if s.Features == nil {

@@ -5,6 +5,8 @@ package browser
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +156,13 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 		return err
 	}
 	t.Logf("#backend %q, #status %q, verdicts %v", backend, status, verdicts)
+	// A picture of what a person sees, for looking at after a run.
+	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		shot := filepath.Join(repoRoot(t), "dist", "screenshot-chromium.png")
+		if os.WriteFile(shot, png, 0o644) == nil {
+			t.Logf("screenshot: %s", shot)
+		}
+	}
 	assert.Contains(t, strings.ToLower(adapter), "swiftshader")
 	assert.Contains(t, backend, "webgpu")
 	assert.Contains(t, status, "all kernel checks pass")
