@@ -9,7 +9,12 @@
 #   firefox-esr mesa-vulkan-drivers   Gecko, WebGPU on lavapipe
 #   libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth
 #                                     WebKit (MiniBrowser) under a virtual X server
-# npm packages: exactly those of package-lock.json (npm ci).
+# npm packages: exactly those of package-lock.json (npm ci), without optional
+# packages (node-llama-cpp's CUDA and Vulkan builds: only its CPU build,
+# @node-llama-cpp/linux-x64, is a direct dependency) and without install
+# scripts (node-llama-cpp's would try to download or build llama.cpp).
+# llama.cpp's source (for its tokenizer test vocabularies) comes from the
+# git bundle inside node-llama-cpp, cloned into .cache/llama.cpp.
 # Each step says what failed and why; nothing is downloaded outside the
 # package registries.
 set -euo pipefail
@@ -54,7 +59,17 @@ stamp=node_modules/.webinfer-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error >/tmp/webinfer-setup-npm.log 2>&1 \
+  npm ci --no-audit --no-fund --omit=optional --ignore-scripts --loglevel=error >/tmp/webinfer-setup-npm.log 2>&1 \
     || { tail -30 /tmp/webinfer-setup-npm.log >&2; die "npm ci"; }
   echo "$want" >"$stamp"
+fi
+
+bundle=node_modules/node-llama-cpp/llama/gitRelease.bundle
+if [ ! -f .cache/llama.cpp/.webinfer-done ] || [ "$bundle" -nt .cache/llama.cpp/.webinfer-done ]; then
+  say "unpacking llama.cpp's source from $bundle into .cache/llama.cpp"
+  rm -rf .cache/llama.cpp
+  mkdir -p .cache
+  git clone -q "$bundle" .cache/llama.cpp 2>/tmp/webinfer-setup-git.log \
+    || { cat /tmp/webinfer-setup-git.log >&2; die "git clone $bundle"; }
+  touch .cache/llama.cpp/.webinfer-done
 fi
