@@ -64,8 +64,8 @@ func Dequantize(t gguf.Type, src []byte, dst []float32) error {
 func le16(b []byte) uint16 { return binary.LittleEndian.Uint16(b) }
 func f16(b []byte) float32 { return F16ToF32(le16(b)) }
 
-func dequantF32(b []byte, y []float32) { y[0] = float32frombits(binary.LittleEndian.Uint32(b)) }
-func dequantF16(b []byte, y []float32) { y[0] = f16(b) }
+func dequantF32(b []byte, y []float32)  { y[0] = float32frombits(binary.LittleEndian.Uint32(b)) }
+func dequantF16(b []byte, y []float32)  { y[0] = f16(b) }
 func dequantBF16(b []byte, y []float32) { y[0] = BF16ToF32(le16(b)) }
 
 // Q8_0: d f16, qs [32]int8; x = d·q.
@@ -148,10 +148,10 @@ func dequantQ2_K(b []byte, y []float32) {
 	}
 }
 
-// q3kScales unpacks the 16 signed 6-bit scales of a Q3_K block (12 bytes:
+// Q3KScales unpacks the 16 signed 6-bit scales of a Q3_K block (12 bytes:
 // low 4 bits of scale j in byte j%8 (low nibble for j<8, high for j≥8),
 // high 2 bits in byte 8+j%4 at bit 2·(j/4)).
-func q3kScales(s []byte) [16]int {
+func Q3KScales(s []byte) [16]int {
 	var out [16]int
 	for j := 0; j < 16; j++ {
 		var lo byte
@@ -169,7 +169,7 @@ func q3kScales(s []byte) [16]int {
 // Q3_K: hmask [32]u8 (3rd bit), qs [64]u8 (low 2 bits), scales [12]u8
 // (16 × 6-bit), d f16. x = d·scale·(q − (hbit ? 0 : 4)).
 func dequantQ3_K(b []byte, y []float32) {
-	hm, qs, sc := b[0:32], b[32:96], q3kScales(b[96:108])
+	hm, qs, sc := b[0:32], b[32:96], Q3KScales(b[96:108])
 	d := f16(b[108:])
 	is, out := 0, 0
 	m := byte(1)
@@ -193,9 +193,9 @@ func dequantQ3_K(b []byte, y []float32) {
 	}
 }
 
-// scaleMinK4 unpacks scale and min j (0..7) of a Q4_K/Q5_K block's 12
+// ScaleMinK4 unpacks scale and min j (0..7) of a Q4_K/Q5_K block's 12
 // bytes of 6-bit scales and mins.
-func scaleMinK4(j int, q []byte) (sc, m byte) {
+func ScaleMinK4(j int, q []byte) (sc, m byte) {
 	if j < 4 {
 		return q[j] & 63, q[j+4] & 63
 	}
@@ -209,8 +209,8 @@ func dequantQ4_K(b []byte, y []float32) {
 	d, dmin := f16(b), f16(b[2:])
 	scales, qs := b[4:16], b[16:144]
 	for c := 0; c < 4; c++ {
-		sc1, m1 := scaleMinK4(2*c, scales)
-		sc2, m2 := scaleMinK4(2*c+1, scales)
+		sc1, m1 := ScaleMinK4(2*c, scales)
+		sc2, m2 := ScaleMinK4(2*c+1, scales)
 		d1, mm1 := d*float32(sc1), dmin*float32(m1)
 		d2, mm2 := d*float32(sc2), dmin*float32(m2)
 		q := qs[32*c : 32*c+32]
@@ -227,8 +227,8 @@ func dequantQ5_K(b []byte, y []float32) {
 	d, dmin := f16(b), f16(b[2:])
 	scales, qh, qs := b[4:16], b[16:48], b[48:176]
 	for c := 0; c < 4; c++ {
-		sc1, m1 := scaleMinK4(2*c, scales)
-		sc2, m2 := scaleMinK4(2*c+1, scales)
+		sc1, m1 := ScaleMinK4(2*c, scales)
+		sc2, m2 := ScaleMinK4(2*c+1, scales)
 		d1, mm1 := d*float32(sc1), dmin*float32(m1)
 		d2, mm2 := d*float32(sc2), dmin*float32(m2)
 		u1, u2 := byte(1)<<(2*c), byte(2)<<(2*c)

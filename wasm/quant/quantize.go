@@ -234,7 +234,7 @@ func quantQ3_K(x []float32, b []byte) {
 	}
 }
 
-// packScaleMinK4 is the inverse of scaleMinK4: 8 six-bit scales and mins
+// packScaleMinK4 is the inverse of ScaleMinK4: 8 six-bit scales and mins
 // into 12 bytes.
 func packScaleMinK4(sc, m [8]int, q []byte) {
 	clear(q[:12])

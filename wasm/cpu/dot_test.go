@@ -1,0 +1,95 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/kernels"
+	"github.com/webinfer/webinfer/wasm/quant"
+)
+
+// activationValues is what the prepared activations stand for: the exact
+// values the integer kernels multiply by.
+func activationValues(t gguf.Type, a *Activations) []float64 {
+	out := make([]float64, len(a.X))
+	a.prepareFor(t)
+	for i := range out {
+		switch t {
+		case gguf.TypeF32:
+			out[i] = float64(a.X[i])
+		case gguf.TypeF16, gguf.TypeBF16:
+			out[i] = float64(a.h[i])
+		case gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
+			out[i] = float64(a.qk[i]) * float64(a.dk[i/256])
+		default:
+			out[i] = float64(a.q8[i]) * float64(a.d8[i/32])
+		}
+	}
+	return out
+}
+
+// TestMatVecEveryTypeAgainstReference checks each type's block dot
+// product against the plain reference: the dequantized weights times the
+// values the prepared activations stand for, summed in float64. The
+// difference is float32 rounding only, so DotBound applies.
+func TestMatVecEveryTypeAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const rows, cols = 37, 512
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for _, typ := range quant.Supported {
+		t.Run(typ.String(), func(t *testing.T) {
+			wf := make([]float32, rows*cols)
+			for i := range wf {
+				wf[i] = float32(rng.NormFloat64() * 0.1)
+			}
+			data, err := quant.Quantize(typ, wf)
+			require.NoError(t, err)
+			w, err := NewWeight("w", typ, rows, cols, data)
+			require.NoError(t, err)
+			var a Activations
+			a.Prepare(x)
+			y := make([]float32, rows)
+			MatVec(y, w, &a)
+
+			av := activationValues(typ, &a)
+			deq := make([]float32, cols)
+			for r := 0; r < rows; r++ {
+				require.NoError(t, w.DequantizeRow(r, deq))
+				var want, abs float64
+				for c := range deq {
+					p := float64(deq[c]) * av[c]
+					want += p
+					abs += math.Abs(p)
+				}
+				// Per-block scales are multiplied before summing, which adds a
+				// few roundings per block on top of the dot product's own.
+				bound := kernels.DotBound(cols, abs, float32(want)) * 4
+				assert.InDelta(t, want, float64(y[r]), bound, "row %d", r)
+			}
+
+			// Batched rows give the same numbers.
+			var b Activations
+			b.Prepare(x)
+			ys := [][]float32{make([]float32, rows), make([]float32, rows)}
+			MatMul(ys, w, []*Activations{&a, &b})
+			assert.Equal(t, y, ys[0])
+			assert.Equal(t, y, ys[1])
+		})
+	}
+}
+
+func TestNewWeightErrors(t *testing.T) {
+	_, err := NewWeight("blk.0.attn_q.weight", gguf.TypeIQ2_XS, 1, 256, make([]byte, 74))
+	assert.EqualError(t, err, "unsupported tensor type IQ2_XS for blk.0.attn_q.weight")
+	_, err = NewWeight("w", gguf.TypeQ8_0, 1, 33, nil)
+	assert.ErrorContains(t, err, "block size")
+	_, err = NewWeight("w", gguf.TypeQ8_0, 2, 32, make([]byte, 34))
+	assert.ErrorContains(t, err, "want 68")
+}

@@ -1,0 +1,105 @@
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/quant"
+)
+
+// Weight is a 2-D weight tensor kept in its GGUF type: Rows rows of Cols
+// elements, row r at Data[r·RowBytes : (r+1)·RowBytes].
+type Weight struct {
+	Name       string
+	Type       gguf.Type
+	Rows, Cols int
+	Data       []byte
+}
+
+// NewWeight checks that data holds rows×cols elements of type t.
+func NewWeight(name string, t gguf.Type, rows, cols int, data []byte) (Weight, error) {
+	if !quant.IsSupported(t) {
+		return Weight{}, fmt.Errorf("unsupported tensor type %s for %s", t, name)
+	}
+	if cols%t.BlockSize() != 0 {
+		return Weight{}, fmt.Errorf("%s: %d columns is not a multiple of the %s block size", name, cols, t)
+	}
+	if want := int64(rows) * t.RowBytes(int64(cols)); int64(len(data)) != want {
+		return Weight{}, fmt.Errorf("%s: %d bytes, want %d", name, len(data), want)
+	}
+	return Weight{Name: name, Type: t, Rows: rows, Cols: cols, Data: data}, nil
+}
+
+// RowBytes is the size of one row.
+func (w Weight) RowBytes() int { return int(w.Type.RowBytes(int64(w.Cols))) }
+
+// Row returns row r's blocks.
+func (w Weight) Row(r int) []byte {
+	n := w.RowBytes()
+	return w.Data[r*n : (r+1)*n]
+}
+
+// DequantizeRow writes row r as float32 into dst (len Cols): the embedding
+// lookup, which reads one row and so needs no quantized dot.
+func (w Weight) DequantizeRow(r int, dst []float32) error {
+	return quant.Dequantize(w.Type, w.Row(r), dst)
+}
+
+// parallelRows runs f over [0, rows) in contiguous chunks, one goroutine
+// per CPU (inline when there is one CPU, as in a browser without threads).
+func parallelRows(rows, work int, f func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers <= 1 || work < 1<<15 {
+		f(0, rows)
+		return
+	}
+	// A few chunks per worker even out uneven progress.
+	chunks := min(rows, workers*4)
+	var wg sync.WaitGroup
+	next := make(chan int, chunks)
+	for c := 0; c < chunks; c++ {
+		next <- c
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				f(c*rows/chunks, (c+1)*rows/chunks)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// MatVec computes y = W·x for the activations a (len Cols) into y (len
+// Rows), dotting each row's blocks directly: weights are never dequantized.
+func MatVec(y []float32, w Weight, a *Activations) {
+	a.prepareFor(w.Type)
+	parallelRows(w.Rows, w.Rows*w.Cols, func(lo, hi int) {
+		rb := w.RowBytes()
+		for r := lo; r < hi; r++ {
+			y[r] = rowDot(w.Type, w.Data[r*rb:(r+1)*rb], a)
+		}
+	})
+}
+
+// MatMul computes ys[t] = W·xs[t] for a batch of activations (a prefill):
+// each weight row is read once for the whole batch.
+func MatMul(ys [][]float32, w Weight, as []*Activations) {
+	for _, a := range as {
+		a.prepareFor(w.Type)
+	}
+	parallelRows(w.Rows, w.Rows*w.Cols*len(as), func(lo, hi int) {
+		rb := w.RowBytes()
+		for r := lo; r < hi; r++ {
+			row := w.Data[r*rb : (r+1)*rb]
+			for t, a := range as {
+				ys[t][r] = rowDot(w.Type, row, a)
+			}
+		}
+	})
+}
