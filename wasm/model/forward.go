@@ -1,0 +1,260 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/webinfer/webinfer/wasm/cpu"
+)
+
+// State is one sequence's KV cache and position. It is not safe for
+// concurrent use; give each sequence its own.
+type State struct {
+	Ctx int         // positions the cache holds
+	Pos int         // positions filled so far
+	K   [][]float32 // per layer: (Ctx, KVDim) keys, rotated
+	V   [][]float32 // per layer: (Ctx, KVDim) values
+}
+
+// NewState allocates a KV cache of ctx positions.
+func (m *Model) NewState(ctx int) *State {
+	s := &State{Ctx: ctx, K: make([][]float32, m.Blocks), V: make([][]float32, m.Blocks)}
+	for l := range s.K {
+		s.K[l] = make([]float32, ctx*m.KVDim())
+		s.V[l] = make([]float32, ctx*m.KVDim())
+	}
+	return s
+}
+
+// ErrContextFull is returned when tokens do not fit in the state's cache.
+type ErrContextFull struct{ Need, Have int }
+
+func (e ErrContextFull) Error() string {
+	return fmt.Sprintf("the prompt and output need %d positions but the context holds %d", e.Need, e.Have)
+}
+
+// scratch holds a batch's activations between steps.
+type scratch struct {
+	x, xn, q, k, v, att, o []float32 // (n, ·) row-major
+	gate, up               []float32
+	acts                   []cpu.Activations
+}
+
+// Forward runs tokens at positions st.Pos, st.Pos+1, ... through the model,
+// appends their keys and values to st, and returns the logits of the last
+// token (len Vocab). Several tokens make a prefill; one makes a decode step.
+func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
+	n := len(tokens)
+	if n == 0 {
+		return nil, fmt.Errorf("no tokens")
+	}
+	if st.Pos+n > st.Ctx {
+		return nil, ErrContextFull{Need: st.Pos + n, Have: st.Ctx}
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= m.Vocab {
+			return nil, fmt.Errorf("token id %d is outside the vocabulary of %d", t, m.Vocab)
+		}
+	}
+	c := m.Config
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
+	s := &scratch{
+		x: make([]float32, n*c.Embd), xn: make([]float32, n*c.Embd),
+		q: make([]float32, n*qDim), k: make([]float32, n*kvDim), v: make([]float32, n*kvDim),
+		att: make([]float32, n*qDim), o: make([]float32, n*c.Embd),
+		gate: make([]float32, n*c.FF), up: make([]float32, n*c.FF),
+		acts: make([]cpu.Activations, n),
+	}
+	for i, t := range tokens {
+		if err := m.TokEmbd.DequantizeRow(int(t), s.x[i*c.Embd:(i+1)*c.Embd]); err != nil {
+			return nil, err
+		}
+	}
+	rows := func(buf []float32, width int) [][]float32 {
+		out := make([][]float32, n)
+		for i := range out {
+			out[i] = buf[i*width : (i+1)*width]
+		}
+		return out
+	}
+	matmul := func(out []float32, w cpu.Weight, in []float32, width int) {
+		as := make([]*cpu.Activations, n)
+		for i := range as {
+			s.acts[i].Prepare(in[i*width : (i+1)*width])
+			as[i] = &s.acts[i]
+		}
+		cpu.MatMul(rows(out, w.Rows), w, as)
+	}
+
+	for l := range m.Layers {
+		ly := &m.Layers[l]
+		for i := 0; i < n; i++ {
+			rmsNorm(s.xn[i*c.Embd:(i+1)*c.Embd], s.x[i*c.Embd:(i+1)*c.Embd], ly.AttnNorm, c.RMSEps)
+		}
+		// One set of quantized activations serves Q, K and V.
+		as := make([]*cpu.Activations, n)
+		for i := range as {
+			s.acts[i].Prepare(s.xn[i*c.Embd : (i+1)*c.Embd])
+			as[i] = &s.acts[i]
+		}
+		cpu.MatMul(rows(s.q, qDim), ly.Wq, as)
+		cpu.MatMul(rows(s.k, kvDim), ly.Wk, as)
+		cpu.MatMul(rows(s.v, kvDim), ly.Wv, as)
+		for i := 0; i < n; i++ {
+			if ly.Bq != nil {
+				addTo(s.q[i*qDim:(i+1)*qDim], ly.Bq)
+				addTo(s.k[i*kvDim:(i+1)*kvDim], ly.Bk)
+				addTo(s.v[i*kvDim:(i+1)*kvDim], ly.Bv)
+			}
+			pos := st.Pos + i
+			m.rope(s.q[i*qDim:(i+1)*qDim], c.Heads, pos)
+			m.rope(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, pos)
+			copy(st.K[l][pos*kvDim:(pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
+			copy(st.V[l][pos*kvDim:(pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
+		}
+		m.attention(s, st, l, n)
+		matmul(s.o, ly.Wo, s.att, qDim)
+		addTo(s.x, s.o)
+
+		for i := 0; i < n; i++ {
+			rmsNorm(s.xn[i*c.Embd:(i+1)*c.Embd], s.x[i*c.Embd:(i+1)*c.Embd], ly.FFNNorm, c.RMSEps)
+		}
+		for i := range as {
+			s.acts[i].Prepare(s.xn[i*c.Embd : (i+1)*c.Embd])
+		}
+		cpu.MatMul(rows(s.gate, c.FF), ly.Wgate, as)
+		cpu.MatMul(rows(s.up, c.FF), ly.Wup, as)
+		for i := range s.gate {
+			g := s.gate[i]
+			s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
+		}
+		matmul(s.o, ly.Wdown, s.gate, c.FF)
+		addTo(s.x, s.o)
+	}
+	st.Pos += n
+
+	last := s.x[(n-1)*c.Embd:]
+	xn := make([]float32, c.Embd)
+	rmsNorm(xn, last, m.OutputNorm, c.RMSEps)
+	logits := make([]float32, m.Vocab)
+	var a cpu.Activations
+	a.Prepare(xn)
+	cpu.MatVec(logits, m.Output, &a)
+	return logits, nil
+}
+
+// rmsNorm is y = x / sqrt(mean(x²) + eps) · w, the sum of squares in
+// float64 as ggml accumulates it.
+func rmsNorm(y, x, w []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v * v)
+	}
+	scale := 1 / float32(math.Sqrt(float64(float32(sum/float64(len(x)))+eps)))
+	for i, v := range x {
+		y[i] = v * scale * w[i]
+	}
+}
+
+func addTo(dst, src []float32) {
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// rope rotates each of the heads in x (heads × HeadDim) for position pos.
+// The angle of pair i is pos·scale·base^(−2i/dims)/freq[i], computed as
+// ggml does: a float32 running product, so our angles match its angles.
+func (m *Model) rope(x []float32, heads, pos int) {
+	c := m.Config
+	thetaScale := float32(math.Pow(float64(c.RopeBase), -2/float64(c.RopeDims)))
+	half := c.RopeDims / 2
+	cos := make([]float32, half)
+	sin := make([]float32, half)
+	theta := float32(pos)
+	for i := 0; i < half; i++ {
+		ff := float32(1)
+		if m.RopeFreqs != nil {
+			ff = m.RopeFreqs[i]
+		}
+		t := c.RopeScale * (theta / ff)
+		cos[i] = float32(math.Cos(float64(t)))
+		sin[i] = float32(math.Sin(float64(t)))
+		theta *= thetaScale
+	}
+	for h := 0; h < heads; h++ {
+		v := x[h*c.HeadDim : (h+1)*c.HeadDim]
+		for i := 0; i < half; i++ {
+			var a, b *float32
+			if c.RopeNeoX {
+				a, b = &v[i], &v[i+half]
+			} else {
+				a, b = &v[2*i], &v[2*i+1]
+			}
+			x0, x1 := *a, *b
+			*a = x0*cos[i] - x1*sin[i]
+			*b = x0*sin[i] + x1*cos[i]
+		}
+	}
+}
+
+// attention computes, for each new token i and head h, the softmax-weighted
+// sum of values over positions 0..st.Pos+i (causal), into s.att.
+func (m *Model) attention(s *scratch, st *State, layer, n int) {
+	c := m.Config
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
+	group := c.Heads / c.HeadsKV
+	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
+	K, V := st.K[layer], st.V[layer]
+
+	jobs := n * c.Heads
+	workers := min(runtime.GOMAXPROCS(0), jobs)
+	var wg sync.WaitGroup
+	next := make(chan int, jobs)
+	for j := 0; j < jobs; j++ {
+		next <- j
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			scores := make([]float32, st.Pos+n)
+			for j := range next {
+				i, h := j/c.Heads, j%c.Heads
+				kvh := h / group
+				q := s.q[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
+				end := st.Pos + i + 1
+				mx := float32(math.Inf(-1))
+				for p := 0; p < end; p++ {
+					k := K[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
+					var d float32
+					for e := range q {
+						d += q[e] * k[e]
+					}
+					scores[p] = d * scale
+					mx = max(mx, scores[p])
+				}
+				var sum float64
+				for p := 0; p < end; p++ {
+					e := float32(math.Exp(float64(scores[p] - mx)))
+					scores[p] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				out := s.att[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
+				clear(out)
+				for p := 0; p < end; p++ {
+					w := scores[p] * inv
+					v := V[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
+					for e := range out {
+						out[e] += w * v[e]
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,158 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/webinfer/webinfer/wasm/cpu"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/quant"
+	"github.com/webinfer/webinfer/wasm/tokenizer"
+)
+
+// Layer holds one transformer block's weights.
+type Layer struct {
+	AttnNorm   []float32  // (Embd)
+	Wq         cpu.Weight // (Heads·HeadDim, Embd)
+	Wk, Wv     cpu.Weight // (KVDim, Embd)
+	Wo         cpu.Weight // (Embd, Heads·HeadDim)
+	Bq, Bk, Bv []float32  // qwen2 biases, nil otherwise
+	FFNNorm    []float32  // (Embd)
+	Wgate, Wup cpu.Weight // (FF, Embd)
+	Wdown      cpu.Weight // (Embd, FF)
+}
+
+// Model is a loaded model: configuration, weights and tokenizer.
+type Model struct {
+	Config
+	Tokenizer  *tokenizer.Tokenizer
+	TokEmbd    cpu.Weight // (Vocab, Embd): row t is token t's embedding
+	OutputNorm []float32  // (Embd)
+	Output     cpu.Weight // (Vocab, Embd); the embedding when tied
+	RopeFreqs  []float32  // (RopeDims/2) frequency divisors, or nil
+	Layers     []Layer
+}
+
+// ErrBadModel marks problems with the model file itself.
+var ErrBadModel = errors.New("bad model")
+
+// Load reads the model described by f from r (the file the header came from).
+// Errors name the offending tensor or key.
+func Load(f *gguf.File, r io.ReaderAt) (*Model, error) {
+	cfg, err := ConfigFromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
+	}
+	m := &Model{Config: cfg, Tokenizer: tok}
+	l := loader{f: f, r: r}
+
+	if m.TokEmbd, err = l.weight("token_embd.weight", cfg.Embd, -1); err != nil {
+		return nil, err
+	}
+	m.Vocab = m.TokEmbd.Rows
+	if m.Vocab != tok.Size() {
+		return nil, fmt.Errorf("%w: token_embd.weight has %d rows for %d tokens", ErrBadModel, m.Vocab, tok.Size())
+	}
+	if m.OutputNorm, err = l.vector("output_norm.weight", cfg.Embd); err != nil {
+		return nil, err
+	}
+	if _, ok := f.Tensor("output.weight"); ok {
+		if m.Output, err = l.weight("output.weight", cfg.Embd, m.Vocab); err != nil {
+			return nil, err
+		}
+	} else {
+		m.Output, m.TiedOutput = m.TokEmbd, true
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		if m.RopeFreqs, err = l.vector("rope_freqs.weight", cfg.RopeDims/2); err != nil {
+			return nil, err
+		}
+	}
+	qDim := cfg.Heads * cfg.HeadDim
+	for i := 0; i < cfg.Blocks; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
+		var ly Layer
+		steps := []func() error{
+			func() (e error) { ly.AttnNorm, e = l.vector(p+"attn_norm.weight", cfg.Embd); return },
+			func() (e error) { ly.Wq, e = l.weight(p+"attn_q.weight", cfg.Embd, qDim); return },
+			func() (e error) { ly.Wk, e = l.weight(p+"attn_k.weight", cfg.Embd, cfg.KVDim()); return },
+			func() (e error) { ly.Wv, e = l.weight(p+"attn_v.weight", cfg.Embd, cfg.KVDim()); return },
+			func() (e error) { ly.Wo, e = l.weight(p+"attn_output.weight", qDim, cfg.Embd); return },
+			func() (e error) { ly.FFNNorm, e = l.vector(p+"ffn_norm.weight", cfg.Embd); return },
+			func() (e error) { ly.Wgate, e = l.weight(p+"ffn_gate.weight", cfg.Embd, cfg.FF); return },
+			func() (e error) { ly.Wup, e = l.weight(p+"ffn_up.weight", cfg.Embd, cfg.FF); return },
+			func() (e error) { ly.Wdown, e = l.weight(p+"ffn_down.weight", cfg.FF, cfg.Embd); return },
+		}
+		if cfg.QKVBias {
+			steps = append(steps,
+				func() (e error) { ly.Bq, e = l.vector(p+"attn_q.bias", qDim); return },
+				func() (e error) { ly.Bk, e = l.vector(p+"attn_k.bias", cfg.KVDim()); return },
+				func() (e error) { ly.Bv, e = l.vector(p+"attn_v.bias", cfg.KVDim()); return },
+			)
+		}
+		for _, s := range steps {
+			if err := s(); err != nil {
+				return nil, err
+			}
+		}
+		m.Layers = append(m.Layers, ly)
+	}
+	return m, nil
+}
+
+type loader struct {
+	f *gguf.File
+	r io.ReaderAt
+}
+
+func (l loader) tensor(name string) (gguf.TensorInfo, []byte, error) {
+	ti, ok := l.f.Tensor(name)
+	if !ok {
+		return ti, nil, fmt.Errorf("%w: missing tensor %s", ErrBadModel, name)
+	}
+	if !quant.IsSupported(ti.Type) {
+		return ti, nil, fmt.Errorf("%w: unsupported tensor type %s for %s", ErrBadModel, ti.Type, name)
+	}
+	data, err := l.f.ReadTensor(l.r, ti)
+	if err != nil {
+		return ti, nil, err
+	}
+	return ti, data, nil
+}
+
+// weight loads a 2-D weight with cols columns and rows rows (-1: any).
+func (l loader) weight(name string, cols, rows int) (cpu.Weight, error) {
+	ti, data, err := l.tensor(name)
+	if err != nil {
+		return cpu.Weight{}, err
+	}
+	if len(ti.Dims) != 2 || ti.Dims[0] != int64(cols) || (rows >= 0 && ti.Dims[1] != int64(rows)) {
+		return cpu.Weight{}, fmt.Errorf("%w: %s has shape %v, want [%d %d]", ErrBadModel, name, ti.Dims, cols, rows)
+	}
+	w, err := cpu.NewWeight(name, ti.Type, int(ti.Dims[1]), cols, data)
+	if err != nil {
+		return cpu.Weight{}, fmt.Errorf("%w: %v", ErrBadModel, err)
+	}
+	return w, nil
+}
+
+// vector loads a 1-D tensor of n elements as float32.
+func (l loader) vector(name string, n int) ([]float32, error) {
+	ti, data, err := l.tensor(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(ti.Dims) != 1 || ti.Dims[0] != int64(n) {
+		return nil, fmt.Errorf("%w: %s has shape %v, want [%d]", ErrBadModel, name, ti.Dims, n)
+	}
+	out := make([]float32, n)
+	if err := quant.Dequantize(ti.Type, data, out); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadModel, name, err)
+	}
+	return out, nil
+}
