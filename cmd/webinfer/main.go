@@ -18,8 +18,14 @@ import (
 const usage = `usage: webinfer <command> [flags]
 
 commands:
-  serve     serve the page, the report store and the API (webinfer serve -h)
-  version   print the version
+  generate    stream generated text (webinfer generate -h)
+  tokenize    print a text's token ids as JSON
+  detokenize  print the text of token ids
+  logits      print the prompt's token ids and the last position's logits
+  info        print a model's metadata and tensor table as JSON
+  serve       serve the page, the report store and the API
+  synth       write a synthetic test model
+  version     print the version
 `
 
 // version is set by the Makefile (-ldflags "-X main.version=...").
@@ -40,6 +46,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"generate": generate, "tokenize": tokenize, "detokenize": detokenize,
+		"logits": logits, "info": info, "synth": synthCmd,
+	}
+	if c, ok := cmds[args[0]]; ok {
+		return c(ctx, args[1:], stdout, stderr)
 	}
 	switch args[0] {
 	case "serve":

@@ -32,6 +32,8 @@ type Model struct {
 	Output     cpu.Weight // (Vocab, Embd); the embedding when tied
 	RopeFreqs  []float32  // (RopeDims/2) frequency divisors, or nil
 	Layers     []Layer
+	// ChatTemplate is tokenizer.chat_template (Jinja source), or "".
+	ChatTemplate string
 }
 
 // ErrBadModel marks problems with the model file itself.
@@ -49,6 +51,9 @@ func Load(f *gguf.File, r io.ReaderAt) (*Model, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
 	}
 	m := &Model{Config: cfg, Tokenizer: tok}
+	if v, ok := f.Get("tokenizer.chat_template"); ok {
+		m.ChatTemplate, _ = v.Str()
+	}
 	l := loader{f: f, r: r}
 
 	if m.TokEmbd, err = l.weight("token_embd.weight", cfg.Embd, -1); err != nil {

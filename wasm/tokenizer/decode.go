@@ -70,9 +70,9 @@ func decodeBPEText(s string) []byte {
 // space that encoding put in front of the text.
 func (t *Tokenizer) Decode(ids []int32) string {
 	var b []byte
-	for i, id := range ids {
+	for _, id := range ids {
 		p := t.Piece(id, false)
-		if i == 0 {
+		if len(b) == 0 {
 			p = t.stripPrefixSpace(p)
 		}
 		b = append(b, p...)
@@ -104,7 +104,7 @@ func (t *Tokenizer) NewDecoder() *Decoder { return &Decoder{t: t} }
 // Next adds a token and returns the text that is now complete (maybe "").
 func (d *Decoder) Next(id int32) string {
 	p := d.t.Piece(id, false)
-	if !d.started {
+	if !d.started && len(p) > 0 {
 		d.started = true
 		p = d.t.stripPrefixSpace(p)
 	}

@@ -1,0 +1,187 @@
+// Package engine runs generation: prompt → tokens → prefill → a loop of
+// sampling and decode steps, streaming each token's text as it is produced,
+// stopping at the end-of-generation token, a stop string or the token limit.
+// The same loop serves the CLI, the server and (later) the browser.
+//
+// In: a loaded model and a Request. Out: a callback per token, and a Result
+// with the stop reason, token counts and timings.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/sample"
+)
+
+// Request is one generation.
+type Request struct {
+	Prompt    string
+	MaxTokens int // ≤ 0: until the context is full
+	Sample    sample.Params
+	Stop      []string // stop strings: generation ends before any of them
+	Chat      bool     // wrap Prompt in the model's chat template
+	Ctx       int      // context size (prompt + output); 0: min(model's, 4096)
+}
+
+// Token is one generated token and the text it completed (UTF-8 safe: a
+// token that ends inside a character has empty Text; the next carries it).
+type Token struct {
+	ID   int32
+	Text string
+}
+
+// Result describes a finished generation.
+type Result struct {
+	Reason       string  `json:"reason"` // "stop" or "length"
+	PromptTokens int     `json:"prompt_tokens"`
+	Tokens       int     `json:"tokens"`
+	TTFTMillis   float64 `json:"ttft_ms"`
+	PrefillTokS  float64 `json:"prefill_tok_s"`
+	DecodeTokS   float64 `json:"decode_tok_s"`
+}
+
+// ErrPromptTooLong is returned when the prompt alone fills the context.
+var ErrPromptTooLong = errors.New("prompt is longer than the context")
+
+// Generate runs req on m, calling emit for every generated token in order.
+// An error from emit, or ctx ending, stops generation and is returned.
+func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token) error) (Result, error) {
+	var res Result
+	prompt := req.Prompt
+	parseSpecial := false
+	if req.Chat {
+		prompt = ApplyChatTemplate(m, []Message{{Role: "user", Content: req.Prompt}})
+		parseSpecial = true
+	}
+	ids := m.Tokenizer.Encode(prompt, true, parseSpecial)
+	if len(ids) == 0 {
+		return res, fmt.Errorf("the prompt is empty")
+	}
+	n := req.Ctx
+	if n <= 0 {
+		n = min(m.CtxTrain, 4096)
+	}
+	if len(ids) >= n {
+		return res, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, len(ids), n)
+	}
+	res.PromptTokens = len(ids)
+	limit := n - len(ids)
+	if req.MaxTokens > 0 {
+		limit = min(limit, req.MaxTokens)
+	}
+
+	st := m.NewState(n)
+	s := sample.New(req.Sample)
+	for _, id := range ids {
+		s.Accept(id)
+	}
+	start := time.Now()
+	logits, err := m.Forward(st, ids)
+	if err != nil {
+		return res, err
+	}
+	prefill := time.Since(start)
+	res.PrefillTokS = float64(len(ids)) / prefill.Seconds()
+
+	dec := m.Tokenizer.NewDecoder()
+	stop := newStopper(req.Stop)
+	res.Reason = "length"
+	var decodeStart time.Time
+	for res.Tokens < limit {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		id := s.Sample(logits)
+		s.Accept(id)
+		if res.Tokens == 0 {
+			res.TTFTMillis = float64(time.Since(start).Microseconds()) / 1000
+			decodeStart = time.Now()
+		}
+		if m.Tokenizer.IsEOG(id) {
+			res.Reason = "stop"
+			break
+		}
+		res.Tokens++
+		text, hit := stop.push(dec.Next(id))
+		if err := emit(Token{ID: id, Text: text}); err != nil {
+			return res, err
+		}
+		if hit {
+			res.Reason = "stop"
+			break
+		}
+		if res.Tokens == limit {
+			break
+		}
+		if logits, err = m.Forward(st, []int32{id}); err != nil {
+			return res, err
+		}
+	}
+	if res.Reason == "length" {
+		// Text held back as a possible stop-string prefix is output after all.
+		if tail := stop.flush() + dec.Flush(); tail != "" {
+			if err := emit(Token{ID: -1, Text: tail}); err != nil {
+				return res, err
+			}
+		}
+	}
+	if res.Tokens > 1 {
+		res.DecodeTokS = float64(res.Tokens-1) / time.Since(decodeStart).Seconds()
+	}
+	return res, nil
+}
+
+// stopper holds back text that may be the start of a stop string, and
+// reports when one appears (the stop string itself is never emitted).
+type stopper struct {
+	stops []string
+	held  string
+}
+
+func newStopper(stops []string) *stopper {
+	var s []string
+	for _, x := range stops {
+		if x != "" {
+			s = append(s, x)
+		}
+	}
+	return &stopper{stops: s}
+}
+
+// push adds text and returns what can be emitted now, and whether a stop
+// string was found (then the text before it is returned).
+func (s *stopper) push(text string) (string, bool) {
+	if len(s.stops) == 0 {
+		return text, false
+	}
+	buf := s.held + text
+	for _, st := range s.stops {
+		if i := strings.Index(buf, st); i >= 0 {
+			s.held = ""
+			return buf[:i], true
+		}
+	}
+	// Hold back the longest suffix that is a prefix of some stop string.
+	keep := 0
+	for _, st := range s.stops {
+		for k := min(len(st)-1, len(buf)); k > keep; k-- {
+			if strings.HasSuffix(buf, st[:k]) {
+				keep = k
+				break
+			}
+		}
+	}
+	s.held = buf[len(buf)-keep:]
+	return buf[:len(buf)-keep], false
+}
+
+func (s *stopper) flush() string {
+	h := s.held
+	s.held = ""
+	return h
+}
