@@ -56,7 +56,8 @@ for (let i = prompt.length - 1; i < all.length - 1; i++) {
   }
 }
 const clean = (a) => a.map((x) => (Number.isFinite(x) ? x : -1e30));
-process.stdout.write(JSON.stringify({ prompt_tokens: prompt, tokens, steps, last_logprobs: clean(last || []) }) + "\n");
+const json = JSON.stringify({ prompt_tokens: prompt, tokens, steps, last_logprobs: clean(last || []) }) + "\n";
 await context.dispose();
 await model.dispose();
-process.exit(0);
+// Writes to a pipe are asynchronous: exit only once the output is flushed.
+process.stdout.write(json, () => process.exit(0));

@@ -23,6 +23,7 @@ type Activations struct {
 	q8   []int8
 	d8   []float32 // Q8_0 / Q8_1 scale per 32 (f16-rounded, as stored)
 	s8   []float32 // Q8_1: d·Σq per 32 (f16-rounded)
+	sum8 []int32   // Σq per 32, for the AVX2 Q4_0 kernel
 	qk   []int8
 	dk   []float32 // Q8_K scale per 256
 	bsum []int32   // Q8_K: Σq per 16
@@ -51,16 +52,22 @@ func (a *Activations) ensureQ8() {
 	a.q8 = grow(a.q8, n)
 	a.d8 = growF(a.d8, n/32)
 	a.s8 = growF(a.s8, n/32)
+	if cap(a.sum8) < n/32 {
+		a.sum8 = make([]int32, n/32)
+	}
+	a.sum8 = a.sum8[:n/32]
 	for b := 0; b < n/32; b++ {
 		x := a.X[32*b : 32*b+32]
 		var amax float32
 		for _, v := range x {
 			amax = max(amax, abs32(v))
 		}
+		// As llama.cpp's x86 quantize_row_q8_0: the inverse scale is 127/amax,
+		// not 1/d, which rounds differently.
 		d := amax / 127
 		id := float32(0)
-		if d != 0 {
-			id = 1 / d
+		if amax != 0 {
+			id = 127 / amax
 		}
 		sum := 0
 		for j, v := range x {
@@ -68,6 +75,7 @@ func (a *Activations) ensureQ8() {
 			a.q8[32*b+j] = q
 			sum += int(q)
 		}
+		a.sum8[b] = int32(sum)
 		a.d8[b] = quant.F16ToF32(quant.F32ToF16(d))
 		a.s8[b] = quant.F16ToF32(quant.F32ToF16(d * float32(sum)))
 	}
@@ -173,8 +181,14 @@ func rowDot(t gguf.Type, row []byte, a *Activations) float32 {
 	case gguf.TypeBF16:
 		return dotHalf(row, a.h, quant.BF16ToF32)
 	case gguf.TypeQ8_0:
+		if s, ok := dotQ8_0SIMD(row, a); ok {
+			return s
+		}
 		return dotQ8_0(row, a)
 	case gguf.TypeQ4_0:
+		if s, ok := dotQ4_0SIMD(row, a); ok {
+			return s
+		}
 		return dotQ4_0(row, a)
 	case gguf.TypeQ5_0:
 		return dotQ5_0(row, a)
@@ -219,29 +233,44 @@ func dotHalf(row []byte, h []float32, conv func(uint16) float32) float32 {
 
 func dotQ8_0(row []byte, a *Activations) float32 {
 	var sum float32
-	for b := 0; b < len(a.X)/32; b++ {
+	nb := len(a.X) / 32
+	row = row[:34*nb]
+	for b := 0; b < nb; b++ {
 		blk := row[34*b : 34*b+34]
-		q := a.q8[32*b : 32*b+32]
-		var isum int32
-		for j := 0; j < 32; j++ {
-			isum += int32(int8(blk[2+j])) * int32(q[j])
-		}
-		sum += float32(isum) * (f16(blk) * a.d8[b])
+		sum += float32(dot32((*[32]byte)(blk[2:34]), (*[32]int8)(a.q8[32*b:32*b+32]))) * (f16(blk) * a.d8[b])
 	}
 	return sum
 }
 
+// dot32 is Σ int8(w[i])·q[i]; fixed-size arrays let the compiler drop the
+// bounds checks, and four partial sums shorten the dependency chain.
+func dot32(w *[32]byte, q *[32]int8) int32 {
+	var s0, s1, s2, s3 int32
+	for j := 0; j < 32; j += 4 {
+		s0 += int32(int8(w[j])) * int32(q[j])
+		s1 += int32(int8(w[j+1])) * int32(q[j+1])
+		s2 += int32(int8(w[j+2])) * int32(q[j+2])
+		s3 += int32(int8(w[j+3])) * int32(q[j+3])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 func dotQ4_0(row []byte, a *Activations) float32 {
 	var sum float32
-	for b := 0; b < len(a.X)/32; b++ {
+	nb := len(a.X) / 32
+	row = row[:18*nb]
+	for b := 0; b < nb; b++ {
 		blk := row[18*b : 18*b+18]
-		q := a.q8[32*b : 32*b+32]
-		var isum int32
+		qs := (*[16]byte)(blk[2:18])
+		q := (*[32]int8)(a.q8[32*b : 32*b+32])
+		var s0, s1 int32
 		for j := 0; j < 16; j++ {
-			c := blk[2+j]
-			isum += (int32(c&0xf)-8)*int32(q[j]) + (int32(c>>4)-8)*int32(q[j+16])
+			c := qs[j]
+			s0 += int32(c&0xf) * int32(q[j])
+			s1 += int32(c>>4) * int32(q[j+16])
 		}
-		sum += float32(isum) * (f16(blk) * a.d8[b])
+		// Σ(n−8)·q = Σn·q − 8·Σq
+		sum += float32(s0+s1-8*a.sum8[b]) * (f16(blk) * a.d8[b])
 	}
 	return sum
 }
