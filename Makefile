@@ -9,13 +9,16 @@ GO       ?= go
 PORT     ?= 8080
 GOROOT   := $(shell $(GO) env GOROOT)
 WASMENV  := GOOS=js GOARCH=wasm
+# Native builds use Go's experimental SIMD package (simd/archsimd) for the
+# CPU engine's AVX2 kernels; the portable kernels are built and tested too.
+SIMDENV  := GOEXPERIMENT=simd
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # js/wasm packages whose Go tests also run inside the browsers.
 BROWSER_TEST_PKGS := webgpu jsutil selfcheck
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
-.PHONY: help setup setup-serve generate build build-tests serve check test test-unit test-wasm test-dawn test-browser bench clean
+.PHONY: help setup setup-serve generate build build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -32,7 +35,7 @@ generate: ## regenerate the Vugu components' Go code (ui/*_gen.go)
 
 build: generate ## build bin/webinfer and the page's WASM (dist/)
 	mkdir -p bin dist
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/webinfer ./cmd/webinfer
+	$(SIMDENV) $(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/webinfer ./cmd/webinfer
 	$(WASMENV) $(GO) build -ldflags "-s -w" -o dist/app.wasm ./wasm/app
 	cp $(GOROOT)/lib/wasm/wasm_exec.js dist/wasm_exec.js
 
@@ -46,11 +49,18 @@ serve: setup-serve build ## serve the page at http://127.0.0.1:$(PORT)/
 check: generate ## gofmt and go vet, natively and for js/wasm
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(SIMDENV) $(GO) vet ./wasm/cpu
 	$(GO) vet -tags browser ./tests/browser
 	$(WASMENV) $(GO) vet ./wasm/... ./ui/...
 
-test-unit: ## Go unit tests, native, with the race detector
-	$(GO) test -race -count=1 ./...
+test-unit: ## Go unit tests, native (portable kernels), with the race detector
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests/parity)
+
+test-simd: ## the CPU kernels again, built with the AVX2 (simd/archsimd) paths
+	$(SIMDENV) $(GO) test -count=1 ./wasm/cpu ./wasm/engine
+
+test-parity: ## our engine against llama.cpp (node-llama-cpp) on synthetic models in every tensor type
+	$(SIMDENV) $(GO) test -count=1 -v -timeout 20m ./tests/parity
 
 test-wasm: ## Go unit tests compiled to js/wasm, under Node
 	$(WASMENV) $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/... ./ui/...
@@ -61,11 +71,11 @@ test-dawn: build-tests ## the WebGPU Go tests under Node with Dawn (SwiftShader 
 test-browser: build build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
 	$(GO) test -tags browser -count=1 -v -timeout 20m ./tests/browser
 
-test: setup check test-unit test-wasm test-dawn test-browser ## every test: what CI (.ci/run) runs
+test: setup check test-unit test-simd test-wasm test-dawn test-parity test-browser ## every test: what CI (.ci/run) runs
 	@echo "make test: all passed"
 
-bench: ## benchmarks (JSON): not yet written, see the issues
-	@echo "make bench: no benchmarks yet (the model core and WebGPU backend issues add them)" >&2; exit 1
+bench: setup build ## benchmarks: our CPU engine and llama.cpp side by side, JSON on stdout
+	bin/webinfer bench --json
 
 clean: ## remove build outputs
 	rm -rf bin dist

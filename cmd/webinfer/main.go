@@ -24,6 +24,7 @@ commands:
   logits      print the prompt's token ids and the last position's logits
   info        print a model's metadata and tensor table as JSON
   serve       serve the page, the report store and the API
+  bench       measure our engine and llama.cpp side by side (JSON)
   synth       write a synthetic test model
   version     print the version
 `
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"generate": generate, "tokenize": tokenize, "detokenize": detokenize,
-		"logits": logits, "info": info, "synth": synthCmd,
+		"logits": logits, "info": info, "synth": synthCmd, "bench": bench,
 	}
 	if c, ok := cmds[args[0]]; ok {
 		return c(ctx, args[1:], stdout, stderr)

@@ -70,9 +70,11 @@ func decodeBPEText(s string) []byte {
 // space that encoding put in front of the text.
 func (t *Tokenizer) Decode(ids []int32) string {
 	var b []byte
+	first := true
 	for _, id := range ids {
 		p := t.Piece(id, false)
-		if len(b) == 0 {
+		if first && len(p) > 0 {
+			first = false
 			p = t.stripPrefixSpace(p)
 		}
 		b = append(b, p...)
