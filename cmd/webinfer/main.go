@@ -35,6 +35,15 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A last line of defence: bad input must never show a Go panic trace.
+	// Inputs are checked before use (and the parsers fuzzed), so reaching
+	// this is a bug to report.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "webinfer: internal error (please report it): %v\n", r)
+			os.Exit(3)
+		}
+	}()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "webinfer: %v\n", err)
