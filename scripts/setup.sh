@@ -9,6 +9,8 @@
 #   firefox-esr mesa-vulkan-drivers   Gecko, WebGPU on lavapipe
 #   libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth
 #                                     WebKit (MiniBrowser) under a virtual X server
+#   bible-kjv                         the King James Bible (public domain), the
+#                                     default model's training text
 # npm packages: exactly those of package-lock.json (npm ci), without optional
 # packages (node-llama-cpp's CUDA and Vulkan builds: only its CPU build,
 # @node-llama-cpp/linux-x64, is a direct dependency) and without install
@@ -34,7 +36,7 @@ fi
 
 [ "$mode" = "serve" ] && exit 0
 
-apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth"
+apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth bible-kjv"
 missing=""
 for p in $apt_packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

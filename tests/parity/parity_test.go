@@ -47,7 +47,7 @@ const nearTie = 0.01
 // depending on type; a wrong layout, a wrong rope or a wrong norm shows as
 // errors of 0.05 and more.
 var logitTolerance = map[gguf.Type]float64{
-	gguf.TypeF32: 2e-3, gguf.TypeF16: 5e-3, gguf.TypeBF16: 5e-3,
+	gguf.TypeF32: 2e-3,
 }
 
 const defaultLogitTolerance = 1e-2
@@ -221,6 +221,21 @@ func TestParityArchitectures(t *testing.T) {
 		for i, p := range prompts {
 			t.Run(fmt.Sprintf("%s/%s/prompt%d", tc.preset, tc.typ, i), func(t *testing.T) {
 				check(t, cachedModel(t, tc.preset, tc.typ), p, tc.typ)
+			})
+		}
+	}
+}
+
+// TestParityDefaultModel checks the committed default model (trained on
+// the King James Bible) in both of its types, on its kind of prompt.
+func TestParityDefaultModel(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		typ  gguf.Type
+	}{{"kjv-q8_0.gguf", gguf.TypeQ8_0}, {"kjv-f16.gguf", gguf.TypeF16}} {
+		for i, p := range []string{"And God said", "In the beginning"} {
+			t.Run(fmt.Sprintf("%s/prompt%d", c.file, i), func(t *testing.T) {
+				check(t, filepath.Join(repoRoot(t), "assets", "models", c.file), p, c.typ)
 			})
 		}
 	}
