@@ -26,6 +26,42 @@ type State struct {
 	Checks   []selfcheck.Result
 	Errors   []string
 	Done     bool
+
+	// The playground.
+	Model      string  // loaded model's name, "" while none
+	ModelBytes int64   // its size
+	Prompt     string  // the prompt box
+	Output     string  // streamed text
+	Generating bool    // a generation is running
+	TokS       float64 // decode tok/s of the last or current generation
+	TTFTMillis float64 // time to first token
+	// OnGenerate and OnStop are set by the engine (wasm/app).
+	OnGenerate func(prompt string)
+	OnStop     func()
+}
+
+// ModelLabel says which model is loaded.
+func (s *State) ModelLabel() string {
+	if s.Model == "" {
+		return "Loading the model…"
+	}
+	return fmt.Sprintf("Model: %s (%.1f MB), CPU path", s.Model, float64(s.ModelBytes)/1e6)
+}
+
+// TokSLabel is the text of #tok-s.
+func (s *State) TokSLabel() string {
+	if s.TokS == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f", s.TokS)
+}
+
+// TTFTLabel is the text of #ttft.
+func (s *State) TTFTLabel() string {
+	if s.TTFTMillis == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f ms", s.TTFTMillis)
 }
 
 // Row is one line of a two-column table.

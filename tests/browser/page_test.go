@@ -4,6 +4,7 @@ package browser
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	gen "github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
 )
 
@@ -27,7 +31,7 @@ func TestPageReport(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			before, _ := ts.store.Count(context.Background())
-			u := ts.URL + "/?autorun=1&report=" + url.QueryEscape(ts.URL+"/api/reports")
+			u := ts.URL + "/?autorun=1&prompt=" + url.QueryEscape(genPrompt) + "&maxTokens=" + fmt.Sprint(genTokens) + "&temperature=0&report=" + url.QueryEscape(ts.URL+"/api/reports")
 			body := runInBrowser(t, ts, e, u, ts.fromStore(before))
 			rep := decode[report.Report](t, body)
 			t.Logf("%s %s: backend %s (%s), path: %s", rep.Engine.Name, rep.Engine.Version, rep.Backend, rep.Precision, rep.Features.Path.Why)
@@ -42,15 +46,23 @@ func TestPageReport(t *testing.T) {
 			for _, c := range rep.Checks {
 				assert.True(t, c.OK, "%s on %s: %+v", c.Kernel, c.Backend, c)
 			}
+			// Generation: the model core compiled to WASM (the CPU path) gives
+			// the native engine's greedy tokens, exactly.
+			assert.Equal(t, "cpu", rep.Backend)
+			assert.Equal(t, nativeGreedy(t), rep.Tokens, "greedy tokens in %s vs native", e.name)
+			assert.NotEmpty(t, rep.Text)
+			assert.Greater(t, rep.Metrics.DecodeTokS, 0.0)
+			assert.Greater(t, rep.Metrics.LoadMillis, 0.0)
+			t.Logf("  generated %d tokens at %.1f tok/s (prefill %.1f tok/s): %q", len(rep.Tokens), rep.Metrics.DecodeTokS, rep.Metrics.PrefillTokS, rep.Text)
 			if e.webgpu {
-				assert.Equal(t, "webgpu", rep.Backend)
+				assert.Equal(t, "webgpu", rep.Features.Path.Backend)
 				require.NotNil(t, rep.Features.WebGPU.Adapter)
 				gpu := rep.Checks[0]
 				assert.Equal(t, "webgpu", gpu.Backend)
 				assert.Equal(t, 1, gpu.Submits, "the whole check is one submit")
 				assert.Equal(t, len(gpu.Cases), gpu.Dispatches)
 			} else {
-				assert.Equal(t, "cpu", rep.Backend)
+				assert.Equal(t, "cpu", rep.Features.Path.Backend)
 				assert.False(t, rep.Features.WebGPU.Present)
 				assert.Contains(t, rep.Features.Path.Why, "navigator.gpu is absent")
 			}
@@ -58,9 +70,9 @@ func TestPageReport(t *testing.T) {
 			case "chromium":
 				assert.Equal(t, "swiftshader", rep.Features.WebGPU.Adapter.Architecture)
 				assert.True(t, rep.Features.WebGPU.Adapter.IsFallbackAdapter)
-				assert.Equal(t, "f32", rep.Precision, "SwiftShader has no shader-f16")
+				assert.Equal(t, "f32", rep.Features.Path.Precision, "SwiftShader has no shader-f16")
 			case "firefox":
-				assert.Equal(t, "f16", rep.Precision, "lavapipe has shader-f16")
+				assert.Equal(t, "f16", rep.Features.Path.Precision, "lavapipe has shader-f16")
 			}
 		})
 	}
@@ -139,7 +151,7 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 	ctx, cancel = context.WithTimeout(ctx, launchTimeout)
 	defer cancel()
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(ts.URL+"/?autorun=1"),
+		chromedp.Navigate(ts.URL+"/?autorun=1&temperature=0&maxTokens="+fmt.Sprint(genTokens)+"&prompt="+url.QueryEscape(genPrompt)),
 		asVoid(chromedp.Poll[bool]("window.__webinferReport !== undefined", chromedp.WithPollingInterval(200*time.Millisecond))),
 	)
 	if err != nil {
@@ -150,6 +162,9 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 		return err
 	}
 	backend, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#backend")))
+	output, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#output")))
+	modelInfo, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#model-info")))
+	tokS, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#tok-s")))
 	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
 	verdicts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#kernel-check .verdict")).map(e => e.textContent)`))
 	if err != nil {
@@ -163,9 +178,13 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 			t.Logf("screenshot: %s", shot)
 		}
 	}
+	t.Logf("#model-info %q, #tok-s %q, #output %q", modelInfo, tokS, output)
 	assert.Contains(t, strings.ToLower(adapter), "swiftshader")
-	assert.Contains(t, backend, "webgpu")
-	assert.Contains(t, status, "all kernel checks pass")
+	assert.Contains(t, backend, "cpu")
+	assert.Contains(t, status, "done: ")
+	assert.Contains(t, modelInfo, "kjv-q8_0.gguf")
+	assert.True(t, strings.HasPrefix(output, genPrompt) && len(output) > len(genPrompt)+10, "#output streams the continuation: %q", output)
+	assert.NotEqual(t, "—", tokS)
 	require.NotEmpty(t, verdicts)
 	for _, v := range verdicts {
 		assert.Equal(t, "pass", v)
@@ -179,4 +198,30 @@ func asVoid[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 		_, err := a(ctx, t)
 		return chromedp.Void{}, err
 	}
+}
+
+// genPrompt and genTokens are what the page generates in these tests.
+const (
+	genPrompt = "And God said"
+	genTokens = 24
+)
+
+// nativeGreedy is the native engine's greedy continuation of genPrompt with
+// the default model (the same Go code the page runs, compiled natively).
+func nativeGreedy(t *testing.T) []int {
+	path := filepath.Join(repoRoot(t), "assets", "models", "kjv-q8_0.gguf")
+	f, fh, err := gguf.Open(path)
+	require.NoError(t, err)
+	defer fh.Close()
+	m, err := model.Load(f, fh)
+	require.NoError(t, err)
+	var ids []int
+	_, err = gen.Generate(context.Background(), m, gen.Request{Prompt: genPrompt, MaxTokens: genTokens}, func(tk gen.Token) error {
+		if tk.ID >= 0 {
+			ids = append(ids, int(tk.ID))
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return ids
 }

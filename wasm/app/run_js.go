@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/hack-pad/safejs"
@@ -21,19 +22,49 @@ import (
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
+// defaultModel is the model the page loads when ?model= is absent: the
+// small Llama trained on the King James Bible (assets/models/README.md).
+const defaultModel = "assets/models/kjv-q8_0.gguf"
+
 // options are the page's URL parameters (CONTRACTS.md section 4).
 type options struct {
-	autorun   bool
-	reportURL string
-	prefs     features.Prefs
+	autorun     bool
+	reportURL   string
+	prefs       features.Prefs
+	model       string
+	prompt      string
+	maxTokens   int
+	temperature float64
+	seed        uint64
 }
 
 func optionsFrom(q url.Values) options {
-	return options{
-		autorun:   q.Get("autorun") == "1",
-		reportURL: q.Get("report"),
-		prefs:     features.Prefs{Backend: q.Get("backend"), Precision: q.Get("precision")},
+	o := options{
+		autorun:     q.Get("autorun") == "1",
+		reportURL:   q.Get("report"),
+		prefs:       features.Prefs{Backend: q.Get("backend"), Precision: q.Get("precision")},
+		model:       q.Get("model"),
+		prompt:      q.Get("prompt"),
+		maxTokens:   64,
+		temperature: 0.8,
+		seed:        1,
 	}
+	if o.model == "" {
+		o.model = defaultModel
+	}
+	if o.prompt == "" {
+		o.prompt = "And God said"
+	}
+	if n, err := strconv.Atoi(q.Get("maxTokens")); err == nil && n > 0 {
+		o.maxTokens = n
+	}
+	if t, err := strconv.ParseFloat(q.Get("temperature"), 64); err == nil && t >= 0 {
+		o.temperature = t
+	}
+	if s, err := strconv.ParseUint(q.Get("seed"), 10, 64); err == nil {
+		o.seed = s
+	}
+	return o
 }
 
 // run detects features, picks the path, runs the kernel checks on it (and
@@ -97,16 +128,43 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		rep.Precision = feats.Path.Precision
 	}
 
+	update(func() {
+		st.Checks = append(st.Checks, cpuRes)
+		st.Backend = backend
+		st.Status = "loading the model"
+	})
+
+	// Text generation runs on the CPU path until the WebGPU model kernels
+	// land; the report says so in its backend and precision.
+	rep.Backend, rep.Precision = "cpu", "f32"
+	update(func() { st.Backend = "cpu" })
+	g, err := loadGenerator(ctx, opts.model, st, ee)
+	if err != nil {
+		fail("model %s: %v", opts.model, err)
+	} else {
+		rep.Metrics.LoadMillis = g.loadMillis
+	}
+
 	verdict := "ready: all kernel checks pass"
 	if len(rep.Errors) > 0 {
 		verdict = fmt.Sprintf("ready with %d error(s)", len(rep.Errors))
 	}
 	update(func() {
-		st.Checks = append(st.Checks, cpuRes)
-		st.Backend = backend
 		st.Status = verdict
 		st.Done = true
+		if g != nil {
+			st.Prompt = opts.prompt
+		}
 	})
+	if g != nil && opts.autorun {
+		r, err := g.generate(ctx, opts.prompt, opts.maxTokens, float32(opts.temperature), opts.seed)
+		if err != nil {
+			fail("generate: %v", err)
+		}
+		rep.Tokens, rep.Text = r.tokens, r.text
+		rep.Metrics.TTFTMillis, rep.Metrics.PrefillTokS, rep.Metrics.DecodeTokS = r.res.TTFTMillis, r.res.PrefillTokS, r.res.DecodeTokS
+		rep.Metrics.ITLMillis = r.itl
+	}
 	publish(ctx, opts, rep, fail)
 }
 

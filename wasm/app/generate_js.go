@@ -1,0 +1,158 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vugu/vugu"
+	"github.com/webinfer/webinfer/ui"
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/sample"
+)
+
+// generator runs the model core (compiled to WASM: the CPU path) in the
+// page and streams tokens into the playground.
+type generator struct {
+	m          *model.Model
+	st         *ui.State
+	ee         vugu.EventEnv
+	loadMillis float64
+	mu         sync.Mutex
+	cancel     context.CancelFunc
+}
+
+// loadGenerator fetches a GGUF model and loads it.
+func loadGenerator(ctx context.Context, url string, st *ui.State, ee vugu.EventEnv) (*generator, error) {
+	t0 := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(f, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	g := &generator{m: m, st: st, ee: ee, loadMillis: float64(time.Since(t0).Microseconds()) / 1000}
+	ee.Lock()
+	st.Model, st.ModelBytes = path.Base(url), int64(len(data))
+	st.OnGenerate = func(prompt string) {
+		if _, err := g.generate(context.Background(), prompt, 128, 0.8, uint64(time.Now().UnixNano())); err != nil {
+			g.ee.Lock()
+			st.Errors = append(st.Errors, "generate: "+err.Error())
+			g.ee.UnlockRender()
+		}
+	}
+	st.OnStop = g.stop
+	ee.UnlockRender()
+	return g, nil
+}
+
+type generation struct {
+	tokens []int
+	text   string
+	res    engine.Result
+	itl    report.ITL
+}
+
+// generate streams a generation into the playground and returns it.
+func (g *generator) generate(ctx context.Context, prompt string, maxTokens int, temp float32, seed uint64) (generation, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	g.mu.Lock()
+	g.cancel = cancel
+	g.mu.Unlock()
+	defer cancel()
+	update := func(f func()) { g.ee.Lock(); f(); g.ee.UnlockRender() }
+	update(func() {
+		g.st.Generating, g.st.Output, g.st.TokS, g.st.TTFTMillis = true, prompt, 0, 0
+		g.st.Status = "generating"
+	})
+	var out generation
+	var text bytes.Buffer
+	text.WriteString(prompt)
+	var stamps []time.Time
+	start := time.Now()
+	req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Sample: sample.Params{Temperature: temp, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: seed}}
+	res, err := engine.Generate(ctx, g.m, req, func(t engine.Token) error {
+		now := time.Now()
+		stamps = append(stamps, now)
+		if t.ID >= 0 {
+			out.tokens = append(out.tokens, int(t.ID))
+		}
+		out.text += t.Text
+		text.WriteString(t.Text)
+		s := text.String()
+		n := len(stamps)
+		update(func() {
+			g.st.Output = s
+			if n == 1 {
+				g.st.TTFTMillis = float64(now.Sub(start).Microseconds()) / 1000
+			} else {
+				g.st.TokS = float64(n-1) / now.Sub(stamps[0]).Seconds()
+			}
+		})
+		// Give the browser a turn to paint: without a timer, a busy Go
+		// program never returns to the JS event loop.
+		time.Sleep(time.Millisecond)
+		return nil
+	})
+	out.res = res
+	out.itl = percentiles(stamps)
+	update(func() {
+		g.st.Generating = false
+		g.st.TokS = res.DecodeTokS
+		g.st.Status = fmt.Sprintf("done: %d tokens (%s)", res.Tokens, res.Reason)
+		if err != nil {
+			g.st.Status = "stopped: " + err.Error()
+		}
+	})
+	if err == context.Canceled {
+		err = nil
+	}
+	return out, err
+}
+
+func (g *generator) stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cancel != nil {
+		g.cancel()
+	}
+}
+
+// percentiles of the gaps between consecutive tokens, in milliseconds.
+func percentiles(stamps []time.Time) report.ITL {
+	if len(stamps) < 2 {
+		return report.ITL{}
+	}
+	var gaps []float64
+	for i := 1; i < len(stamps); i++ {
+		gaps = append(gaps, float64(stamps[i].Sub(stamps[i-1]).Microseconds())/1000)
+	}
+	sort.Float64s(gaps)
+	at := func(p float64) float64 { return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))] }
+	return report.ITL{P50: at(0.5), P90: at(0.9), P99: at(0.99)}
+}
