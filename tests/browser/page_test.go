@@ -171,6 +171,22 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 		return err
 	}
 	t.Logf("#backend %q, #status %q, verdicts %v", backend, status, verdicts)
+	// A person types a prompt and presses Generate: the output streams from it.
+	const typed = "In the beginning"
+	err = chromedp.Do(ctx,
+		asVoid(chromedp.Evaluate[bool](`(document.getElementById("prompt").value = "") === ""`)),
+		chromedp.SendKeys(chromedp.CSS("#prompt"), typed),
+		chromedp.Click(chromedp.CSS("#generate")),
+		asVoid(chromedp.Poll[bool](`document.getElementById("status").textContent.startsWith("done")`+
+			` && document.getElementById("output").textContent.startsWith(`+"`"+typed+"`"+`)`, chromedp.WithPollingInterval(200*time.Millisecond))),
+	)
+	if err != nil {
+		return fmt.Errorf("typing a prompt and generating: %w", err)
+	}
+	clicked, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#output")))
+	t.Logf("after typing %q and clicking #generate: %q", typed, clicked)
+	assert.Greater(t, len(clicked), len(typed)+10)
+
 	// A picture of what a person sees, for looking at after a run.
 	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
 		shot := filepath.Join(repoRoot(t), "dist", "screenshot-chromium.png")
