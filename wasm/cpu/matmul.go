@@ -47,9 +47,10 @@ func (w Weight) DequantizeRow(r int, dst []float32) error {
 	return quant.Dequantize(w.Type, w.Row(r), dst)
 }
 
-// parallelRows runs f over [0, rows) in contiguous chunks, one goroutine
-// per CPU (inline when there is one CPU, as in a browser without threads).
-func parallelRows(rows, work int, f func(lo, hi int)) {
+// ParallelRows runs f over [0, rows) in contiguous chunks, one goroutine
+// per CPU (inline when there is one CPU, as in a browser without threads,
+// or when work, a rough count of operations, is too small to share).
+func ParallelRows(rows, work int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers <= 1 || work < 1<<15 {
 		f(0, rows)
@@ -79,7 +80,7 @@ func parallelRows(rows, work int, f func(lo, hi int)) {
 // Rows), dotting each row's blocks directly: weights are never dequantized.
 func MatVec(y []float32, w Weight, a *Activations) {
 	a.prepareFor(w.Type)
-	parallelRows(w.Rows, w.Rows*w.Cols, func(lo, hi int) {
+	ParallelRows(w.Rows, w.Rows*w.Cols, func(lo, hi int) {
 		rb := w.RowBytes()
 		for r := lo; r < hi; r++ {
 			y[r] = rowDot(w.Type, w.Data[r*rb:(r+1)*rb], a)
@@ -93,7 +94,7 @@ func MatMul(ys [][]float32, w Weight, as []*Activations) {
 	for _, a := range as {
 		a.prepareFor(w.Type)
 	}
-	parallelRows(w.Rows, w.Rows*w.Cols*len(as), func(lo, hi int) {
+	ParallelRows(w.Rows, w.Rows*w.Cols*len(as), func(lo, hi int) {
 		rb := w.RowBytes()
 		for r := lo; r < hi; r++ {
 			row := w.Data[r*rb : (r+1)*rb]

@@ -3,8 +3,6 @@ package model
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/webinfer/webinfer/wasm/cpu"
 )
@@ -209,52 +207,39 @@ func (m *Model) attention(s *scratch, st *State, layer, n int) {
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
 	K, V := st.K[layer], st.V[layer]
 
-	jobs := n * c.Heads
-	workers := min(runtime.GOMAXPROCS(0), jobs)
-	var wg sync.WaitGroup
-	next := make(chan int, jobs)
-	for j := 0; j < jobs; j++ {
-		next <- j
-	}
-	close(next)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			scores := make([]float32, st.Pos+n)
-			for j := range next {
-				i, h := j/c.Heads, j%c.Heads
-				kvh := h / group
-				q := s.q[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
-				end := st.Pos + i + 1
-				mx := float32(math.Inf(-1))
-				for p := 0; p < end; p++ {
-					k := K[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
-					var d float32
-					for e := range q {
-						d += q[e] * k[e]
-					}
-					scores[p] = d * scale
-					mx = max(mx, scores[p])
+	cpu.ParallelRows(n*c.Heads, n*c.Heads*(st.Pos+n)*c.HeadDim, func(lo, hi int) {
+		scores := make([]float32, st.Pos+n)
+		for j := lo; j < hi; j++ {
+			i, h := j/c.Heads, j%c.Heads
+			kvh := h / group
+			q := s.q[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
+			end := st.Pos + i + 1
+			mx := float32(math.Inf(-1))
+			for p := 0; p < end; p++ {
+				k := K[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
+				var d float32
+				for e := range q {
+					d += q[e] * k[e]
 				}
-				var sum float64
-				for p := 0; p < end; p++ {
-					e := float32(math.Exp(float64(scores[p] - mx)))
-					scores[p] = e
-					sum += float64(e)
-				}
-				inv := float32(1 / sum)
-				out := s.att[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
-				clear(out)
-				for p := 0; p < end; p++ {
-					w := scores[p] * inv
-					v := V[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
-					for e := range out {
-						out[e] += w * v[e]
-					}
+				scores[p] = d * scale
+				mx = max(mx, scores[p])
+			}
+			var sum float64
+			for p := 0; p < end; p++ {
+				e := float32(math.Exp(float64(scores[p] - mx)))
+				scores[p] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			out := s.att[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
+			clear(out)
+			for p := 0; p < end; p++ {
+				w := scores[p] * inv
+				v := V[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
+				for e := range out {
+					out[e] += w * v[e]
 				}
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 }
