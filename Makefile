@@ -74,8 +74,10 @@ test-browser: build build-tests ## the page and the js/wasm tests in Chromium, F
 test: setup check test-unit test-simd test-wasm test-dawn test-parity test-browser ## every test: what CI (.ci/run) runs
 	@echo "make test: all passed"
 
-bench: setup build ## benchmarks: our CPU engine and llama.cpp side by side, JSON on stdout
-	bin/webinfer bench --json
+bench: ## benchmarks: our CPU engine and llama.cpp side by side, JSON on stdout (progress on stderr)
+	@scripts/setup.sh test >&2
+	@$(MAKE) --no-print-directory build >&2
+	@bin/webinfer bench --json
 
 clean: ## remove build outputs
 	rm -rf bin dist
