@@ -14,7 +14,7 @@ WASMENV  := GOOS=js GOARCH=wasm
 SIMDENV  := GOEXPERIMENT=simd
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # js/wasm packages whose Go tests also run inside the browsers.
-BROWSER_TEST_PKGS := webgpu jsutil selfcheck
+BROWSER_TEST_PKGS := webgpu jsutil selfcheck gpumodel
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
@@ -66,7 +66,7 @@ test-wasm: ## Go unit tests compiled to js/wasm, under Node
 	$(WASMENV) $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/... ./ui/...
 
 test-dawn: build-tests ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
-	for p in webgpu selfcheck; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
+	for p in webgpu selfcheck gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
 
 test-browser: build build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
 	$(GO) test -tags browser -count=1 -v -timeout 20m ./tests/browser

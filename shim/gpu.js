@@ -246,13 +246,20 @@ export class GPUContext {
   }
 
   // createBindGroup binds buffers, in binding order 0..n-1, to group 0 of the
-  // pipeline. Bind groups are made once and reused every step.
+  // pipeline. Each entry is a buffer handle, or [handle, offset, size] for a
+  // range of a buffer (offsets in multiples of the adapter's alignment,
+  // 256 bytes). Bind groups are made once and reused every step.
   createBindGroup(pipelineId, bufferIds) {
     this.checkLost();
     const pipeline = this.handle(this.pipelines, pipelineId, "pipeline");
     const entries = [];
     for (let i = 0; i < bufferIds.length; i++) {
-      entries.push({ binding: i, resource: { buffer: this.handle(this.buffers, bufferIds[i], "buffer") } });
+      const e = bufferIds[i];
+      if (Array.isArray(e)) {
+        entries.push({ binding: i, resource: { buffer: this.handle(this.buffers, e[0], "buffer"), offset: e[1], size: e[2] } });
+      } else {
+        entries.push({ binding: i, resource: { buffer: this.handle(this.buffers, e, "buffer") } });
+      }
     }
     this.device.pushErrorScope("validation");
     const bg = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });

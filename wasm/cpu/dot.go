@@ -18,17 +18,21 @@ import (
 //
 // Each form is made on first use; Prepare resets it for a new vector.
 type Activations struct {
-	X    []float32
-	have uint32 // bit per form made
-	q8   []int8
-	d8   []float32 // Q8_0 / Q8_1 scale per 32 (f16-rounded, as stored)
-	s8   []float32 // Q8_1: d·Σq per 32 (f16-rounded)
-	sum8 []int32   // Σq per 32, for the AVX2 Q4_0 kernel
-	qk   []int8
-	dk   []float32 // Q8_K scale per 256
-	bsum []int32   // Q8_K: Σq per 16
-	h    []float32 // f16- or bf16-rounded copy
-	hTyp gguf.Type
+	X []float32
+	// Exact skips the activation forms: every product dequantizes the
+	// weight blocks and multiplies by X in float32. Slower; a reference for
+	// backends that keep activations in f32 (WebGPU).
+	Exact bool
+	have  uint32 // bit per form made
+	q8    []int8
+	d8    []float32 // Q8_0 / Q8_1 scale per 32 (f16-rounded, as stored)
+	s8    []float32 // Q8_1: d·Σq per 32 (f16-rounded)
+	sum8  []int32   // Σq per 32, for the AVX2 Q4_0 kernel
+	qk    []int8
+	dk    []float32 // Q8_K scale per 256
+	bsum  []int32   // Q8_K: Σq per 16
+	h     []float32 // f16- or bf16-rounded copy
+	hTyp  gguf.Type
 }
 
 const (
@@ -139,9 +143,31 @@ func (a *Activations) ensureHalf(t gguf.Type) {
 	}
 }
 
+// dotDequantized dequantizes one block at a time and dots it with x.
+func dotDequantized(t gguf.Type, row []byte, x []float32) float32 {
+	var blk [256]float32
+	bs, bb := t.BlockSize(), t.BlockBytes()
+	if bs == 1 { // f16, bf16: convert in runs of 256
+		bs, bb = 256, 256*t.BlockBytes()
+	}
+	var sum float32
+	for i := 0; i*bs < len(x); i++ {
+		n := min(bs, len(x)-i*bs)
+		y := blk[:n]
+		_ = quant.Dequantize(t, row[i*bb:i*bb+n/t.BlockSize()*t.BlockBytes()], y)
+		for j, v := range y {
+			sum += v * x[i*bs+j]
+		}
+	}
+	return sum
+}
+
 // prepareFor makes the form that weights of type t need. Call it before
 // dotting rows from several goroutines.
 func (a *Activations) prepareFor(t gguf.Type) {
+	if a.Exact {
+		return
+	}
 	switch t {
 	case gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ5_0, gguf.TypeQ4_1, gguf.TypeQ5_1:
 		a.ensureQ8()
@@ -173,6 +199,9 @@ func f16(b []byte) float32 { return quant.F16ToF32(binary.LittleEndian.Uint16(b)
 // rowDot returns the dot product of one weight row (its blocks) with the
 // activations, whose form for t must have been prepared.
 func rowDot(t gguf.Type, row []byte, a *Activations) float32 {
+	if a.Exact && t != gguf.TypeF32 {
+		return dotDequantized(t, row, a.X)
+	}
 	switch t {
 	case gguf.TypeF32:
 		return dotF32(row, a.X)

@@ -93,3 +93,34 @@ func TestNewWeightErrors(t *testing.T) {
 	_, err = NewWeight("w", gguf.TypeQ8_0, 2, 32, make([]byte, 34))
 	assert.ErrorContains(t, err, "want 68")
 }
+
+// TestExactActivations checks the f32-activation path (the reference for
+// WebGPU) against dequantized weights times the unquantized input.
+func TestExactActivations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const rows, cols = 9, 512
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for _, typ := range quant.Supported {
+		wf := make([]float32, rows*cols)
+		for i := range wf {
+			wf[i] = float32(rng.NormFloat64() * 0.1)
+		}
+		data, err := quant.Quantize(typ, wf)
+		require.NoError(t, err)
+		w, err := NewWeight("w", typ, rows, cols, data)
+		require.NoError(t, err)
+		a := Activations{Exact: true}
+		a.Prepare(x)
+		y := make([]float32, rows)
+		MatVec(y, w, &a)
+		deq := make([]float32, cols)
+		for r := 0; r < rows; r++ {
+			require.NoError(t, w.DequantizeRow(r, deq))
+			want, abs := kernels.MatVecRef(deq, x, 1, cols)
+			assert.InDelta(t, want[0], y[r], kernels.DotBound(cols, abs[0], want[0]), "%s row %d", typ, r)
+		}
+	}
+}

@@ -65,6 +65,9 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 		gate: make([]float32, n*c.FF), up: make([]float32, n*c.FF),
 		acts: make([]cpu.Activations, n),
 	}
+	for i := range s.acts {
+		s.acts[i].Exact = m.ExactActivations
+	}
 	for i, t := range tokens {
 		if err := m.TokEmbd.DequantizeRow(int(t), s.x[i*c.Embd:(i+1)*c.Embd]); err != nil {
 			return nil, err
@@ -137,7 +140,7 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 	xn := make([]float32, c.Embd)
 	rmsNorm(xn, last, m.OutputNorm, c.RMSEps)
 	logits := make([]float32, m.Vocab)
-	var a cpu.Activations
+	a := cpu.Activations{Exact: m.ExactActivations}
 	a.Prepare(xn)
 	cpu.MatVec(logits, m.Output, &a)
 	return logits, nil
@@ -162,15 +165,16 @@ func addTo(dst, src []float32) {
 	}
 }
 
-// rope rotates each of the heads in x (heads × HeadDim) for position pos.
-// The angle of pair i is pos·scale·base^(−2i/dims)/freq[i], computed as
-// ggml does: a float32 running product, so our angles match its angles.
-func (m *Model) rope(x []float32, heads, pos int) {
+// RopeTable returns the cosines and sines of the RoPE angles of position
+// pos (RopeDims/2 pairs). The angle of pair i is
+// pos·scale·base^(−2i/dims)/freq[i], computed as ggml does: a float32
+// running product, so our angles match its angles.
+func (m *Model) RopeTable(pos int) (cos, sin []float32) {
 	c := m.Config
 	thetaScale := float32(math.Pow(float64(c.RopeBase), -2/float64(c.RopeDims)))
 	half := c.RopeDims / 2
-	cos := make([]float32, half)
-	sin := make([]float32, half)
+	cos = make([]float32, half)
+	sin = make([]float32, half)
 	theta := float32(pos)
 	for i := 0; i < half; i++ {
 		ff := float32(1)
@@ -182,6 +186,14 @@ func (m *Model) rope(x []float32, heads, pos int) {
 		sin[i] = float32(math.Sin(float64(t)))
 		theta *= thetaScale
 	}
+	return cos, sin
+}
+
+// rope rotates each of the heads in x (heads × HeadDim) for position pos.
+func (m *Model) rope(x []float32, heads, pos int) {
+	c := m.Config
+	half := c.RopeDims / 2
+	cos, sin := m.RopeTable(pos)
 	for h := 0; h < heads; h++ {
 		v := x[h*c.HeadDim : (h+1)*c.HeadDim]
 		for i := 0; i < half; i++ {

@@ -34,6 +34,10 @@ type Model struct {
 	Layers     []Layer
 	// ChatTemplate is tokenizer.chat_template (Jinja source), or "".
 	ChatTemplate string
+	// ExactActivations makes every product use f32 activations (see
+	// cpu.Activations.Exact): the reference for the WebGPU backend, which
+	// keeps activations in f32. Off, products follow llama.cpp.
+	ExactActivations bool
 }
 
 // ErrBadModel marks problems with the model file itself.

@@ -110,9 +110,23 @@ func (d *Device) Pipeline(ctx context.Context, wgsl, entryPoint string, constant
 // BindGroup binds bufs to bindings 0..len(bufs)-1 of group 0 of p.
 // Make bind groups once and reuse them every step.
 func (d *Device) BindGroup(p Pipeline, bufs ...Buffer) (BindGroup, error) {
-	ids := make([]any, len(bufs))
+	bs := make([]Binding, len(bufs))
 	for i, b := range bufs {
-		ids[i] = int(b.id)
+		bs[i] = Whole(b)
+	}
+	return d.BindGroupRanges(p, bs...)
+}
+
+// BindGroupRanges is BindGroup with buffer ranges (for uniform blocks
+// packed in one buffer at 256-byte offsets, written with one write a step).
+func (d *Device) BindGroupRanges(p Pipeline, bs ...Binding) (BindGroup, error) {
+	ids := make([]any, len(bs))
+	for i, b := range bs {
+		if b.Size == 0 {
+			ids[i] = int(b.Buffer.id)
+		} else {
+			ids[i] = []any{int(b.Buffer.id), float64(b.Offset), float64(b.Size)}
+		}
 	}
 	v, err := d.ctx.Call("createBindGroup", int(p), ids)
 	if err != nil {

@@ -36,6 +36,10 @@ func (d *Device) BindGroup(p Pipeline, bufs ...Buffer) (BindGroup, error) {
 	return 0, unavailable("createBindGroup")
 }
 
+func (d *Device) BindGroupRanges(p Pipeline, bs ...Binding) (BindGroup, error) {
+	return 0, unavailable("createBindGroup")
+}
+
 func (d *Device) Submit(cl *CommandList) error { return unavailable("submit") }
 
 func (d *Device) Read(ctx context.Context, b Buffer, offset, size int64) ([]byte, error) {

@@ -18,6 +18,15 @@ type Buffer struct {
 	Size int64
 }
 
+// Binding is a buffer or a range of one (Size 0: the whole buffer).
+type Binding struct {
+	Buffer       Buffer
+	Offset, Size int64
+}
+
+// Whole binds all of b.
+func Whole(b Buffer) Binding { return Binding{Buffer: b} }
+
 // Pipeline is a compiled compute pipeline's handle.
 type Pipeline uint32
 

@@ -1,0 +1,31 @@
+// elementwise: the small per-element steps of a block.
+//
+//   silu_mul: a[i] = silu(a[i]) · b[i]   (SwiGLU: a is the gate, b the up projection)
+//   add:      a[i] = a[i] + b[i]          (the residual connection)
+//
+//   a, b: (n) f32
+
+struct Params {
+  n: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(64)
+fn silu_mul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * 65535u * 64u + gid.x;
+  if (i < params.n) {
+    let g = a[i];
+    a[i] = g / (1.0 + exp(-g)) * b[i];
+  }
+}
+
+@compute @workgroup_size(64)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * 65535u * 64u + gid.x;
+  if (i < params.n) {
+    a[i] = a[i] + b[i];
+  }
+}

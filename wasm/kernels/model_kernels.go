@@ -1,0 +1,123 @@
+package kernels
+
+import (
+	_ "embed"
+	"encoding/binary"
+	"math"
+)
+
+// The kernels of a Llama-family forward pass on WebGPU. Bindings are listed
+// in each .wgsl file; Params encode each kernel's uniform block.
+
+//go:embed rmsnorm.wgsl
+var rmsNormWGSL string
+
+//go:embed matmul_q8_0.wgsl
+var matMulQ8_0WGSL string
+
+//go:embed matmul_f32.wgsl
+var matMulF32WGSL string
+
+//go:embed rope.wgsl
+var ropeWGSL string
+
+//go:embed attention.wgsl
+var attentionWGSL string
+
+//go:embed elementwise.wgsl
+var elementwiseWGSL string
+
+// RMSNorm normalises rows: bindings x, w, y, params (RMSNormParams).
+func RMSNorm() Kernel { return Kernel{Name: "rmsnorm", WGSL: rmsNormWGSL, EntryPoint: "main"} }
+
+// MatMulQ8_0 multiplies Q8_0 weights (split into quants and scales, see
+// SplitQ8_0) by a batch of vectors: bindings qs, d, x, y, params
+// (MatMulParams). Dispatch (ceil(rows/64), batch).
+func MatMulQ8_0() Kernel {
+	return Kernel{Name: "matmul_q8_0", WGSL: matMulQ8_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
+}
+
+// MatMulF32 multiplies f32 weights by a batch of vectors: bindings w, x, y,
+// params (MatMulParams).
+func MatMulF32() Kernel {
+	return Kernel{Name: "matmul_f32", WGSL: matMulF32WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
+}
+
+// Rope rotates heads in place: bindings v, cs (RopeTable), params
+// (RopeParams). neox picks the pair layout.
+func Rope(neox bool) Kernel {
+	n := 0.0
+	if neox {
+		n = 1
+	}
+	return Kernel{Name: "rope", WGSL: ropeWGSL, EntryPoint: "main", Constants: map[string]float64{"NEOX": n}}
+}
+
+// Attention is causal attention over one layer's cache: bindings q, k, v,
+// scores, out, params (AttentionParams). Dispatch (heads, batch).
+func Attention() Kernel { return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main"} }
+
+// SiLUMul is a = silu(a)·b: bindings a, b, params (ElementwiseParams).
+func SiLUMul() Kernel { return Kernel{Name: "silu_mul", WGSL: elementwiseWGSL, EntryPoint: "silu_mul"} }
+
+// Add is a = a + b: bindings a, b, params (ElementwiseParams).
+func Add() Kernel { return Kernel{Name: "add", WGSL: elementwiseWGSL, EntryPoint: "add"} }
+
+func u32s(vals ...uint32) []byte {
+	b := make([]byte, 4*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return pad16(b)
+}
+
+// pad16 pads a uniform block to a multiple of 16 bytes.
+func pad16(b []byte) []byte {
+	for len(b)%16 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func f32bits(f float32) uint32 { return math.Float32bits(f) }
+
+// RMSNormParams is the uniform block of rmsnorm.wgsl.
+func RMSNormParams(n int, eps float32, rows int) []byte {
+	return u32s(uint32(n), f32bits(eps), uint32(rows))
+}
+
+// MatMulParams is the uniform block of the matmul kernels.
+func MatMulParams(rows, cols, batch int) []byte {
+	return u32s(uint32(rows), uint32(cols), uint32(batch))
+}
+
+// RopeParams is the uniform block of rope.wgsl.
+func RopeParams(heads, headDim, dims, batch int) []byte {
+	return u32s(uint32(heads), uint32(headDim), uint32(dims), uint32(batch))
+}
+
+// AttentionParams is the uniform block of attention.wgsl.
+func AttentionParams(heads, kvHeads, headDim, ctx, pos, batch int, scale float32) []byte {
+	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(ctx), uint32(pos), uint32(batch), f32bits(scale))
+}
+
+// ElementwiseParams is the uniform block of elementwise.wgsl.
+func ElementwiseParams(n int) []byte { return u32s(uint32(n)) }
+
+// ElementwiseGrid covers n elements with 64-wide workgroups.
+func ElementwiseGrid(n int) (x, y uint32) { return Grid(n, 64, 65535) }
+
+// SplitQ8_0 splits GGUF Q8_0 blocks into the two arrays matmul_q8_0.wgsl
+// reads: the int8 quants (32 a block, as bytes, 4-byte aligned) and the
+// scales as float32.
+func SplitQ8_0(blocks []byte, f16ToF32 func(uint16) float32) (qs []byte, d []float32) {
+	n := len(blocks) / 34
+	qs = make([]byte, 32*n)
+	d = make([]float32, n)
+	for b := 0; b < n; b++ {
+		blk := blocks[34*b : 34*b+34]
+		d[b] = f16ToF32(binary.LittleEndian.Uint16(blk))
+		copy(qs[32*b:], blk[2:])
+	}
+	return qs, d
+}
