@@ -28,13 +28,14 @@ type State struct {
 	Done     bool
 
 	// The playground.
-	Model      string  // loaded model's name, "" while none
-	ModelBytes int64   // its size
-	Prompt     string  // the prompt box
-	Output     string  // streamed text
-	Generating bool    // a generation is running
-	TokS       float64 // decode tok/s of the last or current generation
-	TTFTMillis float64 // time to first token
+	Model        string  // loaded model's name, "" while none
+	ModelBackend string  // where generation runs: "WebGPU", or "" for the CPU path
+	ModelBytes   int64   // its size
+	Prompt       string  // the prompt box
+	Output       string  // streamed text
+	Generating   bool    // a generation is running
+	TokS         float64 // decode tok/s of the last or current generation
+	TTFTMillis   float64 // time to first token
 	// OnGenerate and OnStop are set by the engine (wasm/app).
 	OnGenerate func(prompt string)
 	OnStop     func()
@@ -45,7 +46,11 @@ func (s *State) ModelLabel() string {
 	if s.Model == "" {
 		return "Loading the model…"
 	}
-	return fmt.Sprintf("Model: %s (%.1f MB), CPU path", s.Model, float64(s.ModelBytes)/1e6)
+	where := "CPU path"
+	if s.ModelBackend != "" {
+		where = s.ModelBackend
+	}
+	return fmt.Sprintf("Model: %s (%.1f MB), on %s", s.Model, float64(s.ModelBytes)/1e6, where)
 }
 
 // TokSLabel is the text of #tok-s.

@@ -17,9 +17,11 @@ import (
 	"github.com/webinfer/webinfer/ui"
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/gpumodel"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/sample"
+	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
 // generator runs the model core (compiled to WASM: the CPU path) in the
@@ -29,8 +31,33 @@ type generator struct {
 	st         *ui.State
 	ee         vugu.EventEnv
 	loadMillis float64
+	backend    engine.Backend // nil: the CPU path
 	mu         sync.Mutex
 	cancel     context.CancelFunc
+}
+
+// useWebGPU moves generation to the GPU (package gpumodel).
+func (g *generator) useWebGPU(ctx context.Context, dev *webgpu.Device) error {
+	if err := gpumodel.Supported(g.m); err != nil {
+		return err
+	}
+	n := min(g.m.CtxTrain, 4096)
+	r, err := gpumodel.New(ctx, dev, g.m, n, 64)
+	if err != nil {
+		return err
+	}
+	g.backend = r
+	g.ee.Lock()
+	g.st.ModelBackend = "WebGPU"
+	g.ee.UnlockRender()
+	return nil
+}
+
+func (g *generator) backendName() string {
+	if g.backend != nil {
+		return "webgpu"
+	}
+	return "cpu"
 }
 
 // loadGenerator fetches a GGUF model and loads it.
@@ -95,7 +122,8 @@ func (g *generator) generate(ctx context.Context, prompt string, maxTokens int, 
 	text.WriteString(prompt)
 	var stamps []time.Time
 	start := time.Now()
-	req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Sample: sample.Params{Temperature: temp, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: seed}}
+	req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Backend: g.backend,
+		Sample: sample.Params{Temperature: temp, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: seed}}
 	res, err := engine.Generate(ctx, g.m, req, func(t engine.Token) error {
 		now := time.Now()
 		stamps = append(stamps, now)

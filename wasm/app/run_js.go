@@ -90,13 +90,15 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 	update(func() { st.Features = &rep.Features })
 
 	backend := "cpu"
+	var dev *webgpu.Device
 	if feats.Path.Backend == "webgpu" {
 		update(func() { st.Status = "opening the WebGPU device" })
 		var disable []string
 		if feats.Path.Precision != "f16" {
 			disable = append(disable, "shader-f16")
 		}
-		dev, err := webgpu.Open(ctx, webgpu.Options{DisableFeatures: disable})
+		var err error
+		dev, err = webgpu.Open(ctx, webgpu.Options{DisableFeatures: disable})
 		if err != nil {
 			fail("%v; falling back to the CPU path", err)
 		} else {
@@ -111,8 +113,9 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 				backend = "webgpu"
 			} else {
 				fail("WebGPU kernel check failed (%s); falling back to the CPU path", res.Error)
+				dev.Destroy()
+				dev = nil
 			}
-			dev.Destroy()
 		}
 	}
 
@@ -134,15 +137,21 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		st.Status = "loading the model"
 	})
 
-	// Text generation runs on the CPU path until the WebGPU model kernels
-	// land; the report says so in its backend and precision.
-	rep.Backend, rep.Precision = "cpu", "f32"
-	update(func() { st.Backend = "cpu" })
+	// Generation runs on WebGPU where the device passed its check and the
+	// model's types have kernels there; otherwise on the CPU path. The
+	// report's backend says which ran.
 	g, err := loadGenerator(ctx, opts.model, st, ee)
 	if err != nil {
 		fail("model %s: %v", opts.model, err)
 	} else {
 		rep.Metrics.LoadMillis = g.loadMillis
+		if dev != nil {
+			if err := g.useWebGPU(ctx, dev); err != nil {
+				fail("%v; generating on the CPU path", err)
+			}
+		}
+		rep.Backend, rep.Precision = g.backendName(), "f32"
+		update(func() { st.Backend = g.backendName() })
 	}
 
 	verdict := "ready: all kernel checks pass"

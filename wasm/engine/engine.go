@@ -26,6 +26,31 @@ type Request struct {
 	Stop      []string // stop strings: generation ends before any of them
 	Chat      bool     // wrap Prompt in the model's chat template
 	Ctx       int      // context size (prompt + output); 0: min(model's, 4096)
+	// Backend runs the forward passes; nil is the CPU path (model.Forward).
+	Backend Backend
+}
+
+// Backend runs a model's forward passes for one sequence at a time.
+// Reset starts a new sequence of up to ctx positions; Forward feeds tokens
+// and returns the last one's logits.
+type Backend interface {
+	Reset(ctx int) error
+	Forward(ctx context.Context, tokens []int32) ([]float32, error)
+}
+
+// cpuBackend is model.Forward on a fresh KV cache per sequence.
+type cpuBackend struct {
+	m  *model.Model
+	st *model.State
+}
+
+func (b *cpuBackend) Reset(n int) error {
+	b.st = b.m.NewState(n)
+	return nil
+}
+
+func (b *cpuBackend) Forward(_ context.Context, tokens []int32) ([]float32, error) {
+	return b.m.Forward(b.st, tokens)
 }
 
 // Token is one generated token and the text it completed (UTF-8 safe: a
@@ -75,13 +100,19 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		limit = min(limit, req.MaxTokens)
 	}
 
-	st := m.NewState(n)
+	be := req.Backend
+	if be == nil {
+		be = &cpuBackend{m: m}
+	}
+	if err := be.Reset(n); err != nil {
+		return res, err
+	}
 	s := sample.New(req.Sample)
 	for _, id := range ids {
 		s.Accept(id)
 	}
 	start := time.Now()
-	logits, err := m.Forward(st, ids)
+	logits, err := be.Forward(ctx, ids)
 	if err != nil {
 		return res, err
 	}
@@ -118,7 +149,7 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		if res.Tokens == limit {
 			break
 		}
-		if logits, err = m.Forward(st, []int32{id}); err != nil {
+		if logits, err = be.Forward(ctx, []int32{id}); err != nil {
 			return res, err
 		}
 	}

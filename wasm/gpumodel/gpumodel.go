@@ -115,6 +115,16 @@ func (r *Runner) Close() {
 	r.allBufs = nil
 }
 
+// Reset starts a new sequence (engine.Backend): the KV cache is simply
+// overwritten from position 0. It fails if ctx exceeds the cache.
+func (r *Runner) Reset(ctx int) error {
+	if ctx > r.ctx {
+		return fmt.Errorf("gpumodel: a context of %d positions does not fit the cache of %d", ctx, r.ctx)
+	}
+	r.pos = 0
+	return nil
+}
+
 // Pos is the number of positions filled.
 func (r *Runner) Pos() int { return r.pos }
 
