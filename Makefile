@@ -18,7 +18,7 @@ BROWSER_TEST_PKGS := webgpu jsutil selfcheck gpumodel
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
-.PHONY: help setup setup-serve generate build build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
+.PHONY: fixtures help setup setup-serve generate build build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -65,7 +65,10 @@ test-parity: ## our engine against llama.cpp (node-llama-cpp) on synthetic model
 test-wasm: ## Go unit tests compiled to js/wasm, under Node
 	$(WASMENV) $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/... ./ui/...
 
-test-dawn: build-tests ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
+fixtures: build ## synthetic models the js/wasm GPU tests read (.cache/models)
+	for t in Q4_0 F32; do f=.cache/models/tiny-$$t-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset tiny --type $$t --seed 1 --out $$f; done
+
+test-dawn: build-tests fixtures ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
 	for p in webgpu selfcheck gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
 
 test-browser: build build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit

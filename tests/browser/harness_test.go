@@ -20,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/cmd/webinfer/server"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/synth"
 )
 
 // launchTimeout bounds one browser run; runs are retried once, since a
@@ -72,6 +74,13 @@ func startServer(t testing.TB) *testServer {
 			h.ServeHTTP(w, r)
 		})
 	}
+	// Synthetic models for the js/wasm tests of wasm/gpumodel.
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeF32} {
+		_, err := synth.Cached("tiny", typ, 1)
+		require.NoError(t, err)
+	}
+	models := http.StripPrefix("/test/models/", http.FileServer(http.Dir(filepath.Join(root, ".cache", "models"))))
+	mux.Handle("/test/models/", isolate(models))
 	mux.Handle("/test/files/", isolate(files))
 	mux.Handle("/test/bin/", isolate(bins))
 	mux.Handle("/", srv)

@@ -7,7 +7,7 @@
 // float32 rounding of a different summation order: activations stay f32 on
 // the GPU, where the CPU path quantizes them as llama.cpp does).
 //
-// First step of the WebGPU backend: Q8_0 and F32 weights, llama-arch
+// First step of the WebGPU backend: Q8_0, Q4_0 and F32 weights, llama-arch
 // models (no biases); the embedding lookup and the RoPE angle table are
 // computed on the CPU and written with the step's one write of inputs.
 package gpumodel
@@ -75,8 +75,8 @@ func Supported(m *model.Model) error {
 		return fmt.Errorf("gpumodel: %s models (Q/K/V biases) do not run on WebGPU yet", m.Arch)
 	}
 	check := func(w cpu.Weight) error {
-		if w.Type != gguf.TypeQ8_0 && w.Type != gguf.TypeF32 {
-			return fmt.Errorf("gpumodel: %s is %s; WebGPU runs Q8_0 and F32 weights so far", w.Name, w.Type)
+		if w.Type != gguf.TypeQ8_0 && w.Type != gguf.TypeQ4_0 && w.Type != gguf.TypeF32 {
+			return fmt.Errorf("gpumodel: %s is %s; WebGPU runs Q8_0, Q4_0 and F32 weights so far", w.Name, w.Type)
 		}
 		return nil
 	}
@@ -150,8 +150,12 @@ func (r *Runner) uploadWeight(w cpu.Weight) (weight, error) {
 	g := weight{typ: w.Type, rows: w.Rows, cols: w.Cols}
 	var err error
 	switch w.Type {
-	case gguf.TypeQ8_0:
-		qs, d := kernels.SplitQ8_0(w.Data, quant.F16ToF32)
+	case gguf.TypeQ8_0, gguf.TypeQ4_0:
+		split := kernels.SplitQ8_0
+		if w.Type == gguf.TypeQ4_0 {
+			split = kernels.SplitQ4_0
+		}
+		qs, d := split(w.Data, quant.F16ToF32)
 		if g.qs, err = r.upload(qs, w.Name+".qs"); err != nil {
 			return g, err
 		}
@@ -272,6 +276,10 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pQ4, err := r.pipeline(ctx, kernels.MatMulQ4_0())
+	if err != nil {
+		return err
+	}
 	pF32, err := r.pipeline(ctx, kernels.MatMulF32())
 	if err != nil {
 		return err
@@ -329,8 +337,11 @@ func (r *Runner) record(ctx context.Context) error {
 		var bg webgpu.BindGroup
 		var p webgpu.Pipeline
 		var err error
-		if w.typ == gguf.TypeQ8_0 {
+		if w.typ == gguf.TypeQ8_0 || w.typ == gguf.TypeQ4_0 {
 			p = pQ8
+			if w.typ == gguf.TypeQ4_0 {
+				p = pQ4
+			}
 			bg, err = r.dev.BindGroupRanges(p, whole(w.qs), whole(w.d), whole(in), whole(out), u)
 		} else {
 			p = pF32

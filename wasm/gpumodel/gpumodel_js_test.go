@@ -20,21 +20,27 @@ import (
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
-// defaultModel reads the committed default model: from the file system
-// under Node, over HTTP from the test server in a browser.
+// defaultModel reads the committed default model.
 func defaultModel(t *testing.T) *model.Model {
+	return loadModel(t, "assets/models/kjv-q8_0.gguf", "/assets/models/kjv-q8_0.gguf")
+}
+
+// loadModel reads a model from the file system under Node (from the
+// package folder or the repository root), or over HTTP from the test
+// server in a browser.
+func loadModel(t *testing.T, repoPath, url string) *model.Model {
 	var data []byte
-	for _, p := range []string{"../../assets/models/kjv-q8_0.gguf", "assets/models/kjv-q8_0.gguf"} {
+	for _, p := range []string{"../../" + repoPath, repoPath} {
 		if b, err := os.ReadFile(p); err == nil {
 			data = b
 			break
 		}
 	}
 	if data == nil {
-		resp, err := http.Get("/assets/models/kjv-q8_0.gguf")
+		resp, err := http.Get(url)
 		require.NoError(t, err)
 		defer resp.Body.Close()
-		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, 200, resp.StatusCode, "GET %s", url)
 		data, err = io.ReadAll(resp.Body)
 		require.NoError(t, err)
 	}
@@ -101,14 +107,25 @@ const logitTolerance = 2e-3
 // within logitTolerance and the argmax is the same but at near ties.
 func TestGPUMatchesCPU(t *testing.T) {
 	dev := openDevice(t)
-	m := defaultModel(t)
+	t.Run("default model Q8_0", func(t *testing.T) { gpuMatchesCPU(t, dev, defaultModel(t), "And God said") })
+	// Synthetic models (tests/browser and make test-dawn make them in
+	// .cache/models) for the Q4_0 and f32 products.
+	for _, typ := range []string{"Q4_0", "F32"} {
+		t.Run("tiny "+typ, func(t *testing.T) {
+			name := "tiny-" + typ + "-s1.gguf"
+			gpuMatchesCPU(t, dev, loadModel(t, ".cache/models/"+name, "/test/models/"+name), "The quick brown fox")
+		})
+	}
+}
+
+func gpuMatchesCPU(t *testing.T, dev *webgpu.Device, m *model.Model, prompt string) {
 	ctx := context.Background()
 	r, err := New(ctx, dev, m, 128, 16)
 	require.NoError(t, err)
 	defer r.Close()
 
 	m.ExactActivations = true
-	ids := m.Tokenizer.Encode("And God said", true, false)
+	ids := m.Tokenizer.Encode(prompt, true, false)
 	st := m.NewState(128)
 	want, err := m.Forward(st, ids)
 	require.NoError(t, err)

@@ -15,6 +15,9 @@ var rmsNormWGSL string
 //go:embed matmul_q8_0.wgsl
 var matMulQ8_0WGSL string
 
+//go:embed matmul_q4_0.wgsl
+var matMulQ4_0WGSL string
+
 //go:embed matmul_f32.wgsl
 var matMulF32WGSL string
 
@@ -35,6 +38,12 @@ func RMSNorm() Kernel { return Kernel{Name: "rmsnorm", WGSL: rmsNormWGSL, EntryP
 // (MatMulParams). Dispatch (ceil(rows/64), batch).
 func MatMulQ8_0() Kernel {
 	return Kernel{Name: "matmul_q8_0", WGSL: matMulQ8_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
+}
+
+// MatMulQ4_0 multiplies Q4_0 weights (split by SplitQ4_0): bindings qs, d,
+// x, y, params (MatMulParams).
+func MatMulQ4_0() Kernel {
+	return Kernel{Name: "matmul_q4_0", WGSL: matMulQ4_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
 }
 
 // MatMulF32 multiplies f32 weights by a batch of vectors: bindings w, x, y,
@@ -118,6 +127,20 @@ func SplitQ8_0(blocks []byte, f16ToF32 func(uint16) float32) (qs []byte, d []flo
 		blk := blocks[34*b : 34*b+34]
 		d[b] = f16ToF32(binary.LittleEndian.Uint16(blk))
 		copy(qs[32*b:], blk[2:])
+	}
+	return qs, d
+}
+
+// SplitQ4_0 splits GGUF Q4_0 blocks (18 bytes) into their 16 quant bytes
+// (word-aligned) and their scales as float32, for matmul_q4_0.wgsl.
+func SplitQ4_0(blocks []byte, f16ToF32 func(uint16) float32) (qs []byte, d []float32) {
+	n := len(blocks) / 18
+	qs = make([]byte, 16*n)
+	d = make([]float32, n)
+	for b := 0; b < n; b++ {
+		blk := blocks[18*b : 18*b+18]
+		d[b] = f16ToF32(binary.LittleEndian.Uint16(blk))
+		copy(qs[16*b:], blk[2:])
 	}
 	return qs, d
 }
