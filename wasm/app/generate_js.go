@@ -79,7 +79,7 @@ func loadGenerator(ctx context.Context, url string, st *ui.State, ee vugu.EventE
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(f, bytes.NewReader(data))
+	m, err := model.LoadFromMemory(f, data)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func loadModel(t *testing.T, repoPath, url string) *model.Model {
 	}
 	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
 	require.NoError(t, err)
-	m, err := model.Load(f, bytes.NewReader(data))
+	m, err := model.LoadFromMemory(f, data)
 	require.NoError(t, err)
 	return m
 }

@@ -46,6 +46,17 @@ var ErrBadModel = errors.New("bad model")
 // Load reads the model described by f from r (the file the header came from).
 // Errors name the offending tensor or key.
 func Load(f *gguf.File, r io.ReaderAt) (*Model, error) {
+	return load(f, loader{f: f, r: r})
+}
+
+// LoadFromMemory is Load for a whole file held in memory (data): tensors
+// are slices of data, not copies, which halves the memory a large model
+// needs in a browser or under Node.
+func LoadFromMemory(f *gguf.File, data []byte) (*Model, error) {
+	return load(f, loader{f: f, mem: data})
+}
+
+func load(f *gguf.File, l loader) (*Model, error) {
 	cfg, err := ConfigFromGGUF(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
@@ -58,7 +69,6 @@ func Load(f *gguf.File, r io.ReaderAt) (*Model, error) {
 	if v, ok := f.Get("tokenizer.chat_template"); ok {
 		m.ChatTemplate, _ = v.Str()
 	}
-	l := loader{f: f, r: r}
 
 	if m.TokEmbd, err = l.weight("token_embd.weight", cfg.Embd, -1); err != nil {
 		return nil, err
@@ -115,8 +125,9 @@ func Load(f *gguf.File, r io.ReaderAt) (*Model, error) {
 }
 
 type loader struct {
-	f *gguf.File
-	r io.ReaderAt
+	f   *gguf.File
+	r   io.ReaderAt
+	mem []byte // the whole file, when it is in memory
 }
 
 func (l loader) tensor(name string) (gguf.TensorInfo, []byte, error) {
@@ -126,6 +137,13 @@ func (l loader) tensor(name string) (gguf.TensorInfo, []byte, error) {
 	}
 	if !quant.IsSupported(ti.Type) {
 		return ti, nil, fmt.Errorf("%w: unsupported tensor type %s for %s", ErrBadModel, ti.Type, name)
+	}
+	if l.mem != nil {
+		off := l.f.DataOffset + ti.Offset
+		if off+ti.Size > int64(len(l.mem)) {
+			return ti, nil, fmt.Errorf("%w: tensor %s data ends past the end of the file", ErrBadModel, name)
+		}
+		return ti, l.mem[off : off+ti.Size : off+ti.Size], nil
 	}
 	data, err := l.f.ReadTensor(l.r, ti)
 	if err != nil {

@@ -1,0 +1,162 @@
+//go:build js && wasm
+
+// Command gpubench measures the WebGPU backend on one model, as the page
+// runs it: the same Go module, shim and kernels, under Node with Dawn
+// (scripts/node-gpu.mjs) on a GPU server, or in a browser. It prints one
+// JSON line per measure in the shape of CONTRACTS.md section 6's results.
+//
+//	node scripts/node-gpu.mjs dist/gpubench.wasm MODEL.gguf [prompt=32] [decode=128] [prefill=512]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/gpumodel"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/webgpu"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gpubench:", err)
+		os.Exit(1)
+	}
+}
+
+func arg(i, def int) int {
+	if len(os.Args) > i {
+		if n, err := strconv.Atoi(os.Args[i]); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func argmax(x []float32) int32 {
+	b := 0
+	for i := range x {
+		if x[i] > x[b] {
+			b = i
+		}
+	}
+	return int32(b)
+}
+
+func run() error {
+	if len(os.Args) < 2 {
+		return fmt.Errorf("usage: gpubench MODEL.gguf [prompt] [decode] [prefill]")
+	}
+	path := os.Args[1]
+	nPrompt, nDecode, nPrefill := arg(2, 32), arg(3, 128), arg(4, 512)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return err
+	}
+	m, err := model.LoadFromMemory(f, data)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	dev, err := webgpu.Open(ctx, webgpu.Options{})
+	if err != nil {
+		return err
+	}
+	info := dev.Info()
+	ctxLen := nPrefill + 64
+	t0 := time.Now()
+	r, err := gpumodel.New(ctx, dev, m, max(ctxLen, nPrompt+nDecode+8), nPrefill)
+	if err != nil {
+		return err
+	}
+	upload := time.Since(t0)
+
+	prompt := make([]int32, nPrompt)
+	for i := range prompt {
+		prompt[i] = int32((i*7919 + 13) % m.Vocab)
+	}
+	var decode, prefill []float64
+	dispatches := 0
+	for sample := 0; sample < 4; sample++ {
+		if err := r.Reset(ctxLen); err != nil {
+			return err
+		}
+		logits, err := r.Forward(ctx, prompt)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		for i := 0; i < nDecode; i++ {
+			if logits, err = r.Forward(ctx, []int32{argmax(logits)}); err != nil {
+				return err
+			}
+		}
+		dispatches = r.Dispatches()
+		if sample > 0 { // the first run compiles and warms up
+			decode = append(decode, float64(nDecode)/time.Since(start).Seconds())
+		}
+		long := make([]int32, nPrefill)
+		for i := range long {
+			long[i] = int32((i*104729 + 7) % m.Vocab)
+		}
+		if err := r.Reset(ctxLen); err != nil {
+			return err
+		}
+		start = time.Now()
+		if _, err := r.Forward(ctx, long); err != nil {
+			return err
+		}
+		if sample > 0 {
+			prefill = append(prefill, float64(nPrefill)/time.Since(start).Seconds())
+		}
+	}
+	var weightBytes int64
+	for _, t := range f.Tensors {
+		if len(t.Dims) == 2 && t.Name != "token_embd.weight" {
+			weightBytes += t.Size
+		}
+	}
+	if m.TiedOutput {
+		tok, _ := f.Tensor("token_embd.weight")
+		weightBytes += tok.Size
+	}
+	adapter := info.Adapter.Description
+	if adapter == "" {
+		adapter = info.Adapter.Architecture
+	}
+	tb := report.Testbed{Engine: "node-dawn", EngineVersion: "webgpu@0.6.2", Adapter: adapter, Fallback: info.Adapter.IsFallbackAdapter, OS: "linux"}
+	bm := report.BenchModel{Name: strings.TrimSuffix(filepath.Base(path), ".gguf"), Bytes: int64(len(data))}
+	mk := func(c, measure string, s []float64) report.BenchResult {
+		res := report.BenchResult{Testbed: tb, Model: bm, Backend: "webgpu", Case: c, Measure: measure, Unit: "tok/s", HigherIsBetter: true, Samples: s}
+		res.Summarize()
+		return res
+	}
+	d, p := mk(fmt.Sprintf("decode %d after %d", nDecode, nPrompt), "decode_tok_s", decode), mk(fmt.Sprintf("prefill %d", nPrefill), "prefill_tok_s", prefill)
+	sort.Float64s(decode)
+	perToken := 1 / d.Median
+	out := map[string]any{
+		"results":             []report.BenchResult{d, p},
+		"dispatches_per_step": dispatches,
+		"weight_bytes":        weightBytes,
+		"bandwidth_GBps":      float64(weightBytes) / perToken / 1e9,
+		"upload_ms":           upload.Milliseconds(),
+		"features":            info.Features,
+	}
+	b, _ := json.Marshal(out)
+	fmt.Println(string(b))
+	return nil
+}
