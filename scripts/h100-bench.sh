@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# h100-bench.sh: the WebGPU benchmark on a GPU server without a browser
+# (README: "Running on a GPU server"). Run from the repository root on the
+# server, with the carried folders .gl (Vulkan loader debs), .dawn (node and
+# dawn.node, xz) and .h100 (webinfer, gpubench.wasm, wasm_exec.js, the two
+# vocabularies, and node-llama-cpp with its Vulkan build), made by
+# `make h100-pack` here. Writes JSON to $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+xz -dc .dawn/node.xz > /tmp/node && chmod +x /tmp/node
+xz -dc .dawn/dawn.node.xz > /tmp/dawn.node
+xz -dc .h100/webinfer.xz > /tmp/webinfer && chmod +x /tmp/webinfer
+xz -dc .h100/gpubench.wasm.xz > /tmp/gpubench.wasm
+mkdir -p /tmp/vocab /tmp/goroot/lib/wasm /tmp/nlcv
+tar -C /tmp/vocab -xJf .h100/vocab.tar.xz
+cp .h100/wasm_exec.js /tmp/goroot/lib/wasm/
+tar -C /tmp/nlcv -xJf .h100/nlcv.tar.xz
+cp tests/bench/llamacpp-gpu-bench.mjs /tmp/nlcv/
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+/tmp/webinfer synth --preset smol135 --type Q8_0 --vocab /tmp/vocab/ggml-vocab-gpt-2.gguf --out /tmp/smol135-q8_0.gguf
+/tmp/webinfer synth --preset llama1b --type Q4_0 --vocab /tmp/vocab/ggml-vocab-llama-bpe.gguf --out /tmp/llama1b-q4_0.gguf
+ls -la /tmp/*.gguf
+export DAWN_NODE=/tmp/dawn.node GOROOT=/tmp/goroot
+for m in smol135-q8_0 llama1b-q4_0; do
+  timeout 240 /tmp/node scripts/node-gpu.mjs /tmp/gpubench.wasm /tmp/$m.gguf 32 128 512 > "$OUT/webgpu-$m.json" 2> "$OUT/webgpu-$m.err"
+  echo "webgpu $m rc=$?"; tail -c 400 "$OUT/webgpu-$m.err"; cat "$OUT/webgpu-$m.json" | head -c 1500; echo
+  (cd /tmp/nlcv && timeout 240 /tmp/node llamacpp-gpu-bench.mjs "{\"model\":\"/tmp/$m.gguf\",\"prompt\":32,\"decode\":128,\"prefill\":512}") > "$OUT/llamacpp-$m.json" 2> "$OUT/llamacpp-$m.err"
+  echo "llama.cpp $m rc=$?"; tail -c 400 "$OUT/llamacpp-$m.err"; cat "$OUT/llamacpp-$m.json"
+done
