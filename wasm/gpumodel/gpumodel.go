@@ -61,6 +61,7 @@ type Runner struct {
 	pipes     map[string]webgpu.Pipeline
 	allBufs   []webgpu.Buffer
 	stepPre   []func(T, pos int) // fill paramBlocks
+	wgRows    *bool              // matmul form, see WorkgroupPerRow
 	csScratch []float32
 }
 
@@ -93,13 +94,29 @@ func Supported(m *model.Model) error {
 	return nil
 }
 
+// Option tunes New.
+type Option func(*Runner)
+
+// WorkgroupPerRow picks the matmul form: one workgroup per row (coalesced
+// reads, for real GPUs) or one invocation per row (for CPU adapters). By
+// default New picks from the adapter: one invocation per row on a fallback
+// (software) adapter, one workgroup per row otherwise.
+func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
+
 // New uploads m to dev, with a KV cache of ctx positions and room for
 // prefill batches of up to maxBatch tokens.
-func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBatch int) (*Runner, error) {
+func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBatch int, opts ...Option) (*Runner, error) {
 	if err := Supported(m); err != nil {
 		return nil, err
 	}
 	r := &Runner{dev: dev, m: m, ctx: ctxLen, maxBatch: maxBatch, pipes: map[string]webgpu.Pipeline{}, slots: map[string]int{}}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.wgRows == nil {
+		on := !dev.Info().Adapter.IsFallbackAdapter
+		r.wgRows = &on
+	}
 	if err := r.build(ctx); err != nil {
 		r.Close()
 		return nil, err
@@ -272,17 +289,27 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pQ8, err := r.pipeline(ctx, kernels.MatMulQ8_0())
+	form := func(k kernels.Kernel) kernels.Kernel {
+		if *r.wgRows {
+			return kernels.Workgroup(k)
+		}
+		return k
+	}
+	pQ8, err := r.pipeline(ctx, form(kernels.MatMulQ8_0()))
 	if err != nil {
 		return err
 	}
-	pQ4, err := r.pipeline(ctx, kernels.MatMulQ4_0())
+	pQ4, err := r.pipeline(ctx, form(kernels.MatMulQ4_0()))
 	if err != nil {
 		return err
 	}
-	pF32, err := r.pipeline(ctx, kernels.MatMulF32())
+	pF32, err := r.pipeline(ctx, form(kernels.MatMulF32()))
 	if err != nil {
 		return err
+	}
+	maxPerDim := int(r.dev.Info().Limit("maxComputeWorkgroupsPerDimension"))
+	if maxPerDim == 0 {
+		maxPerDim = 65535
 	}
 	pRope, err := r.pipeline(ctx, kernels.Rope(c.RopeNeoX))
 	if err != nil {
@@ -353,6 +380,11 @@ func (r *Runner) record(ctx context.Context) error {
 		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
 			if last {
 				T = 1
+			}
+			if *r.wgRows {
+				x, y, z := kernels.WorkgroupGrid(w.rows, T, maxPerDim)
+				cl.Dispatch(p, bg, x, y, z)
+				return
 			}
 			cl.Dispatch(p, bg, uint32((w.rows+63)/64), uint32(T), 1)
 		})

@@ -107,20 +107,26 @@ const logitTolerance = 2e-3
 // within logitTolerance and the argmax is the same but at near ties.
 func TestGPUMatchesCPU(t *testing.T) {
 	dev := openDevice(t)
-	t.Run("default model Q8_0", func(t *testing.T) { gpuMatchesCPU(t, dev, defaultModel(t), "And God said") })
-	// Synthetic models (tests/browser and make test-dawn make them in
-	// .cache/models) for the Q4_0 and f32 products.
-	for _, typ := range []string{"Q4_0", "F32"} {
-		t.Run("tiny "+typ, func(t *testing.T) {
-			name := "tiny-" + typ + "-s1.gguf"
-			gpuMatchesCPU(t, dev, loadModel(t, ".cache/models/"+name, "/test/models/"+name), "The quick brown fox")
-		})
+	// Both matmul forms, whatever the adapter would pick. The workgroup
+	// form is slow on the CPU adapters of CI: fewer steps there.
+	for _, wg := range []bool{false, true} {
+		steps := map[bool]int{false: 24, true: 4}[wg]
+		form := map[bool]string{false: "row per invocation", true: "workgroup per row"}[wg]
+		t.Run("default model Q8_0, "+form, func(t *testing.T) { gpuMatchesCPU(t, dev, defaultModel(t), "And God said", wg, steps) })
+		// Synthetic models (tests/browser and make test-dawn make them in
+		// .cache/models) for the Q4_0 and f32 products.
+		for _, typ := range []string{"Q4_0", "F32"} {
+			t.Run("tiny "+typ+", "+form, func(t *testing.T) {
+				name := "tiny-" + typ + "-s1.gguf"
+				gpuMatchesCPU(t, dev, loadModel(t, ".cache/models/"+name, "/test/models/"+name), "The quick brown fox", wg, steps)
+			})
+		}
 	}
 }
 
-func gpuMatchesCPU(t *testing.T, dev *webgpu.Device, m *model.Model, prompt string) {
+func gpuMatchesCPU(t *testing.T, dev *webgpu.Device, m *model.Model, prompt string, wg bool, steps int) {
 	ctx := context.Background()
-	r, err := New(ctx, dev, m, 128, 16)
+	r, err := New(ctx, dev, m, 128, 16, WorkgroupPerRow(wg))
 	require.NoError(t, err)
 	defer r.Close()
 
@@ -134,7 +140,7 @@ func gpuMatchesCPU(t *testing.T, dev *webgpu.Device, m *model.Model, prompt stri
 	t.Logf("one step: %d dispatches and copies in one submit", r.Dispatches())
 
 	worst, ties, agree := 0.0, 0, 0
-	for step := 0; step < 24; step++ {
+	for step := 0; step < steps; step++ {
 		a, b := logSoftmax(want), logSoftmax(got)
 		for i := range a {
 			worst = math.Max(worst, math.Abs(a[i]-b[i]))
@@ -163,7 +169,7 @@ func gpuMatchesCPU(t *testing.T, dev *webgpu.Device, m *model.Model, prompt stri
 		got, err = r.Forward(ctx, []int32{next})
 		require.NoError(t, err)
 	}
-	t.Logf("24 teacher-forced steps: %d same argmax, %d near ties; max |log-softmax GPU − CPU| = %.2e", agree, ties, worst)
+	t.Logf("%d teacher-forced steps: %d same argmax, %d near ties; max |log-softmax GPU − CPU| = %.2e", steps, agree, ties, worst)
 	assert.LessOrEqual(t, worst, logitTolerance)
 }
 

@@ -32,3 +32,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   y[t * params.rows + row] = acc;
 }
+
+// main_wg: one workgroup per (row, vector); invocations take every 64th
+// column, so reads are coalesced.
+var<workgroup> red: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(workgroup_id) wid: vec3<u32>,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.y * nwg.x + wid.x;
+  let t = wid.z;
+  if (row >= params.rows) {
+    return;
+  }
+  let wb = row * params.cols;
+  let xb = t * params.cols;
+  var acc = 0.0;
+  for (var c = lid.x; c < params.cols; c += 64u) {
+    acc += w[wb + c] * x[xb + c];
+  }
+  red[lid.x] = acc;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (lid.x < k) {
+      red[lid.x] += red[lid.x + k];
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    y[t * params.rows + row] = red[0];
+  }
+}

@@ -52,3 +52,45 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   y[t * params.rows + row] = acc;
 }
+
+// main_wg is the same product with one workgroup per (row, vector): the 64
+// invocations take every 64th block and reduce in workgroup memory, so
+// neighbouring invocations read neighbouring blocks (coalesced on a real
+// GPU). Dispatch (x, y, batch) covering rows as row = wid.y·nwg.x + wid.x.
+var<workgroup> red: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(workgroup_id) wid: vec3<u32>,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.y * nwg.x + wid.x;
+  let t = wid.z;
+  if (row >= params.rows) {
+    return;
+  }
+  let nb = params.cols / 32u;
+  let xb = t * params.cols;
+  var acc = 0.0;
+  for (var b = lid.x; b < nb; b += 64u) {
+    var s = 0.0;
+    let wq = (row * nb + b) * 8u;
+    let xo = xb + b * 32u;
+    for (var j = 0u; j < 8u; j++) {
+      let w = qs[wq + j];
+      let o = xo + 4u * j;
+      s += s8(w, 0u) * x[o] + s8(w, 1u) * x[o + 1u] + s8(w, 2u) * x[o + 2u] + s8(w, 3u) * x[o + 3u];
+    }
+    acc += s * d[row * nb + b];
+  }
+  red[lid.x] = acc;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (lid.x < k) {
+      red[lid.x] += red[lid.x + k];
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    y[t * params.rows + row] = red[0];
+  }
+}

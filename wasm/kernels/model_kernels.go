@@ -46,6 +46,25 @@ func MatMulQ4_0() Kernel {
 	return Kernel{Name: "matmul_q4_0", WGSL: matMulQ4_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
 }
 
+// Workgroup turns a matmul kernel into its workgroup-per-row form
+// (entry point main_wg, no override constants): dispatch with
+// WorkgroupGrid. It is the form for real GPUs, where neighbouring
+// invocations must read neighbouring memory; one row per invocation is
+// faster on CPU adapters (SwiftShader, lavapipe).
+func Workgroup(k Kernel) Kernel {
+	k.Name += "_wg"
+	k.EntryPoint = "main_wg"
+	k.Constants = nil
+	return k
+}
+
+// WorkgroupGrid is the dispatch of a workgroup-per-row matmul: rows over
+// x and y (at most maxPerDim each), the batch over z.
+func WorkgroupGrid(rows, batch, maxPerDim int) (x, y, z uint32) {
+	x, y = Grid(rows, 1, maxPerDim)
+	return x, y, uint32(batch)
+}
+
 // MatMulF32 multiplies f32 weights by a batch of vectors: bindings w, x, y,
 // params (MatMulParams).
 func MatMulF32() Kernel {
