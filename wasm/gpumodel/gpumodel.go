@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/webinfer/webinfer/wasm/cpu"
 	"github.com/webinfer/webinfer/wasm/gguf"
@@ -62,6 +63,7 @@ type Runner struct {
 	allBufs   []webgpu.Buffer
 	stepPre   []func(T, pos int) // fill paramBlocks
 	wgRows    *bool              // matmul form, see WorkgroupPerRow
+	timings   Timings
 	csScratch []float32
 }
 
@@ -97,10 +99,11 @@ func Supported(m *model.Model) error {
 // Option tunes New.
 type Option func(*Runner)
 
-// WorkgroupPerRow picks the matmul form: one workgroup per row (coalesced
-// reads, for real GPUs) or one invocation per row (for CPU adapters). By
-// default New picks from the adapter: one invocation per row on a fallback
-// (software) adapter, one workgroup per row otherwise.
+// WorkgroupPerRow picks the matmul form of single-token (decode) steps:
+// one workgroup per row (coalesced reads, for real GPUs) or one invocation
+// per row (for CPU adapters, and always for batches). By default New picks
+// from the adapter: one invocation per row on a fallback (software)
+// adapter, one workgroup per row otherwise.
 func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
 
 // New uploads m to dev, with a KV cache of ctx positions and room for
@@ -289,23 +292,29 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	form := func(k kernels.Kernel) kernels.Kernel {
-		if *r.wgRows {
-			return kernels.Workgroup(k)
+	// Each matmul has both forms: one invocation per row for batches
+	// (prefill: every invocation reuses its row's loads across the batch's
+	// vectors in cache) and, where wgRows says so, one workgroup per row for
+	// single-token decode steps (coalesced reads of each row).
+	pQ8, err := r.pipeline(ctx, kernels.MatMulQ8_0())
+	if err != nil {
+		return err
+	}
+	pQ4, err := r.pipeline(ctx, kernels.MatMulQ4_0())
+	if err != nil {
+		return err
+	}
+	pF32, err := r.pipeline(ctx, kernels.MatMulF32())
+	if err != nil {
+		return err
+	}
+	wgPipes := map[webgpu.Pipeline]webgpu.Pipeline{}
+	if *r.wgRows {
+		for p, k := range map[webgpu.Pipeline]kernels.Kernel{pQ8: kernels.MatMulQ8_0(), pQ4: kernels.MatMulQ4_0(), pF32: kernels.MatMulF32()} {
+			if wgPipes[p], err = r.pipeline(ctx, kernels.Workgroup(k)); err != nil {
+				return err
+			}
 		}
-		return k
-	}
-	pQ8, err := r.pipeline(ctx, form(kernels.MatMulQ8_0()))
-	if err != nil {
-		return err
-	}
-	pQ4, err := r.pipeline(ctx, form(kernels.MatMulQ4_0()))
-	if err != nil {
-		return err
-	}
-	pF32, err := r.pipeline(ctx, form(kernels.MatMulF32()))
-	if err != nil {
-		return err
 	}
 	maxPerDim := int(r.dev.Info().Limit("maxComputeWorkgroupsPerDimension"))
 	if maxPerDim == 0 {
@@ -361,29 +370,37 @@ func (r *Runner) record(ctx context.Context) error {
 			}
 			return kernels.MatMulParams(w.rows, w.cols, T)
 		})
-		var bg webgpu.BindGroup
 		var p webgpu.Pipeline
-		var err error
+		var bindings []webgpu.Binding
 		if w.typ == gguf.TypeQ8_0 || w.typ == gguf.TypeQ4_0 {
 			p = pQ8
 			if w.typ == gguf.TypeQ4_0 {
 				p = pQ4
 			}
-			bg, err = r.dev.BindGroupRanges(p, whole(w.qs), whole(w.d), whole(in), whole(out), u)
+			bindings = []webgpu.Binding{whole(w.qs), whole(w.d), whole(in), whole(out), u}
 		} else {
 			p = pF32
-			bg, err = r.dev.BindGroupRanges(p, whole(w.f), whole(in), whole(out), u)
+			bindings = []webgpu.Binding{whole(w.f), whole(in), whole(out), u}
 		}
+		bg, err := r.dev.BindGroupRanges(p, bindings...)
 		if err != nil {
 			return err
+		}
+		pw, wgForm := wgPipes[p]
+		var bgw webgpu.BindGroup
+		if wgForm {
+			// Layouts are "auto": each pipeline needs its own bind group.
+			if bgw, err = r.dev.BindGroupRanges(pw, bindings...); err != nil {
+				return err
+			}
 		}
 		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
 			if last {
 				T = 1
 			}
-			if *r.wgRows {
+			if wgForm && T == 1 {
 				x, y, z := kernels.WorkgroupGrid(w.rows, T, maxPerDim)
-				cl.Dispatch(p, bg, x, y, z)
+				cl.Dispatch(pw, bgw, x, y, z)
 				return
 			}
 			cl.Dispatch(p, bg, uint32((w.rows+63)/64), uint32(T), 1)
@@ -506,6 +523,7 @@ func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error)
 	if r.pos+T > r.ctx {
 		return nil, model.ErrContextFull{Need: r.pos + T, Have: r.ctx}
 	}
+	t0 := time.Now()
 	x := make([]float32, T*c.Embd)
 	for i, t := range tokens {
 		if t < 0 || int(t) >= r.m.Vocab {
@@ -539,6 +557,7 @@ func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error)
 	if err := r.dev.WriteBuffer(r.params, 0, params); err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	r.cl.Reset()
 	for _, s := range r.steps {
 		s(&r.cl, T)
@@ -547,11 +566,31 @@ func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error)
 		return nil, err
 	}
 	r.pos += T
+	t2 := time.Now()
 	raw, err := r.dev.Read(ctx, r.logits, 0, f32n(r.m.Vocab))
 	if err != nil {
 		return nil, err
 	}
+	r.timings.Prepare += t1.Sub(t0)
+	r.timings.Submit += t2.Sub(t1)
+	r.timings.Wait += time.Since(t2)
+	r.timings.Steps++
 	return webgpu.BytesToFloat32(raw), nil
+}
+
+// Timings splits the wall time of Forward calls: preparing inputs on the
+// CPU and writing them, recording and submitting the command list, and
+// waiting for the logits (GPU work plus the read back).
+type Timings struct {
+	Prepare, Submit, Wait time.Duration
+	Steps                 int
+}
+
+// Timings returns the accumulated Timings and resets them.
+func (r *Runner) Timings() Timings {
+	t := r.timings
+	r.timings = Timings{}
+	return t
 }
 
 // Dispatches is the number of dispatches and copies in one step.

@@ -91,6 +91,7 @@ func run() error {
 	}
 	var decode, prefill []float64
 	dispatches := 0
+	var split map[string]float64
 	for sample := 0; sample < 4; sample++ {
 		if err := r.Reset(ctxLen); err != nil {
 			return err
@@ -99,6 +100,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		r.Timings()
 		start := time.Now()
 		for i := 0; i < nDecode; i++ {
 			if logits, err = r.Forward(ctx, []int32{argmax(logits)}); err != nil {
@@ -106,8 +108,11 @@ func run() error {
 			}
 		}
 		dispatches = r.Dispatches()
+		tm := r.Timings()
 		if sample > 0 { // the first run compiles and warms up
 			decode = append(decode, float64(nDecode)/time.Since(start).Seconds())
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(tm.Steps) }
+			split = map[string]float64{"prepare_ms": ms(tm.Prepare), "submit_ms": ms(tm.Submit), "wait_ms": ms(tm.Wait)}
 		}
 		long := make([]int32, nPrefill)
 		for i := range long {
@@ -154,6 +159,7 @@ func run() error {
 		"weight_bytes":        weightBytes,
 		"bandwidth_GBps":      float64(weightBytes) / perToken / 1e9,
 		"upload_ms":           upload.Milliseconds(),
+		"decode_step_split":   split,
 		"features":            info.Features,
 	}
 	b, _ := json.Marshal(out)
