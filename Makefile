@@ -18,7 +18,7 @@ BROWSER_TEST_PKGS := webgpu jsutil selfcheck gpumodel
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
-.PHONY: fixtures help setup setup-serve generate build build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
+.PHONY: fixtures h100-pack help setup setup-serve generate build build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ bench: ## benchmarks: our CPU engine and llama.cpp side by side, JSON on stdout 
 	@scripts/setup.sh test >&2
 	@$(MAKE) --no-print-directory build >&2
 	@bin/webinfer bench --json
+
+h100-pack: build fixtures ## pack what scripts/h100-bench.sh needs on a GPU server into .gl, .dawn and .h100
+	scripts/h100-pack.sh
 
 clean: ## remove build outputs
 	rm -rf bin dist

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# h100-pack.sh: packs what scripts/h100-bench.sh needs on a GPU server
+# with no network into three ignored folders (about 50 MB in all):
+#   .gl    the Vulkan loader and GL dispatch libraries (Debian amd64 debs)
+#   .dawn  this machine's node and Dawn's dawn.node (npm webgpu@0.6.2), xz
+#   .h100  bin/webinfer, the WebGPU bench (dist/gpubench.wasm), wasm_exec.js,
+#          the two vocabularies the synthetic models use, and
+#          node-llama-cpp 3.21.1 with its Vulkan build (for the peer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+grep -qx '/.h100/' .git/info/exclude 2>/dev/null || printf '/.gl/\n/.dawn/\n/.h100/\n' >> .git/info/exclude
+mkdir -p .gl .dawn .h100 /tmp/amd64/partial
+o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+  apt-get $o update -q
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+[ -f .dawn/node.xz ] || xz -T0 -c "$(readlink -f "$(command -v node)")" > .dawn/node.xz
+xz -T0 -c node_modules/webgpu/dist/linux-x64/dawn.node > .dawn/dawn.node.xz
+GOOS=js GOARCH=wasm go build -o dist/gpubench.wasm ./tests/bench/gpubench
+xz -T0 -c bin/webinfer > .h100/webinfer.xz
+xz -T0 -c dist/gpubench.wasm > .h100/gpubench.wasm.xz
+cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" .h100/wasm_exec.js
+tar -C .cache/llama.cpp/models -cJf .h100/vocab.tar.xz ggml-vocab-gpt-2.gguf ggml-vocab-llama-bpe.gguf
+if [ ! -f .h100/nlcv.tar.xz ]; then
+  tmp=$(mktemp -d)
+  echo '{"name":"x","private":true,"type":"module"}' > "$tmp/package.json"
+  (cd "$tmp" && npm install --no-audit --no-fund --omit=optional --ignore-scripts node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64-vulkan@3.21.1 >/dev/null)
+  rm -rf "$tmp/node_modules/node-llama-cpp/llama/gitRelease.bundle"
+  tar -C "$tmp" -cf - node_modules package.json | xz -T0 -9 > .h100/nlcv.tar.xz
+  rm -rf "$tmp"
+fi
+du -sh .gl .dawn .h100
