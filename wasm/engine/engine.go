@@ -38,6 +38,13 @@ type Backend interface {
 	Forward(ctx context.Context, tokens []int32) ([]float32, error)
 }
 
+// GreedyBackend is implemented by backends that can take the argmax
+// themselves (on the GPU): a greedy step then reads back a token id, not
+// the logits. Generate uses it when sampling is plain greedy.
+type GreedyBackend interface {
+	ForwardArgmax(ctx context.Context, tokens []int32) (int32, error)
+}
+
 // cpuBackend is model.Forward on a fresh KV cache per sequence.
 type cpuBackend struct {
 	m  *model.Model
@@ -111,8 +118,23 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 	for _, id := range ids {
 		s.Accept(id)
 	}
+	// next feeds tokens and picks the following token: on the backend when
+	// it can and sampling is plain greedy, else from the logits.
+	p := req.Sample
+	gb, canGreedy := be.(GreedyBackend)
+	greedy := canGreedy && p.Temperature <= 0 && (p.RepeatPenalty == 0 || p.RepeatPenalty == 1) && p.FrequencyPenalty == 0 && p.PresencePenalty == 0
+	next := func(tokens []int32) (int32, error) {
+		if greedy {
+			return gb.ForwardArgmax(ctx, tokens)
+		}
+		logits, err := be.Forward(ctx, tokens)
+		if err != nil {
+			return 0, err
+		}
+		return s.Sample(logits), nil
+	}
 	start := time.Now()
-	logits, err := be.Forward(ctx, ids)
+	id, err := next(ids)
 	if err != nil {
 		return res, err
 	}
@@ -127,7 +149,6 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		id := s.Sample(logits)
 		s.Accept(id)
 		if res.Tokens == 0 {
 			res.TTFTMillis = float64(time.Since(start).Microseconds()) / 1000
@@ -149,7 +170,7 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		if res.Tokens == limit {
 			break
 		}
-		if logits, err = be.Forward(ctx, []int32{id}); err != nil {
+		if id, err = next([]int32{id}); err != nil {
 			return res, err
 		}
 	}

@@ -48,7 +48,7 @@ type Runner struct {
 
 	// Activations: (maxBatch, ·) f32.
 	x, xn, q, k, v, att, o, gate, up, scores, cs webgpu.Buffer
-	xLast, xLastN, logits                        webgpu.Buffer
+	xLast, xLastN, logits, best                  webgpu.Buffer
 	kc, vc                                       []webgpu.Buffer // per layer (ctx, kvDim)
 	params                                       webgpu.Buffer   // packed uniform blocks
 	paramBlocks                                  [][]byte        // this step's blocks, in slot order
@@ -64,6 +64,7 @@ type Runner struct {
 	stepPre   []func(T, pos int) // fill paramBlocks
 	wgRows    *bool              // matmul form, see WorkgroupPerRow
 	timings   Timings
+	argmax    func(cl *webgpu.CommandList)
 	csScratch []float32
 }
 
@@ -238,6 +239,7 @@ func (r *Runner) build(ctx context.Context) error {
 	mk(&r.xLast, c.Embd, "x.last")
 	mk(&r.xLastN, c.Embd, "x.last.norm")
 	mk(&r.logits, m.Vocab, "logits")
+	mk(&r.best, 1, "argmax")
 	// Room for 64 uniform blocks.
 	if err == nil {
 		r.params, err = r.dev.CreateBuffer(64*uniformStride, webgpu.UsageUniform|webgpu.UsageCopyDst, "params")
@@ -498,6 +500,16 @@ func (r *Runner) record(ctx context.Context) error {
 	if err := matmul(r.output, r.xLastN, r.logits, true); err != nil {
 		return err
 	}
+	pArg, err := r.pipeline(ctx, kernels.Argmax())
+	if err != nil {
+		return err
+	}
+	ua := r.slot("argmax", func(int, int) []byte { return kernels.ElementwiseParams(m.Vocab) })
+	bga, err := r.dev.BindGroupRanges(pArg, whole(r.logits), whole(r.best), ua)
+	if err != nil {
+		return err
+	}
+	r.argmax = func(cl *webgpu.CommandList) { cl.Dispatch(pArg, bga, 1, 1, 1) }
 	if len(r.paramBlocks) > 64 {
 		return fmt.Errorf("gpumodel: %d uniform blocks, room for 64", len(r.paramBlocks))
 	}
@@ -509,28 +521,58 @@ func (r *Runner) record(ctx context.Context) error {
 // blocks are written (three writes), the whole step is one submit, and the
 // logits are one read.
 func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error) {
+	if err := r.step(tokens, false); err != nil {
+		return nil, err
+	}
+	t2 := time.Now()
+	raw, err := r.dev.Read(ctx, r.logits, 0, f32n(r.m.Vocab))
+	if err != nil {
+		return nil, err
+	}
+	r.timings.Wait += time.Since(t2)
+	return webgpu.BytesToFloat32(raw), nil
+}
+
+// ForwardArgmax is Forward for greedy decoding: the argmax is taken on the
+// GPU and the step reads back 4 bytes (the token id) instead of the logits.
+func (r *Runner) ForwardArgmax(ctx context.Context, tokens []int32) (int32, error) {
+	if err := r.step(tokens, true); err != nil {
+		return 0, err
+	}
+	t2 := time.Now()
+	raw, err := r.dev.Read(ctx, r.best, 0, 4)
+	if err != nil {
+		return 0, err
+	}
+	r.timings.Wait += time.Since(t2)
+	return int32(uint32(raw[0]) | uint32(raw[1])<<8 | uint32(raw[2])<<16 | uint32(raw[3])<<24), nil
+}
+
+// step writes the inputs of tokens and submits their forward pass (chunks
+// of maxBatch first), with the argmax dispatch when greedy.
+func (r *Runner) step(tokens []int32, greedy bool) error {
 	c := r.m.Config
 	for len(tokens) > r.maxBatch {
-		if _, err := r.Forward(ctx, tokens[:r.maxBatch]); err != nil {
-			return nil, err
+		if err := r.step(tokens[:r.maxBatch], false); err != nil {
+			return err
 		}
 		tokens = tokens[r.maxBatch:]
 	}
 	T := len(tokens)
 	if T == 0 {
-		return nil, fmt.Errorf("gpumodel: no tokens")
+		return fmt.Errorf("gpumodel: no tokens")
 	}
 	if r.pos+T > r.ctx {
-		return nil, model.ErrContextFull{Need: r.pos + T, Have: r.ctx}
+		return model.ErrContextFull{Need: r.pos + T, Have: r.ctx}
 	}
 	t0 := time.Now()
 	x := make([]float32, T*c.Embd)
 	for i, t := range tokens {
 		if t < 0 || int(t) >= r.m.Vocab {
-			return nil, fmt.Errorf("gpumodel: token id %d is outside the vocabulary", t)
+			return fmt.Errorf("gpumodel: token id %d is outside the vocabulary", t)
 		}
 		if err := r.m.TokEmbd.DequantizeRow(int(t), x[i*c.Embd:(i+1)*c.Embd]); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	half := c.RopeDims / 2
@@ -549,33 +591,30 @@ func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error)
 		copy(params[i*uniformStride:], b)
 	}
 	if err := r.dev.WriteBuffer(r.x, 0, webgpu.Float32Bytes(x)); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.dev.WriteBuffer(r.cs, 0, webgpu.Float32Bytes(cs)); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.dev.WriteBuffer(r.params, 0, params); err != nil {
-		return nil, err
+		return err
 	}
 	t1 := time.Now()
 	r.cl.Reset()
 	for _, s := range r.steps {
 		s(&r.cl, T)
 	}
+	if greedy {
+		r.argmax(&r.cl)
+	}
 	if err := r.dev.Submit(&r.cl); err != nil {
-		return nil, err
+		return err
 	}
 	r.pos += T
-	t2 := time.Now()
-	raw, err := r.dev.Read(ctx, r.logits, 0, f32n(r.m.Vocab))
-	if err != nil {
-		return nil, err
-	}
 	r.timings.Prepare += t1.Sub(t0)
-	r.timings.Submit += t2.Sub(t1)
-	r.timings.Wait += time.Since(t2)
+	r.timings.Submit += time.Since(t1)
 	r.timings.Steps++
-	return webgpu.BytesToFloat32(raw), nil
+	return nil
 }
 
 // Timings splits the wall time of Forward calls: preparing inputs on the

@@ -198,3 +198,30 @@ func TestLongPromptIsChunked(t *testing.T) {
 	var full model.ErrContextFull
 	assert.ErrorAs(t, err, &full)
 }
+
+// TestForwardArgmax checks the GPU argmax (4-byte read back) against the
+// argmax of the logits read back, over a greedy continuation.
+func TestForwardArgmax(t *testing.T) {
+	dev := openDevice(t)
+	m := defaultModel(t)
+	ctx := context.Background()
+	a, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer b.Close()
+	ids := m.Tokenizer.Encode("And God said", true, false)
+	got, err := a.ForwardArgmax(ctx, ids)
+	require.NoError(t, err)
+	logits, err := b.Forward(ctx, ids)
+	require.NoError(t, err)
+	for i := 0; i < 16; i++ {
+		want := argmax(logits)
+		require.Equal(t, want, got, "step %d", i)
+		got, err = a.ForwardArgmax(ctx, []int32{got})
+		require.NoError(t, err)
+		logits, err = b.Forward(ctx, []int32{want})
+		require.NoError(t, err)
+	}
+}

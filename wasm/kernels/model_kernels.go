@@ -27,6 +27,9 @@ var ropeWGSL string
 //go:embed attention.wgsl
 var attentionWGSL string
 
+//go:embed argmax.wgsl
+var argmaxWGSL string
+
 //go:embed elementwise.wgsl
 var elementwiseWGSL string
 
@@ -84,6 +87,10 @@ func Rope(neox bool) Kernel {
 // Attention is causal attention over one layer's cache: bindings q, k, v,
 // scores, out, params (AttentionParams). Dispatch (heads, batch).
 func Attention() Kernel { return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main"} }
+
+// Argmax finds the largest logit: bindings logits, out (one u32), params
+// (ElementwiseParams with the vocabulary size). Dispatch (1, 1, 1).
+func Argmax() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "main"} }
 
 // SiLUMul is a = silu(a)·b: bindings a, b, params (ElementwiseParams).
 func SiLUMul() Kernel { return Kernel{Name: "silu_mul", WGSL: elementwiseWGSL, EntryPoint: "silu_mul"} }

@@ -43,16 +43,6 @@ func arg(i, def int) int {
 	return def
 }
 
-func argmax(x []float32) int32 {
-	b := 0
-	for i := range x {
-		if x[i] > x[b] {
-			b = i
-		}
-	}
-	return int32(b)
-}
-
 func run() error {
 	if len(os.Args) < 2 {
 		return fmt.Errorf("usage: gpubench MODEL.gguf [prompt] [decode] [prefill]")
@@ -96,14 +86,16 @@ func run() error {
 		if err := r.Reset(ctxLen); err != nil {
 			return err
 		}
-		logits, err := r.Forward(ctx, prompt)
+		// Greedy decode as the engine runs it: the argmax on the GPU, one
+		// token id read back per step.
+		next, err := r.ForwardArgmax(ctx, prompt)
 		if err != nil {
 			return err
 		}
 		r.Timings()
 		start := time.Now()
 		for i := 0; i < nDecode; i++ {
-			if logits, err = r.Forward(ctx, []int32{argmax(logits)}); err != nil {
+			if next, err = r.ForwardArgmax(ctx, []int32{next}); err != nil {
 				return err
 			}
 		}

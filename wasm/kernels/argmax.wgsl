@@ -1,0 +1,49 @@
+// argmax: the index of the largest logit (the lowest index among equals),
+// so a greedy decode step reads back 4 bytes instead of the logits.
+//
+//   logits: (n) f32     out: (1) u32
+//
+// One workgroup: each invocation scans a strided slice, then a tree
+// reduction of (value, index) pairs in workgroup memory.
+
+struct Params {
+  n: u32,
+}
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+const WG: u32 = 256u;
+var<workgroup> best_v: array<f32, WG>;
+var<workgroup> best_i: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  var v = -3.4e38;
+  var idx = 0xffffffffu;
+  for (var i = lid.x; i < params.n; i += WG) {
+    let x = logits[i];
+    if (x > v) {
+      v = x;
+      idx = i;
+    }
+  }
+  best_v[lid.x] = v;
+  best_i[lid.x] = idx;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (lid.x < k) {
+      let ov = best_v[lid.x + k];
+      let oi = best_i[lid.x + k];
+      if (ov > best_v[lid.x] || (ov == best_v[lid.x] && oi < best_i[lid.x])) {
+        best_v[lid.x] = ov;
+        best_i[lid.x] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    out[0] = best_i[0];
+  }
+}
