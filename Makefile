@@ -66,7 +66,7 @@ test-wasm: ## Go unit tests compiled to js/wasm, under Node
 	$(WASMENV) $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/... ./ui/...
 
 fixtures: build ## synthetic models the js/wasm GPU tests read (.cache/models)
-	for t in Q4_0 F32; do f=.cache/models/tiny-$$t-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset tiny --type $$t --seed 1 --out $$f; done
+	for t in Q4_0 F32 F16 Q4_K Q6_K; do f=.cache/models/tiny-$$t-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset tiny --type $$t --seed 1 --out $$f; done
 
 test-dawn: build-tests fixtures ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
 	for p in webgpu selfcheck gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done

@@ -75,7 +75,7 @@ func startServer(t testing.TB) *testServer {
 		})
 	}
 	// Synthetic models for the js/wasm tests of wasm/gpumodel.
-	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeF32} {
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeF32, gguf.TypeF16, gguf.TypeQ4_K, gguf.TypeQ6_K} {
 		_, err := synth.Cached("tiny", typ, 1)
 		require.NoError(t, err)
 	}

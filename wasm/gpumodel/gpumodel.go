@@ -7,7 +7,8 @@
 // float32 rounding of a different summation order: activations stay f32 on
 // the GPU, where the CPU path quantizes them as llama.cpp does).
 //
-// First step of the WebGPU backend: Q8_0, Q4_0 and F32 weights, llama-arch
+// First step of the WebGPU backend: F32, F16, Q8_0, Q4_0, Q4_K and Q6_K
+// weights, llama-arch
 // models (no biases); the embedding lookup and the RoPE angle table are
 // computed on the CPU and written with the step's one write of inputs.
 package gpumodel
@@ -34,9 +35,25 @@ const uniformStride = 256
 type weight struct {
 	typ        gguf.Type
 	rows, cols int
-	qs, d      webgpu.Buffer // Q8_0: quants and scales
-	f          webgpu.Buffer // F32
+	qs, d      webgpu.Buffer // split types: quants and scales
+	f          webgpu.Buffer // other types: the data as it is
 }
+
+// matmulKernels is the product kernel of each weight type on the GPU.
+var matmulKernels = map[gguf.Type]func() kernels.Kernel{
+	gguf.TypeF32: kernels.MatMulF32, gguf.TypeF16: kernels.MatMulF16,
+	gguf.TypeQ8_0: kernels.MatMulQ8_0, gguf.TypeQ4_0: kernels.MatMulQ4_0,
+	gguf.TypeQ4_K: kernels.MatMulQ4_K, gguf.TypeQ6_K: kernels.MatMulQ6_K,
+}
+
+// splits turns a type's GGUF blocks into word-aligned quants and f32
+// scales; types not here are uploaded as they are (and bound as one buffer).
+var splits = map[gguf.Type]func([]byte, func(uint16) float32) ([]byte, []float32){
+	gguf.TypeQ8_0: kernels.SplitQ8_0, gguf.TypeQ4_0: kernels.SplitQ4_0, gguf.TypeQ6_K: kernels.SplitQ6_K,
+}
+
+// workgroupForms lists the types whose kernel has a workgroup-per-row form.
+var workgroupForms = map[gguf.Type]bool{gguf.TypeF32: true, gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
 
 // Runner holds a model's GPU buffers, pipelines and bind groups.
 type Runner struct {
@@ -79,8 +96,8 @@ func Supported(m *model.Model) error {
 		return fmt.Errorf("gpumodel: %s models (Q/K/V biases) do not run on WebGPU yet", m.Arch)
 	}
 	check := func(w cpu.Weight) error {
-		if w.Type != gguf.TypeQ8_0 && w.Type != gguf.TypeQ4_0 && w.Type != gguf.TypeF32 {
-			return fmt.Errorf("gpumodel: %s is %s; WebGPU runs Q8_0, Q4_0 and F32 weights so far", w.Name, w.Type)
+		if _, ok := matmulKernels[w.Type]; !ok {
+			return fmt.Errorf("gpumodel: %s is %s; WebGPU runs F32, F16, Q8_0, Q4_0, Q4_K and Q6_K weights so far", w.Name, w.Type)
 		}
 		return nil
 	}
@@ -170,20 +187,15 @@ func (r *Runner) upload(data []byte, label string) (webgpu.Buffer, error) {
 func (r *Runner) uploadWeight(w cpu.Weight) (weight, error) {
 	g := weight{typ: w.Type, rows: w.Rows, cols: w.Cols}
 	var err error
-	switch w.Type {
-	case gguf.TypeQ8_0, gguf.TypeQ4_0:
-		split := kernels.SplitQ8_0
-		if w.Type == gguf.TypeQ4_0 {
-			split = kernels.SplitQ4_0
-		}
+	if split, ok := splits[w.Type]; ok {
 		qs, d := split(w.Data, quant.F16ToF32)
 		if g.qs, err = r.upload(qs, w.Name+".qs"); err != nil {
 			return g, err
 		}
 		g.d, err = r.upload(webgpu.Float32Bytes(d), w.Name+".d")
-	default:
-		g.f, err = r.upload(w.Data, w.Name)
+		return g, err
 	}
+	g.f, err = r.upload(w.Data, w.Name)
 	return g, err
 }
 
@@ -294,26 +306,18 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Each matmul has both forms: one invocation per row for batches
-	// (prefill: every invocation reuses its row's loads across the batch's
-	// vectors in cache) and, where wgRows says so, one workgroup per row for
-	// single-token decode steps (coalesced reads of each row).
-	pQ8, err := r.pipeline(ctx, kernels.MatMulQ8_0())
-	if err != nil {
-		return err
-	}
-	pQ4, err := r.pipeline(ctx, kernels.MatMulQ4_0())
-	if err != nil {
-		return err
-	}
-	pF32, err := r.pipeline(ctx, kernels.MatMulF32())
-	if err != nil {
-		return err
-	}
-	wgPipes := map[webgpu.Pipeline]webgpu.Pipeline{}
-	if *r.wgRows {
-		for p, k := range map[webgpu.Pipeline]kernels.Kernel{pQ8: kernels.MatMulQ8_0(), pQ4: kernels.MatMulQ4_0(), pF32: kernels.MatMulF32()} {
-			if wgPipes[p], err = r.pipeline(ctx, kernels.Workgroup(k)); err != nil {
+	// Each matmul has one invocation per row for batches (prefill: every
+	// invocation reuses its row's loads across the batch's vectors in
+	// cache) and, for the types that have it and where wgRows says so, one
+	// workgroup per row for single-token decode steps (coalesced reads).
+	rowPipes := map[gguf.Type]webgpu.Pipeline{}
+	wgPipes := map[gguf.Type]webgpu.Pipeline{}
+	for typ, k := range matmulKernels {
+		if rowPipes[typ], err = r.pipeline(ctx, k()); err != nil {
+			return err
+		}
+		if *r.wgRows && workgroupForms[typ] {
+			if wgPipes[typ], err = r.pipeline(ctx, kernels.Workgroup(k())); err != nil {
 				return err
 			}
 		}
@@ -372,23 +376,16 @@ func (r *Runner) record(ctx context.Context) error {
 			}
 			return kernels.MatMulParams(w.rows, w.cols, T)
 		})
-		var p webgpu.Pipeline
-		var bindings []webgpu.Binding
-		if w.typ == gguf.TypeQ8_0 || w.typ == gguf.TypeQ4_0 {
-			p = pQ8
-			if w.typ == gguf.TypeQ4_0 {
-				p = pQ4
-			}
+		p := rowPipes[w.typ]
+		bindings := []webgpu.Binding{whole(w.f), whole(in), whole(out), u}
+		if _, split := splits[w.typ]; split {
 			bindings = []webgpu.Binding{whole(w.qs), whole(w.d), whole(in), whole(out), u}
-		} else {
-			p = pF32
-			bindings = []webgpu.Binding{whole(w.f), whole(in), whole(out), u}
 		}
 		bg, err := r.dev.BindGroupRanges(p, bindings...)
 		if err != nil {
 			return err
 		}
-		pw, wgForm := wgPipes[p]
+		pw, wgForm := wgPipes[w.typ]
 		var bgw webgpu.BindGroup
 		if wgForm {
 			// Layouts are "auto": each pipeline needs its own bind group.

@@ -18,6 +18,15 @@ var matMulQ8_0WGSL string
 //go:embed matmul_q4_0.wgsl
 var matMulQ4_0WGSL string
 
+//go:embed matmul_f16.wgsl
+var matMulF16WGSL string
+
+//go:embed matmul_q4_k.wgsl
+var matMulQ4KWGSL string
+
+//go:embed matmul_q6_k.wgsl
+var matMulQ6KWGSL string
+
 //go:embed matmul_f32.wgsl
 var matMulF32WGSL string
 
@@ -47,6 +56,23 @@ func MatMulQ8_0() Kernel {
 // x, y, params (MatMulParams).
 func MatMulQ4_0() Kernel {
 	return Kernel{Name: "matmul_q4_0", WGSL: matMulQ4_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
+}
+
+// MatMulF16 multiplies f16 weights (two a word): bindings w, x, y, params.
+func MatMulF16() Kernel {
+	return Kernel{Name: "matmul_f16", WGSL: matMulF16WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
+}
+
+// MatMulQ4_K multiplies Q4_K weights (the GGUF blocks as they are): bindings
+// blocks, x, y, params.
+func MatMulQ4_K() Kernel {
+	return Kernel{Name: "matmul_q4_k", WGSL: matMulQ4KWGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
+}
+
+// MatMulQ6_K multiplies Q6_K weights (split by SplitQ6_K): bindings qs, d,
+// x, y, params.
+func MatMulQ6_K() Kernel {
+	return Kernel{Name: "matmul_q6_k", WGSL: matMulQ6KWGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
 }
 
 // Workgroup turns a matmul kernel into its workgroup-per-row form
@@ -167,6 +193,21 @@ func SplitQ4_0(blocks []byte, f16ToF32 func(uint16) float32) (qs []byte, d []flo
 		blk := blocks[18*b : 18*b+18]
 		d[b] = f16ToF32(binary.LittleEndian.Uint16(blk))
 		copy(qs[16*b:], blk[2:])
+	}
+	return qs, d
+}
+
+// SplitQ6_K splits GGUF Q6_K blocks (210 bytes) into their first 208 bytes
+// (quants and scales, word-aligned) and their f16 scales as float32, for
+// matmul_q6_k.wgsl.
+func SplitQ6_K(blocks []byte, f16ToF32 func(uint16) float32) (qs []byte, d []float32) {
+	n := len(blocks) / 210
+	qs = make([]byte, 208*n)
+	d = make([]float32, n)
+	for b := 0; b < n; b++ {
+		blk := blocks[210*b : 210*b+210]
+		copy(qs[208*b:], blk[:208])
+		d[b] = f16ToF32(binary.LittleEndian.Uint16(blk[208:]))
 	}
 	return qs, d
 }
