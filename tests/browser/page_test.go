@@ -28,15 +28,34 @@ import (
 // passing on it), and WebKit, without WebGPU, still runs on the CPU path.
 func TestPageReport(t *testing.T) {
 	ts := startServer(t)
+	type run struct {
+		e      engine
+		name   string
+		forced bool // ?backend=webgpu instead of the measured choice
+	}
+	var runs []run
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		runs = append(runs, run{e, e.name, false})
+		if e.webgpu {
+			runs = append(runs, run{e, e.name + "/webgpu-forced", true})
+		}
+	}
+	for _, r := range runs {
+		e := r.e
+		t.Run(r.name, func(t *testing.T) {
 			before, _ := ts.store.Count(context.Background())
 			u := ts.URL + "/?autorun=1&prompt=" + url.QueryEscape(genPrompt) + "&maxTokens=" + fmt.Sprint(genTokens) + "&temperature=0&report=" + url.QueryEscape(ts.URL+"/api/reports")
+			if r.forced {
+				u += "&backend=webgpu"
+			}
 			body := runInBrowser(t, ts, e, u, ts.fromStore(before))
 			rep := decode[report.Report](t, body)
 			t.Logf("%s %s: backend %s (%s), path: %s", rep.Engine.Name, rep.Engine.Version, rep.Backend, rep.Precision, rep.Features.Path.Why)
 			for _, c := range rep.Checks {
 				t.Logf("  %s on %s: ok=%v, %d dispatches in %d submits, %.0f ms", c.Kernel, c.Backend, c.OK, c.Dispatches, c.Submits, c.Millis)
+			}
+			if rep.Probe != nil {
+				t.Logf("  measured: WebGPU %.1f ms/token, CPU %.1f ms/token: %s", rep.Probe.WebGPUMillisPerToken, rep.Probe.CPUMillisPerToken, rep.Probe.Chosen)
 			}
 			assert.Equal(t, e.name, rep.Engine.Name)
 			assert.Empty(t, rep.Errors)
@@ -46,16 +65,22 @@ func TestPageReport(t *testing.T) {
 			for _, c := range rep.Checks {
 				assert.True(t, c.OK, "%s on %s: %+v", c.Kernel, c.Backend, c)
 			}
-			// Generation: on WebGPU where it works (f32 activations: compared
-			// with the native engine in that mode), else on the CPU path (the
-			// model core compiled to WASM: the native engine's tokens exactly).
-			if e.webgpu {
+			// Generation: on WebGPU it computes with f32 activations (compared
+			// with the native engine in that mode); on the CPU path it is the
+			// model core compiled to WASM (the native engine's tokens exactly).
+			switch {
+			case r.forced:
 				assert.Equal(t, "webgpu", rep.Backend)
-				assert.Equal(t, nativeGreedy(t, true), rep.Tokens, "greedy tokens on WebGPU in %s vs native", e.name)
-			} else {
+				assert.Nil(t, rep.Probe, "an explicit backend is not measured")
+			case e.webgpu:
+				require.NotNil(t, rep.Probe, "with both paths available the engine measures them")
+				assert.Greater(t, rep.Probe.WebGPUMillisPerToken, 0.0)
+				assert.Greater(t, rep.Probe.CPUMillisPerToken, 0.0)
+				assert.Equal(t, rep.Probe.Chosen, rep.Backend)
+			default:
 				assert.Equal(t, "cpu", rep.Backend)
-				assert.Equal(t, nativeGreedy(t, false), rep.Tokens, "greedy tokens on the CPU path in %s vs native", e.name)
 			}
+			assert.Equal(t, nativeGreedy(t, rep.Backend == "webgpu"), rep.Tokens, "greedy tokens on %s in %s vs native", rep.Backend, e.name)
 			assert.NotEmpty(t, rep.Text)
 			assert.Greater(t, rep.Metrics.DecodeTokS, 0.0)
 			assert.Greater(t, rep.Metrics.LoadMillis, 0.0)
@@ -157,7 +182,7 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 	ctx, cancel = context.WithTimeout(ctx, launchTimeout)
 	defer cancel()
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(ts.URL+"/?autorun=1&temperature=0&maxTokens="+fmt.Sprint(genTokens)+"&prompt="+url.QueryEscape(genPrompt)),
+		chromedp.Navigate(ts.URL+"/?autorun=1&backend=webgpu&temperature=0&maxTokens="+fmt.Sprint(genTokens)+"&prompt="+url.QueryEscape(genPrompt)),
 		asVoid(chromedp.Poll[bool]("window.__webinferReport !== undefined", chromedp.WithPollingInterval(200*time.Millisecond))),
 	)
 	if err != nil {

@@ -53,6 +53,69 @@ func (g *generator) useWebGPU(ctx context.Context, dev *webgpu.Device) error {
 	return nil
 }
 
+// probe times greedy decode steps of one short prompt on a backend (nil:
+// the CPU path), after one warm-up step, and returns milliseconds per
+// token.
+func (g *generator) probe(ctx context.Context, be engine.Backend) (float64, error) {
+	if be == nil {
+		be = engine.CPUBackend(g.m)
+	}
+	if err := be.Reset(64); err != nil {
+		return 0, err
+	}
+	ids := g.m.Tokenizer.Encode("And", true, false)
+	logits, err := be.Forward(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	next := func() int32 {
+		b := 0
+		for i := range logits {
+			if logits[i] > logits[b] {
+				b = i
+			}
+		}
+		return int32(b)
+	}
+	if logits, err = be.Forward(ctx, []int32{next()}); err != nil { // warm-up
+		return 0, err
+	}
+	const steps = 4
+	start := time.Now()
+	for i := 0; i < steps; i++ {
+		if logits, err = be.Forward(ctx, []int32{next()}); err != nil {
+			return 0, err
+		}
+	}
+	return float64(time.Since(start).Microseconds()) / 1000 / steps, nil
+}
+
+// chooseByMeasuring keeps the WebGPU backend only if it decodes faster
+// than the CPU path here: on a software adapter (SwiftShader, lavapipe) the
+// CPU path usually wins. It returns the measurements for the report.
+func (g *generator) chooseByMeasuring(ctx context.Context) (*report.Probe, error) {
+	if g.backend == nil {
+		return nil, nil
+	}
+	gpuMs, err := g.probe(ctx, g.backend)
+	if err != nil {
+		return nil, err
+	}
+	cpuMs, err := g.probe(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &report.Probe{WebGPUMillisPerToken: gpuMs, CPUMillisPerToken: cpuMs, Chosen: "webgpu"}
+	if cpuMs < gpuMs {
+		p.Chosen = "cpu"
+		g.backend = nil
+		g.ee.Lock()
+		g.st.ModelBackend = ""
+		g.ee.UnlockRender()
+	}
+	return p, nil
+}
+
 func (g *generator) backendName() string {
 	if g.backend != nil {
 		return "webgpu"

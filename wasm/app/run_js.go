@@ -148,6 +148,14 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		if dev != nil {
 			if err := g.useWebGPU(ctx, dev); err != nil {
 				fail("%v; generating on the CPU path", err)
+			} else if opts.prefs.Backend != "webgpu" {
+				// No explicit choice: measure both paths, keep the faster.
+				update(func() { st.Status = "measuring the WebGPU and CPU paths" })
+				p, err := g.chooseByMeasuring(ctx)
+				if err != nil {
+					fail("measuring the backends: %v", err)
+				}
+				rep.Probe = p
 			}
 		}
 		rep.Backend, rep.Precision = g.backendName(), "f32"

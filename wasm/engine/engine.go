@@ -45,6 +45,9 @@ type GreedyBackend interface {
 	ForwardArgmax(ctx context.Context, tokens []int32) (int32, error)
 }
 
+// CPUBackend returns the CPU path as a Backend.
+func CPUBackend(m *model.Model) Backend { return &cpuBackend{m: m} }
+
 // cpuBackend is model.Forward on a fresh KV cache per sequence.
 type cpuBackend struct {
 	m  *model.Model

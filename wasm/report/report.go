@@ -47,7 +47,17 @@ type Report struct {
 	Text      string             `json:"text"`
 	Metrics   Metrics            `json:"metrics"`
 	Checks    []selfcheck.Result `json:"checks"`
-	Errors    []string           `json:"errors"`
+	// Probe is how the backend was chosen when both could run: decode
+	// milliseconds per token measured on each.
+	Probe  *Probe   `json:"probe,omitempty"`
+	Errors []string `json:"errors"`
+}
+
+// Probe records the measured choice between the WebGPU and CPU paths.
+type Probe struct {
+	WebGPUMillisPerToken float64 `json:"webgpu_ms_per_token"`
+	CPUMillisPerToken    float64 `json:"cpu_ms_per_token"`
+	Chosen               string  `json:"chosen"`
 }
 
 var (
