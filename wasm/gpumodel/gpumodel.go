@@ -8,9 +8,9 @@
 // the GPU, where the CPU path quantizes them as llama.cpp does).
 //
 // First step of the WebGPU backend: F32, F16, Q8_0, Q4_0, Q4_K and Q6_K
-// weights, llama-arch
-// models (no biases); the embedding lookup and the RoPE angle table are
-// computed on the CPU and written with the step's one write of inputs.
+// weights, llama-arch models (no biases). The embedding lookup runs on the
+// GPU for F32/F16/Q8_0/Q4_0 embeddings (on the CPU for the others); the
+// RoPE angle table is computed on the CPU and written each step.
 package gpumodel
 
 import (
@@ -52,6 +52,9 @@ var splits = map[gguf.Type]func([]byte, func(uint16) float32) ([]byte, []float32
 	gguf.TypeQ8_0: kernels.SplitQ8_0, gguf.TypeQ4_0: kernels.SplitQ4_0, gguf.TypeQ6_K: kernels.SplitQ6_K,
 }
 
+// getRowsTypes are the embedding types get_rows.wgsl reads.
+var getRowsTypes = map[gguf.Type]bool{gguf.TypeF32: true, gguf.TypeF16: true, gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
+
 // workgroupForms lists the types whose kernel has a workgroup-per-row form.
 var workgroupForms = map[gguf.Type]bool{gguf.TypeF32: true, gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
 
@@ -82,6 +85,8 @@ type Runner struct {
 	wgRows    *bool              // matmul form, see WorkgroupPerRow
 	timings   Timings
 	argmax    func(cl *webgpu.CommandList)
+	ids       webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
+	embed     *weight       // the token embedding on the GPU, nil: looked up on the CPU
 	csScratch []float32
 }
 
@@ -275,6 +280,23 @@ func (r *Runner) build(ctx context.Context) error {
 	if r.output, err = r.uploadWeight(m.Output); err != nil {
 		return err
 	}
+	// The embedding lookup runs on the GPU for the types get_rows reads,
+	// from the output product's buffers when the two are tied.
+	if getRowsTypes[m.TokEmbd.Type] {
+		if m.TiedOutput {
+			r.embed = &r.output
+		} else {
+			e, err := r.uploadWeight(m.TokEmbd)
+			if err != nil {
+				return err
+			}
+			r.embed = &e
+		}
+		if r.ids, err = r.dev.CreateBuffer(int64(4*B), webgpu.UsageStorage|webgpu.UsageCopyDst, "ids"); err != nil {
+			return err
+		}
+		r.allBufs = append(r.allBufs, r.ids)
+	}
 	for _, ly := range m.Layers {
 		var g layerGPU
 		if g.attnNorm, err = r.upload(webgpu.Float32Bytes(ly.AttnNorm), "attn_norm"); err != nil {
@@ -429,6 +451,25 @@ func (r *Runner) record(ctx context.Context) error {
 		})
 		return nil
 	}
+	if r.embed != nil {
+		ew := *r.embed
+		pGet, err := r.pipeline(ctx, kernels.GetRows(uint32(ew.typ)))
+		if err != nil {
+			return err
+		}
+		qs, d := ew.qs, ew.d
+		if _, split := splits[ew.typ]; !split {
+			qs, d = ew.f, ew.f // d is unused for these types, but must be bound
+		}
+		u := r.slot("get_rows", func(T, _ int) []byte { return kernels.GetRowsParams(c.Embd, T) })
+		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(qs), whole(d), whole(r.x), u)
+		if err != nil {
+			return err
+		}
+		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
+			cl.Dispatch(pGet, bg, uint32((c.Embd+63)/64), uint32(T), 1)
+		})
+	}
 	for l := range r.layers {
 		g := &r.layers[l]
 		if err := rmsnorm(r.x, g.attnNorm, r.xn, false); err != nil {
@@ -563,12 +604,28 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 		return model.ErrContextFull{Need: r.pos + T, Have: r.ctx}
 	}
 	t0 := time.Now()
-	x := make([]float32, T*c.Embd)
-	for i, t := range tokens {
+	for _, t := range tokens {
 		if t < 0 || int(t) >= r.m.Vocab {
 			return fmt.Errorf("gpumodel: token id %d is outside the vocabulary", t)
 		}
-		if err := r.m.TokEmbd.DequantizeRow(int(t), x[i*c.Embd:(i+1)*c.Embd]); err != nil {
+	}
+	// The step's first input: token ids for the GPU lookup, or the rows.
+	if r.embed != nil {
+		ids := make([]byte, 4*T)
+		for i, t := range tokens {
+			ids[4*i], ids[4*i+1], ids[4*i+2], ids[4*i+3] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24)
+		}
+		if err := r.dev.WriteBuffer(r.ids, 0, ids); err != nil {
+			return err
+		}
+	} else {
+		x := make([]float32, T*c.Embd)
+		for i, t := range tokens {
+			if err := r.m.TokEmbd.DequantizeRow(int(t), x[i*c.Embd:(i+1)*c.Embd]); err != nil {
+				return err
+			}
+		}
+		if err := r.dev.WriteBuffer(r.x, 0, webgpu.Float32Bytes(x)); err != nil {
 			return err
 		}
 	}
@@ -586,9 +643,6 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 	params := make([]byte, len(r.paramBlocks)*uniformStride)
 	for i, b := range r.paramBlocks {
 		copy(params[i*uniformStride:], b)
-	}
-	if err := r.dev.WriteBuffer(r.x, 0, webgpu.Float32Bytes(x)); err != nil {
-		return err
 	}
 	if err := r.dev.WriteBuffer(r.cs, 0, webgpu.Float32Bytes(cs)); err != nil {
 		return err

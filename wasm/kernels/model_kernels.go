@@ -36,6 +36,9 @@ var ropeWGSL string
 //go:embed attention.wgsl
 var attentionWGSL string
 
+//go:embed get_rows.wgsl
+var getRowsWGSL string
+
 //go:embed argmax.wgsl
 var argmaxWGSL string
 
@@ -113,6 +116,16 @@ func Rope(neox bool) Kernel {
 // Attention is causal attention over one layer's cache: bindings q, k, v,
 // scores, out, params (AttentionParams). Dispatch (heads, batch).
 func Attention() Kernel { return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main"} }
+
+// GetRows is the embedding lookup for a matrix of type typ (its ggml
+// number: F32, F16, Q8_0 or Q4_0) in its product layout: bindings ids, qs,
+// d, x, params (GetRowsParams). Dispatch (ceil(cols/64), batch).
+func GetRows(typ uint32) Kernel {
+	return Kernel{Name: "get_rows", WGSL: getRowsWGSL, EntryPoint: "main", Constants: map[string]float64{"TYPE": float64(typ)}}
+}
+
+// GetRowsParams is the uniform block of get_rows.wgsl.
+func GetRowsParams(cols, batch int) []byte { return u32s(uint32(cols), uint32(batch)) }
 
 // Argmax finds the largest logit: bindings logits, out (one u32), params
 // (ElementwiseParams with the vocabulary size). Dispatch (1, 1, 1).
