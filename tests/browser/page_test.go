@@ -181,7 +181,21 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 	}()
 	ctx, cancel = context.WithTimeout(ctx, launchTimeout)
 	defer cancel()
+	// Opening the page, with no parameters, streams text from the default
+	// model (CONTRACTS.md section 1).
 	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		asVoid(chromedp.Poll[bool](`document.getElementById("output") !== null && document.getElementById("output").textContent.length > "And God said".length + 10`,
+			chromedp.WithPollingInterval(200*time.Millisecond))),
+	)
+	if err != nil {
+		return fmt.Errorf("opening the page: %w", err)
+	}
+	opened, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#output")))
+	t.Logf("on opening the page, #output streams: %q", opened)
+	assert.True(t, strings.HasPrefix(opened, "And God said"), "%q", opened)
+
+	err = chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/?autorun=1&backend=webgpu&temperature=0&maxTokens="+fmt.Sprint(genTokens)+"&prompt="+url.QueryEscape(genPrompt)),
 		asVoid(chromedp.Poll[bool]("window.__webinferReport !== undefined", chromedp.WithPollingInterval(200*time.Millisecond))),
 	)

@@ -173,6 +173,13 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 			st.Prompt = opts.prompt
 		}
 	})
+	if g != nil && !opts.autorun {
+		// Opening the page streams text (CONTRACTS.md section 1): a short
+		// continuation of the prompt box's text, which the user can stop.
+		if _, err := g.generate(ctx, opts.prompt, 64, 0.8, uint64(time.Now().UnixNano())); err != nil {
+			fail("generate: %v", err)
+		}
+	}
 	if g != nil && opts.autorun {
 		r, err := g.generate(ctx, opts.prompt, opts.maxTokens, float32(opts.temperature), opts.seed)
 		if err != nil {
