@@ -68,15 +68,8 @@ func (g *generator) probe(ctx context.Context, be engine.Backend) (float64, erro
 	if err != nil {
 		return 0, err
 	}
-	next := func() int32 {
-		b := 0
-		for i := range logits {
-			if logits[i] > logits[b] {
-				b = i
-			}
-		}
-		return int32(b)
-	}
+	greedy := sample.New(sample.Params{})
+	next := func() int32 { return greedy.Sample(logits) }
 	if logits, err = be.Forward(ctx, []int32{next()}); err != nil { // warm-up
 		return 0, err
 	}

@@ -74,20 +74,23 @@ type Runner struct {
 	paramBlocks                                  [][]byte        // this step's blocks, in slot order
 	slots                                        map[string]int
 
-	layers    []layerGPU
-	output    weight
-	outNorm   webgpu.Buffer
-	steps     []func(cl *webgpu.CommandList, T int)
-	cl        webgpu.CommandList
-	pipes     map[string]webgpu.Pipeline
-	allBufs   []webgpu.Buffer
-	stepPre   []func(T, pos int) // fill paramBlocks
-	wgRows    *bool              // matmul form, see WorkgroupPerRow
-	timings   Timings
-	argmax    func(cl *webgpu.CommandList)
-	ids       webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
-	embed     *weight       // the token embedding on the GPU, nil: looked up on the CPU
-	csScratch []float32
+	layers  []layerGPU
+	output  weight
+	outNorm webgpu.Buffer
+	steps   []func(cl *webgpu.CommandList, T int)
+	cl      webgpu.CommandList
+	pipes   map[string]webgpu.Pipeline
+	allBufs []webgpu.Buffer
+	stepPre []func(T, pos int) // fill paramBlocks
+	wgRows  *bool              // matmul form, see WorkgroupPerRow
+	timings Timings
+	argmax  func(cl *webgpu.CommandList)
+	ids     webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
+	embed   *weight       // the token embedding on the GPU, nil: looked up on the CPU
+	// Per-step input buffers, reused: a step allocates nothing for them.
+	idsBuf    []byte
+	csBuf     []float32
+	paramsBuf []byte
 }
 
 type layerGPU struct {
@@ -611,7 +614,7 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 	}
 	// The step's first input: token ids for the GPU lookup, or the rows.
 	if r.embed != nil {
-		ids := make([]byte, 4*T)
+		ids := growBytes(&r.idsBuf, 4*T)
 		for i, t := range tokens {
 			ids[4*i], ids[4*i+1], ids[4*i+2], ids[4*i+3] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24)
 		}
@@ -630,7 +633,12 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 		}
 	}
 	half := c.RopeDims / 2
-	cs := make([]float32, T*c.RopeDims)
+	cs := r.csBuf[:0]
+	if cap(cs) < T*c.RopeDims {
+		cs = make([]float32, T*c.RopeDims)
+	}
+	cs = cs[:T*c.RopeDims]
+	r.csBuf = cs
 	for i := 0; i < T; i++ {
 		cosv, sinv := r.m.RopeTable(r.pos + i)
 		for j := 0; j < half; j++ {
@@ -640,7 +648,7 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 	for _, f := range r.stepPre {
 		f(T, r.pos)
 	}
-	params := make([]byte, len(r.paramBlocks)*uniformStride)
+	params := growBytes(&r.paramsBuf, len(r.paramBlocks)*uniformStride)
 	for i, b := range r.paramBlocks {
 		copy(params[i*uniformStride:], b)
 	}
@@ -685,3 +693,12 @@ func (r *Runner) Timings() Timings {
 
 // Dispatches is the number of dispatches and copies in one step.
 func (r *Runner) Dispatches() int { return r.cl.Len() }
+
+// growBytes returns (*buf)[:n], growing *buf when it is too small.
+func growBytes(buf *[]byte, n int) []byte {
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
+}
