@@ -14,7 +14,7 @@ WASMENV  := GOOS=js GOARCH=wasm
 SIMDENV  := GOEXPERIMENT=simd
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # js/wasm packages whose Go tests also run inside the browsers.
-BROWSER_TEST_PKGS := webgpu jsutil selfcheck gpumodel
+BROWSER_TEST_PKGS := webgpu jsutil selfcheck kernels gpumodel
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
@@ -67,9 +67,10 @@ test-wasm: ## Go unit tests compiled to js/wasm, under Node
 
 fixtures: build ## synthetic models the js/wasm GPU tests read (.cache/models)
 	for t in Q4_0 F32 F16 Q4_K Q6_K; do f=.cache/models/tiny-$$t-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset tiny --type $$t --seed 1 --out $$f; done
+	f=.cache/models/qwen2-Q4_K-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset qwen2 --type Q4_K --seed 1 --out $$f
 
 test-dawn: build-tests fixtures ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
-	for p in webgpu selfcheck gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
+	for p in webgpu selfcheck kernels gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
 
 test-browser: build build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
 	$(GO) test -tags browser -count=1 -v -timeout 20m ./tests/browser

@@ -16,6 +16,7 @@
 //   "internal"      any other WebGPU error
 //   "device-lost"   the device was lost; every later call fails with this
 //   "bad-argument"  the shim was called with a handle it does not know
+//   "unsupported"   the device lacks a feature the call needs
 // Validation and out-of-memory errors surface asynchronously in WebGPU; the
 // shim catches them with error scopes around each submit and reports the first
 // one at the next synchronisation point (read), never silently.
@@ -310,6 +311,68 @@ export class GPUContext {
     const oom = device.popErrorScope();
     this.pendingScopes.push(validation, oom);
     return n;
+  }
+
+  // submitProfiled replays a command list like submit, but gives each
+  // dispatch its own compute pass with timestamp writes (the
+  // "timestamp-query" feature), and resolves to a Float64Array of each
+  // command's GPU time in nanoseconds (0 for copies). For profiling: the
+  // passes add their own small cost.
+  async submitProfiled(words) {
+    this.checkLost();
+    const device = this.device;
+    if (!device.features.has("timestamp-query")) {
+      throw new GPUShimError("unsupported", "the device has no timestamp-query feature");
+    }
+    const cmds = [];
+    for (let i = 0; i < words.length;) {
+      cmds.push(i);
+      if (words[i] === OP_DISPATCH) i += 6;
+      else if (words[i] === OP_COPY) i += 9;
+      else throw new GPUShimError("bad-argument", `command list: unknown opcode ${words[i]} at word ${i}`);
+    }
+    const n = cmds.length;
+    const querySet = device.createQuerySet({ type: "timestamp", count: 2 * n });
+    const resolve = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const staging = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    device.pushErrorScope("validation");
+    const enc = device.createCommandEncoder();
+    const u64 = (lo, hi) => lo + hi * 4294967296;
+    const isDispatch = [];
+    for (let c = 0; c < n; c++) {
+      const i = cmds[c];
+      if (words[i] === OP_DISPATCH) {
+        const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * c, endOfPassWriteIndex: 2 * c + 1 } });
+        pass.setPipeline(this.handle(this.pipelines, words[i + 1], "pipeline"));
+        pass.setBindGroup(0, this.handle(this.bindGroups, words[i + 2], "bind group"));
+        pass.dispatchWorkgroups(words[i + 3], words[i + 4], words[i + 5]);
+        pass.end();
+        isDispatch.push(true);
+      } else {
+        enc.copyBufferToBuffer(
+          this.handle(this.buffers, words[i + 1], "buffer"), u64(words[i + 2], words[i + 3]),
+          this.handle(this.buffers, words[i + 4], "buffer"), u64(words[i + 5], words[i + 6]),
+          u64(words[i + 7], words[i + 8]));
+        isDispatch.push(false);
+      }
+    }
+    enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, 16 * n);
+    device.queue.submit([enc.finish()]);
+    const err = await device.popErrorScope();
+    if (err) throw wrapError(err, "validation");
+    await staging.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    resolve.destroy();
+    querySet.destroy();
+    const out = new Float64Array(n);
+    for (let c = 0; c < n; c++) {
+      if (isDispatch[c] && t[2 * c + 1] >= t[2 * c]) out[c] = Number(t[2 * c + 1] - t[2 * c]);
+    }
+    this.stats.submits++;
+    return out;
   }
 
   // takePendingError awaits the error scopes of earlier submits and bind

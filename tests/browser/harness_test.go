@@ -79,6 +79,8 @@ func startServer(t testing.TB) *testServer {
 		_, err := synth.Cached("tiny", typ, 1)
 		require.NoError(t, err)
 	}
+	_, err = synth.Cached("qwen2", gguf.TypeQ4_K, 1)
+	require.NoError(t, err)
 	models := http.StripPrefix("/test/models/", http.FileServer(http.Dir(filepath.Join(root, ".cache", "models"))))
 	mux.Handle("/test/models/", isolate(models))
 	mux.Handle("/test/files/", isolate(files))

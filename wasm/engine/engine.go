@@ -45,6 +45,15 @@ type GreedyBackend interface {
 	ForwardArgmax(ctx context.Context, tokens []int32) (int32, error)
 }
 
+// GreedyDecoder is implemented by backends that pipeline greedy decoding
+// (the GPU's): DecodeGreedy feeds tokens, then calls yield with up to n
+// greedy token ids in order, queuing each next step before the current
+// token has been read back; yield returning false stops it, and the step
+// queued ahead is undone. Generate prefers it to GreedyBackend.
+type GreedyDecoder interface {
+	DecodeGreedy(ctx context.Context, tokens []int32, n int, yield func(int32) bool) error
+}
+
 // CPUBackend returns the CPU path as a Backend.
 func CPUBackend(m *model.Model) Backend { return &cpuBackend{m: m} }
 
@@ -137,45 +146,55 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		return s.Sample(logits), nil
 	}
 	start := time.Now()
-	id, err := next(ids)
-	if err != nil {
-		return res, err
-	}
-	prefill := time.Since(start)
-	res.PrefillTokS = float64(len(ids)) / prefill.Seconds()
-
 	dec := m.Tokenizer.NewDecoder()
 	stop := newStopper(req.Stop)
 	res.Reason = "length"
 	var decodeStart time.Time
-	for res.Tokens < limit {
-		if err := ctx.Err(); err != nil {
-			return res, err
+	// handle takes one generated token: it reports whether to go on, and
+	// sets err when generation must end with an error.
+	var err error
+	handle := func(id int32) bool {
+		if err = ctx.Err(); err != nil {
+			return false
 		}
 		s.Accept(id)
 		if res.Tokens == 0 {
+			res.PrefillTokS = float64(len(ids)) / time.Since(start).Seconds()
 			res.TTFTMillis = float64(time.Since(start).Microseconds()) / 1000
 			decodeStart = time.Now()
 		}
 		if m.Tokenizer.IsEOG(id) {
 			res.Reason = "stop"
-			break
+			return false
 		}
 		res.Tokens++
 		text, hit := stop.push(dec.Next(id))
-		if err := emit(Token{ID: id, Text: text}); err != nil {
-			return res, err
+		if err = emit(Token{ID: id, Text: text}); err != nil {
+			return false
 		}
 		if hit {
 			res.Reason = "stop"
-			break
+			return false
 		}
-		if res.Tokens == limit {
-			break
+		return res.Tokens < limit
+	}
+	if gd, ok := be.(GreedyDecoder); ok && greedy {
+		// Pipelined: EOS and stop strings are seen one step late, and the
+		// step queued ahead is undone.
+		if derr := gd.DecodeGreedy(ctx, ids, limit, handle); derr != nil {
+			return res, derr
 		}
-		if id, err = next([]int32{id}); err != nil {
-			return res, err
+	} else {
+		id, nerr := next(ids)
+		for nerr == nil && handle(id) {
+			id, nerr = next([]int32{id})
 		}
+		if nerr != nil {
+			return res, nerr
+		}
+	}
+	if err != nil {
+		return res, err
 	}
 	if res.Reason == "length" {
 		// Text held back as a possible stop-string prefix is output after all.

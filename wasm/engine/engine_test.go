@@ -122,3 +122,65 @@ func TestChatTemplates(t *testing.T) {
 	assert.Equal(t, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]", Render("{{ '[INST] ' }}", msgs))
 	assert.Equal(t, "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n", Render("<|user|>", msgs))
 }
+
+// argmaxDecoder is the CPU path behind the GreedyBackend and GreedyDecoder
+// interfaces, for the logic of Generate's pipelined branch (the real one,
+// wasm/gpumodel, is tested in browsers and under Dawn).
+type argmaxDecoder struct {
+	cpuBackend
+	fed int
+}
+
+func argmaxOf(x []float32) int32 {
+	b := 0
+	for i := range x {
+		if x[i] > x[b] {
+			b = i
+		}
+	}
+	return int32(b)
+}
+
+func (d *argmaxDecoder) ForwardArgmax(ctx context.Context, tokens []int32) (int32, error) {
+	logits, err := d.Forward(ctx, tokens)
+	return argmaxOf(logits), err
+}
+
+func (d *argmaxDecoder) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield func(int32) bool) error {
+	for i := 0; i < n; i++ {
+		id, err := d.ForwardArgmax(ctx, tokens)
+		if err != nil {
+			return err
+		}
+		d.fed += len(tokens)
+		if !yield(id) {
+			return nil
+		}
+		tokens = []int32{id}
+	}
+	return nil
+}
+
+func TestGenerateThroughGreedyDecoder(t *testing.T) {
+	m := tinyModel(t)
+	collect := func(req Request) ([]Token, Result) {
+		var toks []Token
+		res, err := Generate(context.Background(), m, req, func(tk Token) error { toks = append(toks, tk); return nil })
+		require.NoError(t, err)
+		return toks, res
+	}
+	want, wantRes := collect(Request{Prompt: "Hello world", MaxTokens: 10})
+	d := &argmaxDecoder{cpuBackend: cpuBackend{m: m}}
+	got, res := collect(Request{Prompt: "Hello world", MaxTokens: 10, Backend: d})
+	assert.Equal(t, want, got)
+	assert.Equal(t, wantRes.Reason, res.Reason)
+	assert.Equal(t, 10, res.Tokens)
+	assert.Equal(t, 3+9, d.fed, "the prompt, then every token but the last")
+
+	// A stop string ends it through the decoder too.
+	stop := want[2].Text
+	require.NotEmpty(t, stop)
+	got, res = collect(Request{Prompt: "Hello world", MaxTokens: 10, Backend: d, Stop: []string{stop}})
+	assert.Equal(t, "stop", res.Reason)
+	assert.Len(t, got, 3)
+}

@@ -1,16 +1,21 @@
 // Package gpumodel runs a loaded model (package model) on WebGPU: weights
 // uploaded once in their quantized form, one command list and one submit
-// per step, logits read back.
+// per step, a token id (or the logits) read back.
 //
 // In: a *model.Model, an open *webgpu.Device, token ids. Out: the logits of
 // the last token, as model.Forward gives them on the CPU (to within the
 // float32 rounding of a different summation order: activations stay f32 on
-// the GPU, where the CPU path quantizes them as llama.cpp does).
+// the GPU, where the CPU path quantizes them as llama.cpp does), or the
+// greedy token ids, one step queued ahead of the one being read.
 //
-// First step of the WebGPU backend: F32, F16, Q8_0, Q4_0, Q4_K and Q6_K
-// weights, llama-arch models (no biases). The embedding lookup runs on the
-// GPU for F32/F16/Q8_0/Q4_0 embeddings (on the CPU for the others); the
-// RoPE angle table is computed on the CPU and written each step.
+// A block is six dispatches: norm+Q/K/V (+biases) in one product, RoPE and
+// the cache append in one, attention, the output projection with the
+// residual add, norm+gate/up+SwiGLU in one product, and the down
+// projection with the residual add (kernels.Fusion). Weights of F32, F16,
+// Q8_0, Q4_0, Q4_K and Q6_K; llama and qwen2 architectures. The embedding
+// lookup runs on the GPU for F32/F16/Q8_0/Q4_0 embeddings (on the CPU for
+// the others); the RoPE angle table is computed on the CPU and written
+// each step.
 package gpumodel
 
 import (
@@ -20,7 +25,6 @@ import (
 	"time"
 
 	"github.com/webinfer/webinfer/wasm/cpu"
-	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/quant"
@@ -31,32 +35,29 @@ import (
 // minUniformBufferOffsetAlignment is 256 bytes on every adapter.
 const uniformStride = 256
 
-// weight is a 2-D weight on the GPU.
+// maxUniformBlocks is the room in the step's uniform buffer: blocks are
+// shared by every layer, so a model needs about a dozen.
+const maxUniformBlocks = 64
+
+// weight is a 2-D weight on the GPU, in its product's layout
+// (kernels.Layout): one buffer, or quants and scales.
 type weight struct {
-	typ        gguf.Type
-	rows, cols int
-	qs, d      webgpu.Buffer // split types: quants and scales
-	f          webgpu.Buffer // other types: the data as it is
+	typ          string // GGUF type name
+	rows, cols   int
+	data, scales webgpu.Buffer
+	split        bool
 }
 
-// matmulKernels is the product kernel of each weight type on the GPU.
-var matmulKernels = map[gguf.Type]func() kernels.Kernel{
-	gguf.TypeF32: kernels.MatMulF32, gguf.TypeF16: kernels.MatMulF16,
-	gguf.TypeQ8_0: kernels.MatMulQ8_0, gguf.TypeQ4_0: kernels.MatMulQ4_0,
-	gguf.TypeQ4_K: kernels.MatMulQ4_K, gguf.TypeQ6_K: kernels.MatMulQ6_K,
-}
-
-// splits turns a type's GGUF blocks into word-aligned quants and f32
-// scales; types not here are uploaded as they are (and bound as one buffer).
-var splits = map[gguf.Type]func([]byte, func(uint16) float32) ([]byte, []float32){
-	gguf.TypeQ8_0: kernels.SplitQ8_0, gguf.TypeQ4_0: kernels.SplitQ4_0, gguf.TypeQ6_K: kernels.SplitQ6_K,
+// bindings are the weight's bindings in a product.
+func (w weight) bindings() []webgpu.Binding {
+	if w.split {
+		return []webgpu.Binding{webgpu.Whole(w.data), webgpu.Whole(w.scales)}
+	}
+	return []webgpu.Binding{webgpu.Whole(w.data)}
 }
 
 // getRowsTypes are the embedding types get_rows.wgsl reads.
-var getRowsTypes = map[gguf.Type]bool{gguf.TypeF32: true, gguf.TypeF16: true, gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
-
-// workgroupForms lists the types whose kernel has a workgroup-per-row form.
-var workgroupForms = map[gguf.Type]bool{gguf.TypeF32: true, gguf.TypeQ8_0: true, gguf.TypeQ4_0: true}
+var getRowsTypes = map[string]bool{"F32": true, "F16": true, "Q8_0": true, "Q4_0": true}
 
 // Runner holds a model's GPU buffers, pipelines and bind groups.
 type Runner struct {
@@ -66,18 +67,21 @@ type Runner struct {
 	maxBatch int
 	pos      int
 
-	// Activations: (maxBatch, ·) f32.
-	x, xn, q, k, v, att, o, gate, up, scores, cs webgpu.Buffer
-	xLast, xLastN, logits, best                  webgpu.Buffer
-	kc, vc                                       []webgpu.Buffer // per layer (ctx, kvDim)
-	params                                       webgpu.Buffer   // packed uniform blocks
-	paramBlocks                                  [][]byte        // this step's blocks, in slot order
-	slots                                        map[string]int
+	// Activations, (maxBatch, ·) f32: the residual stream x, the fused
+	// Q/K/V output qkv, rotated queries q, attention output att, the
+	// SwiGLU output h (and up, when gate and up are not fused).
+	x, qkv, q, att, h, up, scores, cs webgpu.Buffer
+	logits, best                      webgpu.Buffer
+	kc, vc                            []webgpu.Buffer // per layer (ctx, kvDim)
+	params                            webgpu.Buffer   // packed uniform blocks
+	paramBlocks                       [][]byte        // this step's blocks, in slot order
+	slots                             map[string]int
 
 	layers  []layerGPU
 	output  weight
 	outNorm webgpu.Buffer
-	steps   []func(cl *webgpu.CommandList, T int)
+	steps   []func(cl *webgpu.CommandList, T int) // one dispatch each
+	names   []string                              // each step's kernel
 	cl      webgpu.CommandList
 	pipes   map[string]webgpu.Pipeline
 	allBufs []webgpu.Buffer
@@ -87,24 +91,30 @@ type Runner struct {
 	argmax  func(cl *webgpu.CommandList)
 	ids     webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
 	embed   *weight       // the token embedding on the GPU, nil: looked up on the CPU
+	maxDim  int           // maxComputeWorkgroupsPerDimension
 	// Per-step input buffers, reused: a step allocates nothing for them.
 	idsBuf    []byte
 	csBuf     []float32
 	paramsBuf []byte
 }
 
+// layerGPU is one block's weights on the GPU. qkv is Wq, Wk and Wv as one
+// matrix when their types agree (else q, k, v apart); gateUp is Wgate then
+// Wup when theirs do (else gate, up apart).
 type layerGPU struct {
-	attnNorm, ffnNorm          webgpu.Buffer
-	wq, wk, wv, wo, wg, wu, wd weight
+	attnNorm, ffnNorm webgpu.Buffer
+	qkv, q, k, v      *weight
+	bqkv, bq, bk, bv  webgpu.Buffer // biases (qwen2), as the weights are split
+	wo, wd            weight
+	gateUp, gate, upW *weight
+	hasBias, fusedQKV bool
+	fusedGate         bool
 }
 
 // Supported says whether the runner handles m, and if not why.
 func Supported(m *model.Model) error {
-	if m.QKVBias {
-		return fmt.Errorf("gpumodel: %s models (Q/K/V biases) do not run on WebGPU yet", m.Arch)
-	}
 	check := func(w cpu.Weight) error {
-		if _, ok := matmulKernels[w.Type]; !ok {
+		if _, ok := kernels.Layout(w.Type.String()); !ok {
 			return fmt.Errorf("gpumodel: %s is %s; WebGPU runs F32, F16, Q8_0, Q4_0, Q4_K and Q6_K weights so far", w.Name, w.Type)
 		}
 		return nil
@@ -125,11 +135,10 @@ func Supported(m *model.Model) error {
 // Option tunes New.
 type Option func(*Runner)
 
-// WorkgroupPerRow picks the matmul form of single-token (decode) steps:
-// one workgroup per row (coalesced reads, for real GPUs) or one invocation
-// per row (for CPU adapters, and always for batches). By default New picks
-// from the adapter: one invocation per row on a fallback (software)
-// adapter, one workgroup per row otherwise.
+// WorkgroupPerRow picks the product form: one workgroup per 8 rows
+// (coalesced reads, for real GPUs) or one invocation per row (for CPU
+// adapters). By default New picks from the adapter: one invocation per row
+// on a fallback (software) adapter, workgroups otherwise.
 func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
 
 // New uploads m to dev, with a KV cache of ctx positions and room for
@@ -145,6 +154,10 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	if r.wgRows == nil {
 		on := !dev.Info().Adapter.IsFallbackAdapter
 		r.wgRows = &on
+	}
+	r.maxDim = int(dev.Info().Limit("maxComputeWorkgroupsPerDimension"))
+	if r.maxDim == 0 {
+		r.maxDim = 65535
 	}
 	if err := r.build(ctx); err != nil {
 		r.Close()
@@ -192,23 +205,33 @@ func (r *Runner) upload(data []byte, label string) (webgpu.Buffer, error) {
 	return b, r.dev.WriteBuffer(b, 0, data)
 }
 
-func (r *Runner) uploadWeight(w cpu.Weight) (weight, error) {
-	g := weight{typ: w.Type, rows: w.Rows, cols: w.Cols}
+// uploadWeight uploads ws (of one type and width) as one matrix, their
+// rows one after the other.
+func (r *Runner) uploadWeight(ws ...cpu.Weight) (*weight, error) {
+	g := &weight{typ: ws[0].Type.String(), cols: ws[0].Cols}
+	layout, _ := kernels.Layout(g.typ)
+	g.split = layout.Split
+	var blocks []byte
+	for _, w := range ws {
+		g.rows += w.Rows
+		blocks = append(blocks, w.Data...)
+	}
+	if len(ws) == 1 {
+		blocks = ws[0].Data
+	}
+	data, scales := kernels.Split(g.typ, blocks, quant.F16ToF32)
 	var err error
-	if split, ok := splits[w.Type]; ok {
-		qs, d := split(w.Data, quant.F16ToF32)
-		if g.qs, err = r.upload(qs, w.Name+".qs"); err != nil {
-			return g, err
-		}
-		g.d, err = r.upload(webgpu.Float32Bytes(d), w.Name+".d")
+	if g.data, err = r.upload(data, ws[0].Name); err != nil {
 		return g, err
 	}
-	g.f, err = r.upload(w.Data, w.Name)
+	if g.split {
+		g.scales, err = r.upload(webgpu.Float32Bytes(scales), ws[0].Name+".scales")
+	}
 	return g, err
 }
 
 func (r *Runner) pipeline(ctx context.Context, k kernels.Kernel) (webgpu.Pipeline, error) {
-	key := k.Name + fmt.Sprint(k.Constants)
+	key := k.Name + "/" + k.EntryPoint + fmt.Sprint(k.Constants)
 	if p, ok := r.pipes[key]; ok {
 		return p, nil
 	}
@@ -234,6 +257,15 @@ func (r *Runner) slot(name string, fill func(T, pos int) []byte) webgpu.Binding 
 
 func f32n(n int) int64 { return int64(4 * n) }
 
+func sameShape(ws ...cpu.Weight) bool {
+	for _, w := range ws[1:] {
+		if w.Type != ws[0].Type || w.Cols != ws[0].Cols {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Runner) build(ctx context.Context) error {
 	m := r.m
 	c := m.Config
@@ -246,23 +278,16 @@ func (r *Runner) build(ctx context.Context) error {
 		}
 	}
 	mk(&r.x, B*c.Embd, "x")
-	mk(&r.xn, B*c.Embd, "xn")
+	mk(&r.qkv, B*(qDim+2*kvDim), "qkv")
 	mk(&r.q, B*qDim, "q")
-	mk(&r.k, B*kvDim, "k")
-	mk(&r.v, B*kvDim, "v")
 	mk(&r.att, B*qDim, "att")
-	mk(&r.o, B*c.Embd, "o")
-	mk(&r.gate, B*c.FF, "gate")
-	mk(&r.up, B*c.FF, "up")
+	mk(&r.h, B*c.FF, "h")
 	mk(&r.scores, B*c.Heads*r.ctx, "scores")
 	mk(&r.cs, B*c.RopeDims, "rope.cs")
-	mk(&r.xLast, c.Embd, "x.last")
-	mk(&r.xLastN, c.Embd, "x.last.norm")
 	mk(&r.logits, m.Vocab, "logits")
 	mk(&r.best, 1, "argmax")
-	// Room for 64 uniform blocks.
 	if err == nil {
-		r.params, err = r.dev.CreateBuffer(64*uniformStride, webgpu.UsageUniform|webgpu.UsageCopyDst, "params")
+		r.params, err = r.dev.CreateBuffer(maxUniformBlocks*uniformStride, webgpu.UsageUniform|webgpu.UsageCopyDst, "params")
 		r.allBufs = append(r.allBufs, r.params)
 	}
 	if err != nil {
@@ -280,20 +305,18 @@ func (r *Runner) build(ctx context.Context) error {
 	if r.outNorm, err = r.upload(webgpu.Float32Bytes(m.OutputNorm), "output_norm"); err != nil {
 		return err
 	}
-	if r.output, err = r.uploadWeight(m.Output); err != nil {
+	out, err := r.uploadWeight(m.Output)
+	if err != nil {
 		return err
 	}
+	r.output = *out
 	// The embedding lookup runs on the GPU for the types get_rows reads,
 	// from the output product's buffers when the two are tied.
-	if getRowsTypes[m.TokEmbd.Type] {
+	if getRowsTypes[m.TokEmbd.Type.String()] {
 		if m.TiedOutput {
 			r.embed = &r.output
-		} else {
-			e, err := r.uploadWeight(m.TokEmbd)
-			if err != nil {
-				return err
-			}
-			r.embed = &e
+		} else if r.embed, err = r.uploadWeight(m.TokEmbd); err != nil {
+			return err
 		}
 		if r.ids, err = r.dev.CreateBuffer(int64(4*B), webgpu.UsageStorage|webgpu.UsageCopyDst, "ids"); err != nil {
 			return err
@@ -301,24 +324,142 @@ func (r *Runner) build(ctx context.Context) error {
 		r.allBufs = append(r.allBufs, r.ids)
 	}
 	for _, ly := range m.Layers {
-		var g layerGPU
+		g := layerGPU{hasBias: c.QKVBias}
 		if g.attnNorm, err = r.upload(webgpu.Float32Bytes(ly.AttnNorm), "attn_norm"); err != nil {
 			return err
 		}
 		if g.ffnNorm, err = r.upload(webgpu.Float32Bytes(ly.FFNNorm), "ffn_norm"); err != nil {
 			return err
 		}
-		for _, p := range []struct {
-			dst *weight
-			w   cpu.Weight
-		}{{&g.wq, ly.Wq}, {&g.wk, ly.Wk}, {&g.wv, ly.Wv}, {&g.wo, ly.Wo}, {&g.wg, ly.Wgate}, {&g.wu, ly.Wup}, {&g.wd, ly.Wdown}} {
-			if *p.dst, err = r.uploadWeight(p.w); err != nil {
+		g.fusedQKV = sameShape(ly.Wq, ly.Wk, ly.Wv)
+		if g.fusedQKV {
+			if g.qkv, err = r.uploadWeight(ly.Wq, ly.Wk, ly.Wv); err != nil {
 				return err
 			}
+			if g.hasBias {
+				b := append(append(append([]float32(nil), ly.Bq...), ly.Bk...), ly.Bv...)
+				if g.bqkv, err = r.upload(webgpu.Float32Bytes(b), "bqkv"); err != nil {
+					return err
+				}
+			}
+		} else {
+			for _, p := range []struct {
+				dst  **weight
+				w    cpu.Weight
+				bdst *webgpu.Buffer
+				b    []float32
+			}{{&g.q, ly.Wq, &g.bq, ly.Bq}, {&g.k, ly.Wk, &g.bk, ly.Bk}, {&g.v, ly.Wv, &g.bv, ly.Bv}} {
+				if *p.dst, err = r.uploadWeight(p.w); err != nil {
+					return err
+				}
+				if g.hasBias {
+					if *p.bdst, err = r.upload(webgpu.Float32Bytes(p.b), "bias"); err != nil {
+						return err
+					}
+				}
+			}
 		}
+		g.fusedGate = sameShape(ly.Wgate, ly.Wup)
+		if g.fusedGate {
+			if g.gateUp, err = r.uploadWeight(ly.Wgate, ly.Wup); err != nil {
+				return err
+			}
+		} else {
+			if g.gate, err = r.uploadWeight(ly.Wgate); err != nil {
+				return err
+			}
+			if g.upW, err = r.uploadWeight(ly.Wup); err != nil {
+				return err
+			}
+			if r.up == (webgpu.Buffer{}) {
+				mk(&r.up, B*c.FF, "up")
+				if err != nil {
+					return err
+				}
+			}
+		}
+		wo, err := r.uploadWeight(ly.Wo)
+		if err != nil {
+			return err
+		}
+		wd, err := r.uploadWeight(ly.Wdown)
+		if err != nil {
+			return err
+		}
+		g.wo, g.wd = *wo, *wd
 		r.layers = append(r.layers, g)
 	}
 	return r.record(ctx)
+}
+
+// product is one weight product of a step, with its fusions.
+type product struct {
+	w        *weight
+	in, out  webgpu.Buffer
+	f        kernels.Fusion
+	nw, bias webgpu.Buffer
+	yStride  int  // elements from one token's output to the next; 0: rows
+	yOff     int  // element of out where token 0's output starts
+	last     bool // the last token only (the logits)
+}
+
+// addProduct makes p's pipelines, bind groups and uniform block, and
+// appends its dispatch to the step.
+func (r *Runner) addProduct(ctx context.Context, p product) error {
+	k, err := kernels.MatMul(p.w.typ, p.f)
+	if err != nil {
+		return err
+	}
+	rows := p.w.rows
+	if p.f.Gated {
+		rows /= 2
+	}
+	cols := p.w.cols
+	eps := r.m.RMSEps
+	u := r.slot(fmt.Sprintf("mm.%s.%d.%d.%d.%d.%v", p.f, rows, cols, p.yStride, p.yOff, p.last), func(T, _ int) []byte {
+		mp := kernels.MatMulParams{Rows: rows, Cols: cols, Batch: T, YStride: p.yStride, YOff: p.yOff, Eps: eps}
+		if p.last {
+			mp.Batch, mp.XOff = 1, (T-1)*cols
+		}
+		return mp.Bytes()
+	})
+	bindings := append(p.w.bindings(), webgpu.Whole(p.in), webgpu.Whole(p.out), u)
+	if p.f.Norm {
+		bindings = append(bindings, webgpu.Whole(p.nw))
+	}
+	if p.f.Bias {
+		bindings = append(bindings, webgpu.Whole(p.bias))
+	}
+	wg := *r.wgRows
+	if wg {
+		k = kernels.WorkgroupForm(k)
+	}
+	pipe, err := r.pipeline(ctx, k)
+	if err != nil {
+		return err
+	}
+	bg, err := r.dev.BindGroupRanges(pipe, bindings...)
+	if err != nil {
+		return err
+	}
+	r.add(k.Name, func(cl *webgpu.CommandList, T int) {
+		if p.last {
+			T = 1
+		}
+		if wg {
+			x, y, z := kernels.MatMulWorkgroups(rows, T, r.maxDim)
+			cl.Dispatch(pipe, bg, x, y, z)
+			return
+		}
+		cl.Dispatch(pipe, bg, uint32((rows+63)/64), uint32(T), 1)
+	})
+	return nil
+}
+
+// add appends a step of one dispatch, of kernel name.
+func (r *Runner) add(name string, f func(cl *webgpu.CommandList, T int)) {
+	r.steps = append(r.steps, f)
+	r.names = append(r.names, name)
 }
 
 // record builds the pipelines and bind groups once, and the list of
@@ -326,32 +467,28 @@ func (r *Runner) build(ctx context.Context) error {
 func (r *Runner) record(ctx context.Context) error {
 	m := r.m
 	c := m.Config
-	kvDim := c.KVDim()
-	pNorm, err := r.pipeline(ctx, kernels.RMSNorm())
-	if err != nil {
-		return err
-	}
-	// Each matmul has one invocation per row for batches (prefill: every
-	// invocation reuses its row's loads across the batch's vectors in
-	// cache) and, for the types that have it and where wgRows says so, one
-	// workgroup per row for single-token decode steps (coalesced reads).
-	rowPipes := map[gguf.Type]webgpu.Pipeline{}
-	wgPipes := map[gguf.Type]webgpu.Pipeline{}
-	for typ, k := range matmulKernels {
-		if rowPipes[typ], err = r.pipeline(ctx, k()); err != nil {
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
+	whole := webgpu.Whole
+	if r.embed != nil {
+		ew := *r.embed
+		pGet, err := r.pipeline(ctx, kernels.GetRows(uint32(m.TokEmbd.Type)))
+		if err != nil {
 			return err
 		}
-		if *r.wgRows && workgroupForms[typ] {
-			if wgPipes[typ], err = r.pipeline(ctx, kernels.Workgroup(k())); err != nil {
-				return err
-			}
+		d := ew.data // for the unsplit types d is unused, but must be bound
+		if ew.split {
+			d = ew.scales
 		}
+		u := r.slot("get_rows", func(T, _ int) []byte { return kernels.GetRowsParams(c.Embd, T) })
+		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(ew.data), whole(d), whole(r.x), u)
+		if err != nil {
+			return err
+		}
+		r.add("get_rows", func(cl *webgpu.CommandList, T int) {
+			cl.Dispatch(pGet, bg, uint32((c.Embd+63)/64), uint32(T), 1)
+		})
 	}
-	maxPerDim := int(r.dev.Info().Limit("maxComputeWorkgroupsPerDimension"))
-	if maxPerDim == 0 {
-		maxPerDim = 65535
-	}
-	pRope, err := r.pipeline(ctx, kernels.Rope(c.RopeNeoX))
+	pRope, err := r.pipeline(ctx, kernels.RopeKV(c.RopeNeoX))
 	if err != nil {
 		return err
 	}
@@ -359,186 +496,90 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pSiLU, err := r.pipeline(ctx, kernels.SiLUMul())
-	if err != nil {
-		return err
-	}
-	pAdd, err := r.pipeline(ctx, kernels.Add())
-	if err != nil {
-		return err
-	}
-	whole := webgpu.Whole
-	rmsnorm := func(in, w, out webgpu.Buffer, last bool) error {
-		name := "norm"
-		if last {
-			name = "norm.last"
-		}
-		u := r.slot(name, func(T, _ int) []byte {
-			rows := T
-			if last {
-				rows = 1
-			}
-			return kernels.RMSNormParams(c.Embd, c.RMSEps, rows)
-		})
-		bg, err := r.dev.BindGroupRanges(pNorm, whole(in), whole(w), whole(out), u)
-		if err != nil {
-			return err
-		}
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-			n := T
-			if last {
-				n = 1
-			}
-			cl.Dispatch(pNorm, bg, uint32(n), 1, 1)
-		})
-		return nil
-	}
-	matmul := func(w weight, in, out webgpu.Buffer, last bool) error {
-		name := fmt.Sprintf("mm.%dx%d.%v", w.rows, w.cols, last)
-		u := r.slot(name, func(T, _ int) []byte {
-			if last {
-				T = 1
-			}
-			return kernels.MatMulParams(w.rows, w.cols, T)
-		})
-		p := rowPipes[w.typ]
-		bindings := []webgpu.Binding{whole(w.f), whole(in), whole(out), u}
-		if _, split := splits[w.typ]; split {
-			bindings = []webgpu.Binding{whole(w.qs), whole(w.d), whole(in), whole(out), u}
-		}
-		bg, err := r.dev.BindGroupRanges(p, bindings...)
-		if err != nil {
-			return err
-		}
-		pw, wgForm := wgPipes[w.typ]
-		var bgw webgpu.BindGroup
-		if wgForm {
-			// Layouts are "auto": each pipeline needs its own bind group.
-			if bgw, err = r.dev.BindGroupRanges(pw, bindings...); err != nil {
-				return err
-			}
-		}
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-			if last {
-				T = 1
-			}
-			if wgForm && T == 1 {
-				x, y, z := kernels.WorkgroupGrid(w.rows, T, maxPerDim)
-				cl.Dispatch(pw, bgw, x, y, z)
-				return
-			}
-			cl.Dispatch(p, bg, uint32((w.rows+63)/64), uint32(T), 1)
-		})
-		return nil
-	}
-	elementwise := func(p webgpu.Pipeline, a, b webgpu.Buffer, width int) error {
-		u := r.slot(fmt.Sprintf("ew.%d", width), func(T, _ int) []byte { return kernels.ElementwiseParams(T * width) })
-		bg, err := r.dev.BindGroupRanges(p, whole(a), whole(b), u)
-		if err != nil {
-			return err
-		}
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-			x, y := kernels.ElementwiseGrid(T * width)
-			cl.Dispatch(p, bg, x, y, 1)
-		})
-		return nil
-	}
-	rope := func(buf webgpu.Buffer, heads int) error {
-		u := r.slot(fmt.Sprintf("rope.%d", heads), func(T, _ int) []byte { return kernels.RopeParams(heads, c.HeadDim, c.RopeDims, T) })
-		bg, err := r.dev.BindGroupRanges(pRope, whole(buf), whole(r.cs), u)
-		if err != nil {
-			return err
-		}
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-			cl.Dispatch(pRope, bg, uint32((heads*c.RopeDims/2+63)/64), uint32(T), 1)
-		})
-		return nil
-	}
-	if r.embed != nil {
-		ew := *r.embed
-		pGet, err := r.pipeline(ctx, kernels.GetRows(uint32(ew.typ)))
-		if err != nil {
-			return err
-		}
-		qs, d := ew.qs, ew.d
-		if _, split := splits[ew.typ]; !split {
-			qs, d = ew.f, ew.f // d is unused for these types, but must be bound
-		}
-		u := r.slot("get_rows", func(T, _ int) []byte { return kernels.GetRowsParams(c.Embd, T) })
-		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(qs), whole(d), whole(r.x), u)
-		if err != nil {
-			return err
-		}
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-			cl.Dispatch(pGet, bg, uint32((c.Embd+63)/64), uint32(T), 1)
-		})
-	}
+	var pSiLU webgpu.Pipeline
+	uRope := r.slot("rope_kv", func(T, pos int) []byte {
+		return kernels.RopeKVParams(c.Heads, c.HeadsKV, c.HeadDim, c.RopeDims, T, pos)
+	})
+	uAttn := r.slot("attn", func(T, pos int) []byte {
+		return kernels.AttentionParams(c.Heads, c.HeadsKV, c.HeadDim, r.ctx, pos, T, 1/float32(math.Sqrt(float64(c.HeadDim))))
+	})
+	norm := kernels.Fusion{Norm: true}
 	for l := range r.layers {
 		g := &r.layers[l]
-		if err := rmsnorm(r.x, g.attnNorm, r.xn, false); err != nil {
-			return err
-		}
-		for _, mm := range []struct {
-			w   weight
-			out webgpu.Buffer
-		}{{g.wq, r.q}, {g.wk, r.k}, {g.wv, r.v}} {
-			if err := matmul(mm.w, r.xn, mm.out, false); err != nil {
+		// Norm + Q, K, V (+ biases) into qkv: (T, qDim + 2·kvDim).
+		stride := qDim + 2*kvDim
+		if g.fusedQKV {
+			f := norm
+			f.Bias = g.hasBias
+			if err := r.addProduct(ctx, product{w: g.qkv, in: r.x, out: r.qkv, f: f, nw: g.attnNorm, bias: g.bqkv}); err != nil {
 				return err
 			}
+		} else {
+			for _, p := range []struct {
+				w    *weight
+				b    webgpu.Buffer
+				yOff int
+			}{{g.q, g.bq, 0}, {g.k, g.bk, qDim}, {g.v, g.bv, qDim + kvDim}} {
+				f := norm
+				f.Bias = g.hasBias
+				if err := r.addProduct(ctx, product{w: p.w, in: r.x, out: r.qkv, f: f, nw: g.attnNorm, bias: p.b, yStride: stride, yOff: p.yOff}); err != nil {
+					return err
+				}
+			}
 		}
-		if err := rope(r.q, c.Heads); err != nil {
-			return err
-		}
-		if err := rope(r.k, c.HeadsKV); err != nil {
-			return err
-		}
-		kb, vb := r.kc[l], r.vc[l]
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-			// Append this step's keys and values to the cache.
-			off := f32n(r.pos * kvDim)
-			cl.Copy(r.k, 0, kb, off, f32n(T*kvDim))
-			cl.Copy(r.v, 0, vb, off, f32n(T*kvDim))
-		})
-		u := r.slot("attn", func(T, pos int) []byte {
-			return kernels.AttentionParams(c.Heads, c.HeadsKV, c.HeadDim, r.ctx, pos, T, 1/float32(math.Sqrt(float64(c.HeadDim))))
-		})
-		bg, err := r.dev.BindGroupRanges(pAttn, whole(r.q), whole(kb), whole(vb), whole(r.scores), whole(r.att), u)
+		// RoPE, and the cache append.
+		bgRope, err := r.dev.BindGroupRanges(pRope, whole(r.qkv), whole(r.cs), whole(r.q), whole(r.kc[l]), whole(r.vc[l]), uRope)
 		if err != nil {
 			return err
 		}
-		r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) { cl.Dispatch(pAttn, bg, uint32(c.Heads), uint32(T), 1) })
-		if err := matmul(g.wo, r.att, r.o, false); err != nil {
+		r.add("rope_kv", func(cl *webgpu.CommandList, T int) {
+			x, y := kernels.RopeKVGrid(c.Heads, c.HeadsKV, c.HeadDim, T)
+			cl.Dispatch(pRope, bgRope, x, y, 1)
+		})
+		bgAttn, err := r.dev.BindGroupRanges(pAttn, whole(r.q), whole(r.kc[l]), whole(r.vc[l]), whole(r.scores), whole(r.att), uAttn)
+		if err != nil {
 			return err
 		}
-		if err := elementwise(pAdd, r.x, r.o, c.Embd); err != nil {
+		r.add("attention", func(cl *webgpu.CommandList, T int) { cl.Dispatch(pAttn, bgAttn, uint32(c.Heads), uint32(T), 1) })
+		// Output projection + residual.
+		if err := r.addProduct(ctx, product{w: &g.wo, in: r.att, out: r.x, f: kernels.Fusion{Acc: true}}); err != nil {
 			return err
 		}
-		if err := rmsnorm(r.x, g.ffnNorm, r.xn, false); err != nil {
-			return err
+		// Norm + gate/up + SwiGLU into h.
+		if g.fusedGate {
+			if err := r.addProduct(ctx, product{w: g.gateUp, in: r.x, out: r.h, f: kernels.Fusion{Norm: true, Gated: true}, nw: g.ffnNorm}); err != nil {
+				return err
+			}
+		} else {
+			if err := r.addProduct(ctx, product{w: g.gate, in: r.x, out: r.h, f: norm, nw: g.ffnNorm}); err != nil {
+				return err
+			}
+			if err := r.addProduct(ctx, product{w: g.upW, in: r.x, out: r.up, f: norm, nw: g.ffnNorm}); err != nil {
+				return err
+			}
+			if pSiLU == 0 {
+				if pSiLU, err = r.pipeline(ctx, kernels.SiLUMul()); err != nil {
+					return err
+				}
+			}
+			u := r.slot("silu", func(T, _ int) []byte { return kernels.ElementwiseParams(T * c.FF) })
+			bg, err := r.dev.BindGroupRanges(pSiLU, whole(r.h), whole(r.up), u)
+			if err != nil {
+				return err
+			}
+			p := pSiLU
+			r.add("silu_mul", func(cl *webgpu.CommandList, T int) {
+				x, y := kernels.ElementwiseGrid(T * c.FF)
+				cl.Dispatch(p, bg, x, y, 1)
+			})
 		}
-		if err := matmul(g.wg, r.xn, r.gate, false); err != nil {
-			return err
-		}
-		if err := matmul(g.wu, r.xn, r.up, false); err != nil {
-			return err
-		}
-		if err := elementwise(pSiLU, r.gate, r.up, c.FF); err != nil {
-			return err
-		}
-		if err := matmul(g.wd, r.gate, r.o, false); err != nil {
-			return err
-		}
-		if err := elementwise(pAdd, r.x, r.o, c.Embd); err != nil {
+		// Down projection + residual.
+		if err := r.addProduct(ctx, product{w: &g.wd, in: r.h, out: r.x, f: kernels.Fusion{Acc: true}}); err != nil {
 			return err
 		}
 	}
-	r.steps = append(r.steps, func(cl *webgpu.CommandList, T int) {
-		cl.Copy(r.x, f32n((T-1)*c.Embd), r.xLast, 0, f32n(c.Embd))
-	})
-	if err := rmsnorm(r.xLast, r.outNorm, r.xLastN, true); err != nil {
-		return err
-	}
-	if err := matmul(r.output, r.xLastN, r.logits, true); err != nil {
+	// The last token's norm + output product.
+	if err := r.addProduct(ctx, product{w: &r.output, in: r.x, out: r.logits, f: norm, nw: r.outNorm, last: true}); err != nil {
 		return err
 	}
 	pArg, err := r.pipeline(ctx, kernels.Argmax())
@@ -551,18 +592,18 @@ func (r *Runner) record(ctx context.Context) error {
 		return err
 	}
 	r.argmax = func(cl *webgpu.CommandList) { cl.Dispatch(pArg, bga, 1, 1, 1) }
-	if len(r.paramBlocks) > 64 {
-		return fmt.Errorf("gpumodel: %d uniform blocks, room for 64", len(r.paramBlocks))
+	if len(r.paramBlocks) > maxUniformBlocks {
+		return fmt.Errorf("gpumodel: %d uniform blocks, room for %d", len(r.paramBlocks), maxUniformBlocks)
 	}
 	return nil
 }
 
 // Forward runs tokens at positions Pos(), Pos()+1, ... and returns the
-// logits of the last one: embedding rows, the RoPE table and the uniform
-// blocks are written (three writes), the whole step is one submit, and the
+// logits of the last one: the inputs are written (token ids, the RoPE
+// table, the uniform blocks), the whole step is one submit, and the
 // logits are one read.
 func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error) {
-	if err := r.step(tokens, false); err != nil {
+	if err := r.step(tokens, false, false); err != nil {
 		return nil, err
 	}
 	t2 := time.Now()
@@ -577,43 +618,125 @@ func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error)
 // ForwardArgmax is Forward for greedy decoding: the argmax is taken on the
 // GPU and the step reads back 4 bytes (the token id) instead of the logits.
 func (r *Runner) ForwardArgmax(ctx context.Context, tokens []int32) (int32, error) {
-	if err := r.step(tokens, true); err != nil {
+	if err := r.step(tokens, true, false); err != nil {
 		return 0, err
 	}
-	t2 := time.Now()
-	raw, err := r.dev.Read(ctx, r.best, 0, 4)
+	return r.wait(ctx, r.dev.ReadAsync(r.best, 0, 4))
+}
+
+func (r *Runner) wait(ctx context.Context, p *webgpu.PendingRead) (int32, error) {
+	t := time.Now()
+	raw, err := p.Wait(ctx)
+	r.timings.Wait += time.Since(t)
 	if err != nil {
 		return 0, err
 	}
-	r.timings.Wait += time.Since(t2)
 	return int32(uint32(raw[0]) | uint32(raw[1])<<8 | uint32(raw[2])<<16 | uint32(raw[3])<<24), nil
 }
 
+// DecodeGreedy feeds tokens, then decodes greedily, calling yield with up
+// to n token ids in order (engine.GreedyDecoder). Each step's input token
+// stays on the GPU (the previous step's argmax), so step t+1 is queued
+// before step t's token is read back: the read back and the CPU's work
+// overlap the GPU's. When yield returns false, the step queued ahead is
+// waited for and undone (Pos is as if it never ran).
+func (r *Runner) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield func(int32) bool) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := r.step(tokens, true, false); err != nil {
+		return err
+	}
+	pending := r.dev.ReadAsync(r.best, 0, 4)
+	for i := 0; i < n; i++ {
+		var ahead *webgpu.PendingRead
+		if i+1 < n && r.embed != nil && r.pos < r.ctx {
+			if err := r.step(nil, true, true); err != nil {
+				return err
+			}
+			ahead = r.dev.ReadAsync(r.best, 0, 4)
+		}
+		tok, err := r.wait(ctx, pending)
+		if err != nil {
+			return err
+		}
+		if !yield(tok) || i+1 == n {
+			if ahead != nil {
+				r.pos--
+				_, err = r.wait(ctx, ahead)
+			}
+			return err
+		}
+		if ahead == nil { // the lookup runs on the CPU, or the cache is full
+			if err := r.step([]int32{tok}, true, false); err != nil {
+				return err
+			}
+			ahead = r.dev.ReadAsync(r.best, 0, 4)
+		}
+		pending = ahead
+	}
+	return nil
+}
+
 // step writes the inputs of tokens and submits their forward pass (chunks
-// of maxBatch first), with the argmax dispatch when greedy.
-func (r *Runner) step(tokens []int32, greedy bool) error {
-	c := r.m.Config
+// of maxBatch first), with the argmax dispatch when greedy. fromGPU runs
+// one token: the argmax of the previous step, copied on the GPU.
+func (r *Runner) step(tokens []int32, greedy, fromGPU bool) error {
 	for len(tokens) > r.maxBatch {
-		if err := r.step(tokens[:r.maxBatch], false); err != nil {
+		if err := r.step(tokens[:r.maxBatch], false, false); err != nil {
 			return err
 		}
 		tokens = tokens[r.maxBatch:]
 	}
 	T := len(tokens)
+	if fromGPU {
+		T = 1
+	}
 	if T == 0 {
 		return fmt.Errorf("gpumodel: no tokens")
 	}
+	t0 := time.Now()
+	if err := r.prepare(tokens, T, fromGPU); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	r.cl.Reset()
+	if fromGPU {
+		r.cl.Copy(r.best, 0, r.ids, 0, 4)
+	}
+	for _, s := range r.steps {
+		s(&r.cl, T)
+	}
+	if greedy {
+		r.argmax(&r.cl)
+	}
+	if err := r.dev.Submit(&r.cl); err != nil {
+		return err
+	}
+	r.pos += T
+	r.timings.Prepare += t1.Sub(t0)
+	r.timings.Submit += time.Since(t1)
+	r.timings.Steps++
+	return nil
+}
+
+// prepare checks a step of T tokens and writes its inputs: the token ids
+// (unless fromGPU) or their embedding rows, the RoPE table and the
+// uniform blocks.
+func (r *Runner) prepare(tokens []int32, T int, fromGPU bool) error {
+	c := r.m.Config
 	if r.pos+T > r.ctx {
 		return model.ErrContextFull{Need: r.pos + T, Have: r.ctx}
 	}
-	t0 := time.Now()
 	for _, t := range tokens {
 		if t < 0 || int(t) >= r.m.Vocab {
 			return fmt.Errorf("gpumodel: token id %d is outside the vocabulary", t)
 		}
 	}
 	// The step's first input: token ids for the GPU lookup, or the rows.
-	if r.embed != nil {
+	switch {
+	case fromGPU:
+	case r.embed != nil:
 		ids := growBytes(&r.idsBuf, 4*T)
 		for i, t := range tokens {
 			ids[4*i], ids[4*i+1], ids[4*i+2], ids[4*i+3] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24)
@@ -621,7 +744,7 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 		if err := r.dev.WriteBuffer(r.ids, 0, ids); err != nil {
 			return err
 		}
-	} else {
+	default:
 		x := make([]float32, T*c.Embd)
 		for i, t := range tokens {
 			if err := r.m.TokEmbd.DequantizeRow(int(t), x[i*c.Embd:(i+1)*c.Embd]); err != nil {
@@ -652,33 +775,20 @@ func (r *Runner) step(tokens []int32, greedy bool) error {
 	for i, b := range r.paramBlocks {
 		copy(params[i*uniformStride:], b)
 	}
+	// Queue writes are ordered before the next submit, and after earlier
+	// ones: a step queued ahead does not disturb the one before it.
 	if err := r.dev.WriteBuffer(r.cs, 0, webgpu.Float32Bytes(cs)); err != nil {
 		return err
 	}
 	if err := r.dev.WriteBuffer(r.params, 0, params); err != nil {
 		return err
 	}
-	t1 := time.Now()
-	r.cl.Reset()
-	for _, s := range r.steps {
-		s(&r.cl, T)
-	}
-	if greedy {
-		r.argmax(&r.cl)
-	}
-	if err := r.dev.Submit(&r.cl); err != nil {
-		return err
-	}
-	r.pos += T
-	r.timings.Prepare += t1.Sub(t0)
-	r.timings.Submit += time.Since(t1)
-	r.timings.Steps++
 	return nil
 }
 
-// Timings splits the wall time of Forward calls: preparing inputs on the
-// CPU and writing them, recording and submitting the command list, and
-// waiting for the logits (GPU work plus the read back).
+// Timings splits the wall time of steps: preparing inputs on the CPU and
+// writing them, recording and submitting the command list, and waiting for
+// what is read back (GPU work not yet done, plus the read itself).
 type Timings struct {
 	Prepare, Submit, Wait time.Duration
 	Steps                 int
@@ -691,7 +801,50 @@ func (r *Runner) Timings() Timings {
 	return t
 }
 
-// Dispatches is the number of dispatches and copies in one step.
+// Profile runs one greedy decode step of token (at position Pos(), which
+// it advances) with every dispatch timed by the GPU (timestamp-query; else
+// webgpu.ErrUnsupported), and returns the GPU time per kernel, summed over
+// the step's dispatches of that kernel, and how many there were.
+func (r *Runner) Profile(ctx context.Context, token int32) (map[string]OpTime, error) {
+	if r.pos+1 > r.ctx {
+		return nil, model.ErrContextFull{Need: r.pos + 1, Have: r.ctx}
+	}
+	// Record the step as step() would, then submit it profiled.
+	saved := r.cl
+	r.cl = webgpu.CommandList{}
+	defer func() { r.cl = saved }()
+	if err := r.prepare([]int32{token}, 1, false); err != nil {
+		return nil, err
+	}
+	for _, s := range r.steps {
+		s(&r.cl, 1)
+	}
+	r.argmax(&r.cl)
+	times, err := r.dev.SubmitProfiled(ctx, &r.cl)
+	if err != nil {
+		return nil, err
+	}
+	r.pos++
+	names := append(append([]string(nil), r.names...), "argmax")
+	out := map[string]OpTime{}
+	for i, d := range times {
+		if i < len(names) {
+			o := out[names[i]]
+			o.GPU += d
+			o.Count++
+			out[names[i]] = o
+		}
+	}
+	return out, nil
+}
+
+// OpTime is one kernel's GPU time in a profiled step, over Count dispatches.
+type OpTime struct {
+	GPU   time.Duration
+	Count int
+}
+
+// Dispatches is the number of dispatches and copies in the last step.
 func (r *Runner) Dispatches() int { return r.cl.Len() }
 
 // growBytes returns (*buf)[:n], growing *buf when it is too small.

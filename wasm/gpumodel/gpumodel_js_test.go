@@ -115,14 +115,19 @@ func TestGPUMatchesCPU(t *testing.T) {
 		t.Run("default model Q8_0, "+form, func(t *testing.T) { gpuMatchesCPU(t, dev, defaultModel(t), "And God said", wg, steps) })
 		// Synthetic models (tests/browser and make test-dawn make them in
 		// .cache/models) for the Q4_0 and f32 products.
-		types := []string{"Q4_0", "F32"}
-		if !wg { // the types whose products have only the row form
-			types = append(types, "F16", "Q4_K", "Q6_K")
-		}
-		for _, typ := range types {
+		for _, typ := range []string{"Q4_0", "F32", "F16", "Q4_K", "Q6_K"} {
 			t.Run("tiny "+typ+", "+form, func(t *testing.T) {
 				name := "tiny-" + typ + "-s1.gguf"
 				gpuMatchesCPU(t, dev, loadModel(t, ".cache/models/"+name, "/test/models/"+name), "The quick brown fox", wg, steps)
+			})
+		}
+		// qwen2: Q/K/V biases and NeoX RoPE. In the row form only: its
+		// 151,936-row output product in the workgroup form takes a minute on
+		// the CPU adapters of CI (the kernel tests cover that form's biases).
+		if !wg {
+			t.Run("qwen2 Q4_K, "+form, func(t *testing.T) {
+				name := "qwen2-Q4_K-s1.gguf"
+				gpuMatchesCPU(t, dev, loadModel(t, ".cache/models/"+name, "/test/models/"+name), "The quick brown fox", wg, 8)
 			})
 		}
 	}
@@ -228,4 +233,74 @@ func TestForwardArgmax(t *testing.T) {
 		logits, err = b.Forward(ctx, []int32{want})
 		require.NoError(t, err)
 	}
+}
+
+// TestDecodeGreedy checks the pipelined greedy decode (each step queued
+// before the previous token is read) against one ForwardArgmax at a time,
+// and that stopping early leaves the position as if the step queued ahead
+// had never run.
+func TestDecodeGreedy(t *testing.T) {
+	dev := openDevice(t)
+	m := defaultModel(t)
+	ctx := context.Background()
+	a, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer b.Close()
+	ids := m.Tokenizer.Encode("And God said", true, false)
+
+	var want []int32
+	next, err := b.ForwardArgmax(ctx, ids)
+	require.NoError(t, err)
+	for i := 0; i < 12; i++ {
+		want = append(want, next)
+		next, err = b.ForwardArgmax(ctx, []int32{next})
+		require.NoError(t, err)
+	}
+	var got []int32
+	require.NoError(t, a.DecodeGreedy(ctx, ids, 12, func(id int32) bool { got = append(got, id); return true }))
+	assert.Equal(t, want, got)
+	// n tokens: the last is not fed back, as with ForwardArgmax.
+	assert.Equal(t, len(ids)+11, a.Pos())
+
+	// Stop after 5: the step queued for the 6th is undone, and feeding on
+	// from there gives the same tokens.
+	require.NoError(t, a.Reset(128))
+	got = got[:0]
+	require.NoError(t, a.DecodeGreedy(ctx, ids, 100, func(id int32) bool { got = append(got, id); return len(got) < 5 }))
+	assert.Equal(t, want[:5], got)
+	assert.Equal(t, len(ids)+4, a.Pos())
+	require.NoError(t, a.DecodeGreedy(ctx, []int32{got[4]}, 3, func(id int32) bool { got = append(got, id); return true }))
+	assert.Equal(t, want[:8], got)
+}
+
+// TestProfile times one step's kernels with timestamp queries where the
+// adapter has them.
+func TestProfile(t *testing.T) {
+	dev := openDevice(t)
+	m := defaultModel(t)
+	ctx := context.Background()
+	r, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer r.Close()
+	_, err = r.ForwardArgmax(ctx, m.Tokenizer.Encode("And God said", true, false))
+	require.NoError(t, err)
+	pos := r.Pos()
+	ops, err := r.Profile(ctx, 42)
+	if errors.Is(err, webgpu.ErrUnsupported) {
+		t.Skipf("no timestamp queries here: %v", err)
+	}
+	require.NoError(t, err)
+	assert.Equal(t, pos+1, r.Pos())
+	n := 0
+	for name, o := range ops {
+		t.Logf("%-28s %3d× %v", name, o.Count, o.GPU)
+		n += o.Count
+	}
+	assert.Equal(t, len(m.Layers), ops["attention"].Count)
+	assert.Equal(t, len(m.Layers), ops["rope_kv"].Count)
+	assert.Equal(t, 1, ops["argmax"].Count)
+	assert.Equal(t, r.Dispatches(), n, "every dispatch of a greedy step")
 }

@@ -12,24 +12,6 @@ import (
 //go:embed rmsnorm.wgsl
 var rmsNormWGSL string
 
-//go:embed matmul_q8_0.wgsl
-var matMulQ8_0WGSL string
-
-//go:embed matmul_q4_0.wgsl
-var matMulQ4_0WGSL string
-
-//go:embed matmul_f16.wgsl
-var matMulF16WGSL string
-
-//go:embed matmul_q4_k.wgsl
-var matMulQ4KWGSL string
-
-//go:embed matmul_q6_k.wgsl
-var matMulQ6KWGSL string
-
-//go:embed matmul_f32.wgsl
-var matMulF32WGSL string
-
 //go:embed rope.wgsl
 var ropeWGSL string
 
@@ -47,61 +29,6 @@ var elementwiseWGSL string
 
 // RMSNorm normalises rows: bindings x, w, y, params (RMSNormParams).
 func RMSNorm() Kernel { return Kernel{Name: "rmsnorm", WGSL: rmsNormWGSL, EntryPoint: "main"} }
-
-// MatMulQ8_0 multiplies Q8_0 weights (split into quants and scales, see
-// SplitQ8_0) by a batch of vectors: bindings qs, d, x, y, params
-// (MatMulParams). Dispatch (ceil(rows/64), batch).
-func MatMulQ8_0() Kernel {
-	return Kernel{Name: "matmul_q8_0", WGSL: matMulQ8_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
-}
-
-// MatMulQ4_0 multiplies Q4_0 weights (split by SplitQ4_0): bindings qs, d,
-// x, y, params (MatMulParams).
-func MatMulQ4_0() Kernel {
-	return Kernel{Name: "matmul_q4_0", WGSL: matMulQ4_0WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
-}
-
-// MatMulF16 multiplies f16 weights (two a word): bindings w, x, y, params.
-func MatMulF16() Kernel {
-	return Kernel{Name: "matmul_f16", WGSL: matMulF16WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
-}
-
-// MatMulQ4_K multiplies Q4_K weights (the GGUF blocks as they are): bindings
-// blocks, x, y, params.
-func MatMulQ4_K() Kernel {
-	return Kernel{Name: "matmul_q4_k", WGSL: matMulQ4KWGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
-}
-
-// MatMulQ6_K multiplies Q6_K weights (split by SplitQ6_K): bindings qs, d,
-// x, y, params.
-func MatMulQ6_K() Kernel {
-	return Kernel{Name: "matmul_q6_k", WGSL: matMulQ6KWGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
-}
-
-// Workgroup turns a matmul kernel into its workgroup-per-row form
-// (entry point main_wg, no override constants): dispatch with
-// WorkgroupGrid. It is the form for real GPUs, where neighbouring
-// invocations must read neighbouring memory; one row per invocation is
-// faster on CPU adapters (SwiftShader, lavapipe).
-func Workgroup(k Kernel) Kernel {
-	k.Name += "_wg"
-	k.EntryPoint = "main_wg"
-	k.Constants = nil
-	return k
-}
-
-// WorkgroupGrid is the dispatch of a workgroup-per-row matmul: rows over
-// x and y (at most maxPerDim each), the batch over z.
-func WorkgroupGrid(rows, batch, maxPerDim int) (x, y, z uint32) {
-	x, y = Grid(rows, 1, maxPerDim)
-	return x, y, uint32(batch)
-}
-
-// MatMulF32 multiplies f32 weights by a batch of vectors: bindings w, x, y,
-// params (MatMulParams).
-func MatMulF32() Kernel {
-	return Kernel{Name: "matmul_f32", WGSL: matMulF32WGSL, EntryPoint: "main", Constants: map[string]float64{"WORKGROUP_SIZE": 64}}
-}
 
 // Rope rotates heads in place: bindings v, cs (RopeTable), params
 // (RopeParams). neox picks the pair layout.
@@ -158,11 +85,6 @@ func f32bits(f float32) uint32 { return math.Float32bits(f) }
 // RMSNormParams is the uniform block of rmsnorm.wgsl.
 func RMSNormParams(n int, eps float32, rows int) []byte {
 	return u32s(uint32(n), f32bits(eps), uint32(rows))
-}
-
-// MatMulParams is the uniform block of the matmul kernels.
-func MatMulParams(rows, cols, batch int) []byte {
-	return u32s(uint32(rows), uint32(cols), uint32(batch))
 }
 
 // RopeParams is the uniform block of rope.wgsl.

@@ -84,3 +84,112 @@ func CompareMatVec(got, want []float32, absSum []float64, cols int) Comparison {
 	}
 	return c
 }
+
+// MatMulRef is the plain reference of matmul.wgsl: w is the weight matrix
+// dequantized, row-major with cols columns (2·p.Rows rows when f.Gated);
+// x holds p.Batch vectors from element p.XOff; nw and b are the fused
+// norm's weights and the bias (nil when unused); y is the output buffer as
+// it was before the product (read when f.Acc) and is not changed.
+// It returns the whole output buffer after the product, and for each
+// element the tolerance a float32 GPU computation must meet: DotBound of
+// each dot product, carried through the norm and SwiGLU.
+func MatMulRef(w, x, nw, b, y []float32, p MatMulParams, f Fusion) (want []float32, tol []float64) {
+	want = append([]float32(nil), y...)
+	tol = make([]float64, len(y))
+	stride := p.YStride
+	if stride == 0 {
+		stride = p.Rows
+	}
+	const u = 1.0 / (1 << 24)
+	for t := 0; t < p.Batch; t++ {
+		xt := x[p.XOff+t*p.Cols : p.XOff+(t+1)*p.Cols]
+		in := make([]float64, p.Cols)
+		scale := 1.0
+		if f.Norm {
+			var ss float64
+			for _, v := range xt {
+				ss += float64(v) * float64(v)
+			}
+			scale = 1 / math.Sqrt(ss/float64(p.Cols)+float64(p.Eps))
+		}
+		for c, v := range xt {
+			in[c] = float64(v)
+			if f.Norm {
+				in[c] *= float64(nw[c])
+			}
+		}
+		dot := func(row int) (float64, float64) {
+			var acc, abs float64
+			for c := 0; c < p.Cols; c++ {
+				q := float64(w[row*p.Cols+c]) * in[c]
+				acc += q
+				abs += math.Abs(q)
+			}
+			// The dot's bound (with room for the x·nw products), and the
+			// norm's factor: its Σx² is a dot of length cols too.
+			e := (DotBound(p.Cols+8, abs, 0) + 8*u*math.Abs(acc)) * scale
+			acc *= scale
+			if f.Norm {
+				e += float64(p.Cols) * u * math.Abs(acc)
+			}
+			return acc, e
+		}
+		for row := 0; row < p.Rows; row++ {
+			r, e := dot(row)
+			if f.Gated {
+				up, eu := dot(row + p.Rows)
+				silu := r / (1 + math.Exp(-r))
+				// d silu/dg is at most 1.1 in magnitude.
+				e = 1.1*e*math.Abs(up) + math.Abs(silu)*eu + e*eu
+				r = silu * up
+				e += 4 * u * math.Abs(r)
+			}
+			if f.Bias {
+				r += float64(b[row])
+				e += u * math.Abs(r)
+			}
+			i := p.YOff + t*stride + row
+			if f.Acc {
+				r += float64(y[i])
+				e += u * math.Abs(r)
+			}
+			want[i] = float32(r)
+			tol[i] = e + u*math.Abs(r)
+		}
+	}
+	return want, tol
+}
+
+// RopeKVRef is the plain reference of rope_kv.wgsl: qkv holds T tokens'
+// fused Q/K/V outputs, cs their (T, dims/2, 2) cos/sin table; it returns
+// the rotated queries (T, heads·headDim) and writes keys and values into
+// kc and vc ((ctx, kvHeads·headDim)) at positions pos … pos+T−1.
+func RopeKVRef(qkv, cs []float32, heads, kvHeads, headDim, dims, T, pos int, neox bool, kc, vc []float32) (q []float32) {
+	qDim, kvDim := heads*headDim, kvHeads*headDim
+	q = make([]float32, T*qDim)
+	half := dims / 2
+	rotate := func(src, dst []float32, t int) {
+		copy(dst, src)
+		for i := 0; i < half; i++ {
+			a, b := 2*i, 2*i+1
+			if neox {
+				a, b = i, i+half
+			}
+			c, s := cs[(t*half+i)*2], cs[(t*half+i)*2+1]
+			dst[a] = src[a]*c - src[b]*s
+			dst[b] = src[a]*s + src[b]*c
+		}
+	}
+	for t := 0; t < T; t++ {
+		row := qkv[t*(qDim+2*kvDim):]
+		for h := 0; h < heads; h++ {
+			rotate(row[h*headDim:(h+1)*headDim], q[t*qDim+h*headDim:], t)
+		}
+		at := (pos + t) * kvDim
+		for h := 0; h < kvHeads; h++ {
+			rotate(row[qDim+h*headDim:qDim+(h+1)*headDim], kc[at+h*headDim:], t)
+		}
+		copy(vc[at:at+kvDim], row[qDim+kvDim:qDim+2*kvDim])
+	}
+	return q
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hack-pad/safejs"
 	"github.com/webinfer/webinfer/wasm/jsutil"
@@ -149,19 +150,82 @@ func (d *Device) Submit(cl *CommandList) error {
 	return nil
 }
 
+// SubmitProfiled runs the command list like Submit, each dispatch in its
+// own compute pass with timestamp writes, waits for it, and returns each
+// command's GPU time (0 for copies). It needs the "timestamp-query"
+// feature (else ErrUnsupported). For profiling, not for the hot path.
+func (d *Device) SubmitProfiled(ctx context.Context, cl *CommandList) ([]time.Duration, error) {
+	arr, err := jsutil.Uint32s(cl.Words())
+	if err != nil {
+		return nil, err
+	}
+	p, err := d.ctx.Call("submitProfiled", arr)
+	if err != nil {
+		return nil, shimError("submit", err)
+	}
+	v, err := jsutil.Await(ctx, p)
+	if err != nil {
+		return nil, shimError("submit", err)
+	}
+	n, err := v.Length()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]time.Duration, n)
+	for i := range out {
+		e, err := v.Index(i)
+		if err != nil {
+			return nil, err
+		}
+		ns, err := e.Float()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = time.Duration(ns)
+	}
+	return out, nil
+}
+
 // Read copies size bytes at offset out of b (which needs UsageCopySrc),
 // after all work submitted before it, and returns them. It reports errors
 // that earlier submits raised.
 func (d *Device) Read(ctx context.Context, b Buffer, offset, size int64) ([]byte, error) {
+	return d.ReadAsync(b, offset, size).Wait(ctx)
+}
+
+// PendingRead is a read whose copy is queued on the GPU; Wait gives its
+// bytes.
+type PendingRead struct {
+	promise safejs.Value
+	size    int64
+	err     error
+}
+
+// ReadAsync queues the copy of size bytes at offset out of b behind the
+// work submitted so far and returns at once: work submitted after it
+// (the next step) does not change what it reads, and runs while the copy
+// is mapped back. Wait for the bytes.
+func (d *Device) ReadAsync(b Buffer, offset, size int64) *PendingRead {
+	// The shim's read() queues its copy before its first await, so the copy
+	// is ordered here, before anything Go submits next.
 	p, err := d.ctx.Call("read", int(b.id), float64(offset), float64(size))
 	if err != nil {
-		return nil, shimError("read", err)
+		return &PendingRead{err: shimError("read", err)}
 	}
-	v, err := jsutil.Await(ctx, p)
+	return &PendingRead{promise: p, size: size}
+}
+
+// Wait returns the bytes read, and any error that work submitted before
+// the read raised.
+func (r *PendingRead) Wait(ctx context.Context) ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	v, err := jsutil.Await(ctx, r.promise)
 	if err != nil {
 		return nil, shimError("read", err)
 	}
-	out := make([]byte, size)
+	out := make([]byte, r.size)
 	if _, err := safejs.CopyBytesToGo(out, v); err != nil {
 		return nil, err
 	}

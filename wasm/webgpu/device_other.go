@@ -2,7 +2,10 @@
 
 package webgpu
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Device is unavailable outside js/wasm: WebGPU reaches Go through the
 // browser's (or Dawn-under-Node's) JS. Every method reports ErrUnavailable,
@@ -45,6 +48,17 @@ func (d *Device) Submit(cl *CommandList) error { return unavailable("submit") }
 func (d *Device) Read(ctx context.Context, b Buffer, offset, size int64) ([]byte, error) {
 	return nil, unavailable("read")
 }
+
+func (d *Device) SubmitProfiled(ctx context.Context, cl *CommandList) ([]time.Duration, error) {
+	return nil, unavailable("submit")
+}
+
+// PendingRead is a queued read (see the js/wasm build).
+type PendingRead struct{}
+
+func (d *Device) ReadAsync(b Buffer, offset, size int64) *PendingRead { return &PendingRead{} }
+
+func (r *PendingRead) Wait(ctx context.Context) ([]byte, error) { return nil, unavailable("read") }
 
 func (d *Device) Stats() Stats { return Stats{} }
 

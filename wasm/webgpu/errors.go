@@ -15,6 +15,7 @@ var (
 	ErrDeviceLost  = errors.New("webgpu: device lost")
 	ErrInternal    = errors.New("webgpu: internal error")
 	ErrBadArgument = errors.New("webgpu: bad argument")
+	ErrUnsupported = errors.New("webgpu: the device lacks a feature this needs")
 )
 
 // codes maps the shim's GPUShimError codes (shim/gpu.js) to sentinels.
@@ -27,6 +28,7 @@ var codes = map[string]error{
 	"device-lost":   ErrDeviceLost,
 	"internal":      ErrInternal,
 	"bad-argument":  ErrBadArgument,
+	"unsupported":   ErrUnsupported,
 }
 
 // Error is a failed WebGPU operation: Op names what Go asked for, Code is the

@@ -79,47 +79,96 @@ func run() error {
 	for i := range prompt {
 		prompt[i] = int32((i*7919 + 13) % m.Vocab)
 	}
-	var decode, prefill []float64
+	// The row-per-invocation form, for prefill: which form wins on a real
+	// GPU for batches is measured here, not assumed.
+	rowForm, err := gpumodel.New(ctx, dev, m, ctxLen, nPrefill, gpumodel.WorkgroupPerRow(false))
+	if err != nil {
+		return err
+	}
+	var decode, decodeUnpipelined, prefill, prefillRow []float64
 	dispatches := 0
 	var split map[string]float64
+	ops := map[string][]float64{}
+	opCount := map[string]int{}
+	long := make([]int32, nPrefill)
+	for i := range long {
+		long[i] = int32((i*104729 + 7) % m.Vocab)
+	}
 	for sample := 0; sample < 4; sample++ {
+		// Greedy decode as the engine runs it: the argmax on the GPU, each
+		// step queued before the previous token is read back.
 		if err := r.Reset(ctxLen); err != nil {
 			return err
 		}
-		// Greedy decode as the engine runs it: the argmax on the GPU, one
-		// token id read back per step.
-		next, err := r.ForwardArgmax(ctx, prompt)
-		if err != nil {
+		n := 0
+		var start time.Time
+		r.Timings()
+		if err := r.DecodeGreedy(ctx, prompt, nDecode+1, func(int32) bool {
+			if n == 0 { // the first token ends the prompt's prefill
+				start = time.Now()
+				r.Timings()
+			}
+			n++
+			return true
+		}); err != nil {
 			return err
 		}
-		r.Timings()
-		start := time.Now()
-		for i := 0; i < nDecode; i++ {
-			if next, err = r.ForwardArgmax(ctx, []int32{next}); err != nil {
-				return err
-			}
-		}
-		dispatches = r.Dispatches()
 		tm := r.Timings()
+		dispatches = r.Dispatches()
 		if sample > 0 { // the first run compiles and warms up
 			decode = append(decode, float64(nDecode)/time.Since(start).Seconds())
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(tm.Steps) }
 			split = map[string]float64{"prepare_ms": ms(tm.Prepare), "submit_ms": ms(tm.Submit), "wait_ms": ms(tm.Wait)}
 		}
-		long := make([]int32, nPrefill)
-		for i := range long {
-			long[i] = int32((i*104729 + 7) % m.Vocab)
-		}
+		// The same without queuing ahead: one token read back per step.
 		if err := r.Reset(ctxLen); err != nil {
 			return err
 		}
-		start = time.Now()
-		if _, err := r.Forward(ctx, long); err != nil {
+		next, err := r.ForwardArgmax(ctx, prompt)
+		if err != nil {
 			return err
 		}
-		if sample > 0 {
-			prefill = append(prefill, float64(nPrefill)/time.Since(start).Seconds())
+		start = time.Now()
+		for i := 0; i < nDecode; i++ {
+			if next, err = r.ForwardArgmax(ctx, []int32{next}); err != nil {
+				return err
+			}
 		}
+		if sample > 0 {
+			decodeUnpipelined = append(decodeUnpipelined, float64(nDecode)/time.Since(start).Seconds())
+		}
+		// GPU time per kernel of one decode step (timestamp queries).
+		if prof, err := r.Profile(ctx, next); err == nil && sample > 0 {
+			for name, o := range prof {
+				ops[name] = append(ops[name], float64(o.GPU.Nanoseconds())/1000)
+				opCount[name] = o.Count
+			}
+		} else if err != nil && sample == 0 {
+			fmt.Fprintln(os.Stderr, "gpubench: no GPU times per op:", err)
+		}
+		for _, pf := range []struct {
+			r   *gpumodel.Runner
+			out *[]float64
+		}{{r, &prefill}, {rowForm, &prefillRow}} {
+			if err := pf.r.Reset(ctxLen); err != nil {
+				return err
+			}
+			start = time.Now()
+			if _, err := pf.r.Forward(ctx, long); err != nil {
+				return err
+			}
+			if sample > 0 {
+				*pf.out = append(*pf.out, float64(nPrefill)/time.Since(start).Seconds())
+			}
+		}
+	}
+	opTimes := map[string]map[string]float64{}
+	var gpuStep float64
+	for name, v := range ops {
+		sort.Float64s(v)
+		med := v[len(v)/2]
+		opTimes[name] = map[string]float64{"us": med, "dispatches": float64(opCount[name])}
+		gpuStep += med
 	}
 	var weightBytes int64
 	for _, t := range f.Tensors {
@@ -142,16 +191,21 @@ func run() error {
 		res.Summarize()
 		return res
 	}
-	d, p := mk(fmt.Sprintf("decode %d after %d", nDecode, nPrompt), "decode_tok_s", decode), mk(fmt.Sprintf("prefill %d", nPrefill), "prefill_tok_s", prefill)
-	sort.Float64s(decode)
+	d := mk(fmt.Sprintf("decode %d after %d", nDecode, nPrompt), "decode_tok_s", decode)
+	du := mk(fmt.Sprintf("decode %d after %d, one step at a time", nDecode, nPrompt), "decode_unpipelined_tok_s", decodeUnpipelined)
+	p := mk(fmt.Sprintf("prefill %d", nPrefill), "prefill_tok_s", prefill)
+	pr := mk(fmt.Sprintf("prefill %d, row per invocation", nPrefill), "prefill_row_form_tok_s", prefillRow)
 	perToken := 1 / d.Median
 	out := map[string]any{
-		"results":             []report.BenchResult{d, p},
+		"results":             []report.BenchResult{d, du, p, pr},
 		"dispatches_per_step": dispatches,
 		"weight_bytes":        weightBytes,
 		"bandwidth_GBps":      float64(weightBytes) / perToken / 1e9,
 		"upload_ms":           upload.Milliseconds(),
 		"decode_step_split":   split,
+		"gpu_us_per_op":       opTimes,
+		"gpu_us_per_step":     gpuStep,
+		"gpu_bandwidth_GBps":  float64(weightBytes) / (gpuStep * 1e-6) / 1e9,
 		"features":            info.Features,
 	}
 	b, _ := json.Marshal(out)

@@ -1,0 +1,202 @@
+//go:build js && wasm
+
+package kernels_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/kernels"
+	"github.com/webinfer/webinfer/wasm/quant"
+	"github.com/webinfer/webinfer/wasm/webgpu"
+)
+
+// These tests run every WebGPU kernel variant on the WebGPU of the js/wasm
+// host (a browser in tests/browser, Dawn under Node in make test-dawn) and
+// compare each output element with the Go reference within its bound.
+
+func openDevice(t *testing.T) *webgpu.Device {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := webgpu.Open(ctx, webgpu.Options{})
+	if errors.Is(err, webgpu.ErrUnavailable) {
+		t.Skipf("no WebGPU here: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(d.Destroy)
+	return d
+}
+
+func randoms(rng *rand.Rand, n int, scale float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = (rng.Float32()*2 - 1) * scale
+	}
+	return v
+}
+
+func typeByName(name string) gguf.Type {
+	for t := gguf.Type(0); t < 64; t++ {
+		if t.String() == name {
+			return t
+		}
+	}
+	panic("no type " + name)
+}
+
+// TestMatMulVariants checks each weight type × fusion × form × batch.
+func TestMatMulVariants(t *testing.T) {
+	dev := openDevice(t)
+	ctx := context.Background()
+	fusions := []kernels.Fusion{{}, {Norm: true}, {Gated: true}, {Norm: true, Gated: true}, {Bias: true}, {Norm: true, Bias: true}, {Acc: true}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, typ := range kernels.WeightTypes() {
+		layout, _ := kernels.Layout(typ)
+		cols := 2 * max(layout.Block, 64)
+		const rows = 37 // not a multiple of any workgroup's rows
+		// The weights: random, quantized to typ, and dequantized for the
+		// reference (which is then exact for the GPU's weights).
+		gt := typeByName(typ)
+		blocks, err := quant.Quantize(gt, randoms(rng, 2*rows*cols, 1))
+		require.NoError(t, err)
+		wDeq := make([]float32, 2*rows*cols)
+		require.NoError(t, quant.Dequantize(gt, blocks, wDeq))
+		data, scales := kernels.Split(typ, blocks, quant.F16ToF32)
+		wBuf := upload(t, dev, data)
+		var sBuf webgpu.Buffer
+		if layout.Split {
+			sBuf = upload(t, dev, webgpu.Float32Bytes(scales))
+		}
+		for _, f := range fusions {
+			for _, wg := range []bool{false, true} {
+				for _, batch := range []int{1, 3} {
+					name := fmt.Sprintf("%s/%v/wg=%v/T=%d", typ, f, wg, batch)
+					t.Run(name, func(t *testing.T) {
+						k, err := kernels.MatMul(typ, f)
+						require.NoError(t, err)
+						if wg {
+							k = kernels.WorkgroupForm(k)
+						}
+						p := kernels.MatMulParams{Rows: rows, Cols: cols, Batch: batch, XOff: 4, YStride: rows + 5, YOff: 2, Eps: 1e-5}
+						x := randoms(rng, 4+batch*cols, 2)
+						nw := randoms(rng, cols, 1.5)
+						bias := randoms(rng, rows, 1)
+						y0 := randoms(rng, 2+batch*(rows+5), 1)
+						want, tol := kernels.MatMulRef(wDeq, x, nw, bias, y0, p, f)
+
+						pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+						require.NoError(t, err, "%s", k.Name)
+						bufs := []webgpu.Binding{webgpu.Whole(wBuf)}
+						if layout.Split {
+							bufs = append(bufs, webgpu.Whole(sBuf))
+						}
+						yBuf := upload(t, dev, webgpu.Float32Bytes(y0))
+						bufs = append(bufs, webgpu.Whole(upload(t, dev, webgpu.Float32Bytes(x))), webgpu.Whole(yBuf), webgpu.Whole(uniform(t, dev, p.Bytes())))
+						if f.Norm {
+							bufs = append(bufs, webgpu.Whole(upload(t, dev, webgpu.Float32Bytes(nw))))
+						}
+						if f.Bias {
+							bufs = append(bufs, webgpu.Whole(upload(t, dev, webgpu.Float32Bytes(bias))))
+						}
+						bg, err := dev.BindGroupRanges(pipe, bufs...)
+						require.NoError(t, err)
+						var cl webgpu.CommandList
+						if wg {
+							gx, gy, gz := kernels.MatMulWorkgroups(rows, batch, 65535)
+							cl.Dispatch(pipe, bg, gx, gy, gz)
+						} else {
+							cl.Dispatch(pipe, bg, uint32((rows+63)/64), uint32(batch), 1)
+						}
+						require.NoError(t, dev.Submit(&cl))
+						raw, err := dev.Read(ctx, yBuf, 0, int64(4*len(y0)))
+						require.NoError(t, err)
+						got := webgpu.BytesToFloat32(raw)
+						worst := 0.0
+						for i := range want {
+							d := math.Abs(float64(got[i]) - float64(want[i]))
+							if !(d <= tol[i]) {
+								t.Fatalf("y[%d] = %g, want %g ± %.2g", i, got[i], want[i], tol[i])
+							}
+							worst = math.Max(worst, d/math.Max(tol[i], 1e-30))
+						}
+						t.Logf("worst |err|/bound %.3f", worst)
+					})
+				}
+			}
+		}
+	}
+}
+
+func upload(t *testing.T, dev *webgpu.Device, data []byte) webgpu.Buffer {
+	b, err := dev.CreateBuffer(int64(len(data)), webgpu.UsageStorage|webgpu.UsageCopyDst|webgpu.UsageCopySrc, "test")
+	require.NoError(t, err)
+	require.NoError(t, dev.WriteBuffer(b, 0, data))
+	t.Cleanup(func() { dev.DestroyBuffer(b) })
+	return b
+}
+
+func uniform(t *testing.T, dev *webgpu.Device, data []byte) webgpu.Buffer {
+	b, err := dev.CreateBuffer(int64(len(data)), webgpu.UsageUniform|webgpu.UsageCopyDst, "params")
+	require.NoError(t, err)
+	require.NoError(t, dev.WriteBuffer(b, 0, data))
+	t.Cleanup(func() { dev.DestroyBuffer(b) })
+	return b
+}
+
+// TestRopeKV checks rope_kv in both pair layouts, with partial rotation,
+// grouped heads and a batch written at a cache offset.
+func TestRopeKV(t *testing.T) {
+	dev := openDevice(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const heads, kvHeads, headDim, T, pos, ctxLen = 6, 2, 16, 3, 5, 12
+	for _, neox := range []bool{false, true} {
+		for _, dims := range []int{headDim, 8} {
+			t.Run(fmt.Sprintf("neox=%v/dims=%d", neox, dims), func(t *testing.T) {
+				qDim, kvDim := heads*headDim, kvHeads*headDim
+				qkv := randoms(rng, T*(qDim+2*kvDim), 2)
+				cs := make([]float32, T*dims)
+				for i := 0; i < len(cs); i += 2 {
+					a := rng.Float64() * 100
+					cs[i], cs[i+1] = float32(math.Cos(a)), float32(math.Sin(a))
+				}
+				kc, vc := randoms(rng, ctxLen*kvDim, 1), randoms(rng, ctxLen*kvDim, 1)
+				wantK, wantV := append([]float32(nil), kc...), append([]float32(nil), vc...)
+				wantQ := kernels.RopeKVRef(qkv, cs, heads, kvHeads, headDim, dims, T, pos, neox, wantK, wantV)
+
+				k := kernels.RopeKV(neox)
+				pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+				require.NoError(t, err)
+				qBuf := upload(t, dev, make([]byte, 4*len(wantQ)))
+				kBuf, vBuf := upload(t, dev, webgpu.Float32Bytes(kc)), upload(t, dev, webgpu.Float32Bytes(vc))
+				bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(qkv)), upload(t, dev, webgpu.Float32Bytes(cs)), qBuf, kBuf, vBuf,
+					uniform(t, dev, kernels.RopeKVParams(heads, kvHeads, headDim, dims, T, pos)))
+				require.NoError(t, err)
+				var cl webgpu.CommandList
+				gx, gy := kernels.RopeKVGrid(heads, kvHeads, headDim, T)
+				cl.Dispatch(pipe, bg, gx, gy, 1)
+				require.NoError(t, dev.Submit(&cl))
+				for _, c := range []struct {
+					name string
+					buf  webgpu.Buffer
+					want []float32
+				}{{"q", qBuf, wantQ}, {"k cache", kBuf, wantK}, {"v cache", vBuf, wantV}} {
+					raw, err := dev.Read(ctx, c.buf, 0, int64(4*len(c.want)))
+					require.NoError(t, err)
+					got := webgpu.BytesToFloat32(raw)
+					for i := range c.want {
+						// Two products and a sum, rounded in float32 each.
+						require.InDelta(t, c.want[i], got[i], 4e-7*(1+math.Abs(float64(c.want[i]))), "%s[%d]", c.name, i)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package kernels
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+// The weight products: matmul.wgsl is one template for every weight type
+// and fusion; weights_<type>.wgsl says how one type's 32-weight units are
+// read and dequantized.
+
+//go:embed matmul.wgsl
+var matMulWGSL string
+
+//go:embed weights_f32.wgsl
+var weightsF32WGSL string
+
+//go:embed weights_f16.wgsl
+var weightsF16WGSL string
+
+//go:embed weights_q8_0.wgsl
+var weightsQ8_0WGSL string
+
+//go:embed weights_q4_0.wgsl
+var weightsQ4_0WGSL string
+
+//go:embed weights_q4_k.wgsl
+var weightsQ4KWGSL string
+
+//go:embed weights_q6_k.wgsl
+var weightsQ6KWGSL string
+
+var matMulTemplate = template.Must(template.New("matmul.wgsl").Parse(matMulWGSL))
+
+// WeightLayout describes how one weight type sits in GPU buffers.
+type WeightLayout struct {
+	wgsl string
+	// Split is true when the GGUF blocks are split at upload into quants
+	// (binding 0) and f32 scales (binding 1); else the data is uploaded as
+	// it is and bound once.
+	Split bool
+	// Block is the number of weights per GGUF block: cols must be a
+	// multiple of it.
+	Block int
+}
+
+// weightLayouts is every weight type the products read, by GGUF type name.
+var weightLayouts = map[string]WeightLayout{
+	"F32":  {weightsF32WGSL, false, 32},
+	"F16":  {weightsF16WGSL, false, 32},
+	"Q8_0": {weightsQ8_0WGSL, true, 32},
+	"Q4_0": {weightsQ4_0WGSL, true, 32},
+	"Q4_K": {weightsQ4KWGSL, false, 256},
+	"Q6_K": {weightsQ6KWGSL, true, 256},
+}
+
+// Layout returns the GPU layout of weight type typ (a GGUF type name), and
+// whether the products read it.
+func Layout(typ string) (WeightLayout, bool) {
+	l, ok := weightLayouts[typ]
+	return l, ok
+}
+
+// WeightTypes lists the weight types the products read.
+func WeightTypes() []string {
+	var out []string
+	for t := range weightLayouts {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Fusion picks the operations fused into a product (see matmul.wgsl).
+type Fusion struct {
+	Norm  bool // RMS-normalise x and scale by nw first (binding 5)
+	Gated bool // W is gate then up: y = silu(gate·x)·(up·x)
+	Bias  bool // y += b (binding 6)
+	Acc   bool // y += the result
+}
+
+func (f Fusion) String() string {
+	var s []string
+	for _, p := range []struct {
+		on   bool
+		name string
+	}{{f.Norm, "norm"}, {f.Gated, "gated"}, {f.Bias, "bias"}, {f.Acc, "acc"}} {
+		if p.on {
+			s = append(s, p.name)
+		}
+	}
+	return strings.Join(s, "+")
+}
+
+// MatMul is the product of a typ weight matrix with a batch of vectors,
+// with fusions f, in its row-per-invocation form (entry main_row; dispatch
+// (ceil(rows/64), T)). WorkgroupForm gives the workgroup-per-rows form.
+// Bindings, numbered densely: the weights (quants and scales for split
+// types, else one buffer), x, y, params (MatMulParams), nw (Norm), b (Bias).
+func MatMul(typ string, f Fusion) (Kernel, error) {
+	l, ok := weightLayouts[typ]
+	if !ok {
+		return Kernel{}, fmt.Errorf("kernels: matmul: no product for %s weights (WebGPU reads %s)", typ, strings.Join(WeightTypes(), ", "))
+	}
+	if f.Gated && f.Bias {
+		return Kernel{}, fmt.Errorf("kernels: matmul: a gated product has no bias")
+	}
+	n := 1 // bindings of the weights
+	if l.Split {
+		n = 2
+	}
+	nw, bias := n+3, n+3
+	if f.Norm {
+		bias++
+	}
+	var b bytes.Buffer
+	err := matMulTemplate.Execute(&b, struct {
+		Weights                string
+		Norm, Gated, Bias, Acc bool
+		X, Y, P, NW, B         int
+	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, n, n + 1, n + 2, nw, bias})
+	if err != nil {
+		return Kernel{}, err
+	}
+	name := "matmul_" + strings.ToLower(typ)
+	if s := f.String(); s != "" {
+		name += "+" + s
+	}
+	return Kernel{Name: name, WGSL: b.String(), EntryPoint: "main_row"}, nil
+}
+
+// WorkgroupForm turns a matmul kernel into its workgroup-per-rows form
+// (entry main_wg): dispatch with MatMulWorkgroups. It is the form for real
+// GPUs, where neighbouring invocations must read neighbouring memory; one
+// row per invocation is faster on CPU adapters (SwiftShader, lavapipe).
+func WorkgroupForm(k Kernel) Kernel {
+	k.Name += "/wg"
+	k.EntryPoint = "main_wg"
+	return k
+}
+
+// MatMulRowsPerWorkgroup is the number of rows a main_wg workgroup computes.
+const MatMulRowsPerWorkgroup = 8
+
+// MatMulWorkgroups is the dispatch of a workgroup-form product: groups of
+// rows over x and y (at most maxPerDim each), the batch over z.
+func MatMulWorkgroups(rows, batch, maxPerDim int) (x, y, z uint32) {
+	x, y = Grid(rows, MatMulRowsPerWorkgroup, maxPerDim)
+	return x, y, uint32(batch)
+}
+
+// MatMulParams is the uniform block of matmul.wgsl: rows output rows of
+// inner length cols for batch vectors, x read from element xOff, y[t][row]
+// stored at yOff + t·yStride + row; eps is the fused norm's epsilon.
+type MatMulParams struct {
+	Rows, Cols, Batch   int
+	XOff, YStride, YOff int
+	Eps                 float32
+}
+
+// Bytes encodes p as the uniform block.
+func (p MatMulParams) Bytes() []byte {
+	stride := p.YStride
+	if stride == 0 {
+		stride = p.Rows
+	}
+	return u32s(uint32(p.Rows), uint32(p.Cols), uint32(p.Batch), uint32(p.XOff), uint32(stride), uint32(p.YOff), f32bits(p.Eps))
+}
+
+// RopeKV rotates the heads of a fused Q/K/V product's output and appends
+// keys and values to a layer's cache: bindings qkv, cs, q, kc, vc, params
+// (RopeKVParams). Dispatch RopeKVGrid.
+func RopeKV(neox bool) Kernel {
+	n := 0.0
+	if neox {
+		n = 1
+	}
+	return Kernel{Name: "rope_kv", WGSL: ropeKVWGSL, EntryPoint: "main", Constants: map[string]float64{"NEOX": n}}
+}
+
+//go:embed rope_kv.wgsl
+var ropeKVWGSL string
+
+// RopeKVParams is the uniform block of rope_kv.wgsl.
+func RopeKVParams(heads, kvHeads, headDim, dims, batch, pos int) []byte {
+	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(dims), uint32(batch), uint32(pos))
+}
+
+// RopeKVGrid is the dispatch of rope_kv for T tokens.
+func RopeKVGrid(heads, kvHeads, headDim, batch int) (x, y uint32) {
+	pairs := (heads + 2*kvHeads) * headDim / 2
+	return uint32((pairs + 63) / 64), uint32(batch)
+}
+
+// Split turns typ's GGUF blocks into the buffers its product reads: for
+// split types, the quants (binding 0) and f32 scales (binding 1); for the
+// others the data as it is and nil scales.
+func Split(typ string, blocks []byte, f16ToF32 func(uint16) float32) (data []byte, scales []float32) {
+	switch typ {
+	case "Q8_0":
+		return SplitQ8_0(blocks, f16ToF32)
+	case "Q4_0":
+		return SplitQ4_0(blocks, f16ToF32)
+	case "Q6_K":
+		return SplitQ6_K(blocks, f16ToF32)
+	}
+	return blocks, nil
+}

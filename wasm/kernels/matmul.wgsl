@@ -1,0 +1,156 @@
+// matmul: y[t] = W·x[t] for a weight matrix W kept in its GGUF type, for a
+// batch of T vectors, with the neighbouring operations of a Llama block
+// fused in so that a decode step makes few dispatches.
+//
+// One file serves every weight type and fusion. Package kernels fills in
+// these substitutions (Go text/template) when it makes a variant (MatMul):
+//   .Weights  the weight type's bindings 0 (and 1) and its function
+//             unit(row, u) -> array<vec4<f32>, 8>: the 32 weights
+//             W[row, 32u .. 32u+31] dequantized (weights_<type>.wgsl)
+//   .Norm   x is RMS-normalised and scaled by nw first: the norm before a
+//           product, fused
+//   .Gated  W holds 2·rows rows, gate then up: y = silu(gate·x)·(up·x),
+//           SwiGLU fused
+//   .Bias   y += b: Q/K/V biases (qwen2)
+//   .Acc    y += the result: a residual add, fused
+//   .X .Y .P .NW .B  binding numbers: the bindings are numbered densely in
+//           the order weights (1 or 2 buffers), x, y, params, nw, b
+//
+//   x:  (T, cols) f32 from element x_off        nw: (cols) f32
+//   y:  (T, ·) f32, y[t][row] at y_off + t·y_stride + row
+//   b:  (rows) f32
+//
+// Two entry points:
+//   main_row  one invocation per (row, t): the form for batches (prefill)
+//             and for CPU adapters. Dispatch (ceil(rows/64), T).
+//   main_wg   one workgroup per 8 rows, 32 invocations per row taking
+//             every 32nd unit of 32 weights (neighbouring invocations read
+//             neighbouring memory: coalesced on a real GPU), reduced in
+//             workgroup memory. Dispatch WorkgroupGrid(ceil(rows/8)), z = T.
+
+struct Params {
+  rows: u32,      // output rows
+  cols: u32,      // inner length, a multiple of 32 (256 for K-quants)
+  batch: u32,     // T
+  x_off: u32,     // element of x where x[0] starts, a multiple of 4
+  y_stride: u32,  // elements from y[t] to y[t+1]
+  y_off: u32,     // element of y where y[0] starts
+  eps: f32,       // RMS norm epsilon (.Norm)
+}
+
+{{.Weights}}
+
+@group(0) @binding({{.X}}) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding({{.Y}}) var<storage, read_write> y: array<f32>;
+@group(0) @binding({{.P}}) var<uniform> params: Params;
+{{if .Norm}}@group(0) @binding({{.NW}}) var<storage, read> nw: array<vec4<f32>>;{{end}}
+{{if .Bias}}@group(0) @binding({{.B}}) var<storage, read> bias: array<f32>;{{end}}
+
+// xin is elements 4i..4i+3 of x[t] as the product reads them (scaled by
+// the norm's weights; the 1/rms factor is applied once, to the sum).
+fn xin(t: u32, i: u32) -> vec4<f32> {
+  let v = x[(params.x_off + t * params.cols) / 4u + i];
+{{if .Norm}}  return v * nw[i];{{else}}  return v;{{end}}
+}
+
+// dot_unit is W[row, 32u..32u+31] · xin(t)[32u..32u+31].
+fn dot_unit(row: u32, u: u32, t: u32) -> f32 {
+  var w = unit(row, u);
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < 8u; i++) {
+    s += w[i] * xin(t, 8u * u + i);
+  }
+  return (s.x + s.y) + (s.z + s.w);
+}
+
+// inv_rms is 1/sqrt(mean(x[t]²) + eps), one invocation alone.
+fn inv_rms(t: u32) -> f32 {
+  var ss = 0.0;
+  for (var i = 0u; i < params.cols / 4u; i++) {
+    let v = x[(params.x_off + t * params.cols) / 4u + i];
+    ss += dot(v, v);
+  }
+  return 1.0 / sqrt(ss / f32(params.cols) + params.eps);
+}
+
+// finish applies the fused epilogue to row's sums (gate and up when
+// .Gated) and stores the result.
+fn finish(row: u32, t: u32, a: f32, b: f32, scale: f32) {
+  var r = a * scale;
+{{if .Gated}}  r = r / (1.0 + exp(-r)) * (b * scale);
+{{end}}{{if .Bias}}  r += bias[row];
+{{end}}  let i = params.y_off + t * params.y_stride + row;
+{{if .Acc}}  y[i] += r;{{else}}  y[i] = r;{{end}}
+}
+
+@compute @workgroup_size(64)
+fn main_row(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  let t = gid.y;
+  if (row >= params.rows || t >= params.batch) {
+    return;
+  }
+  var scale = 1.0;
+{{if .Norm}}  scale = inv_rms(t);
+{{end}}  var a = 0.0;
+  var b = 0.0;
+  for (var u = 0u; u < params.cols / 32u; u++) {
+    a += dot_unit(row, u, t);
+{{if .Gated}}    b += dot_unit(row + params.rows, u, t);
+{{end}}  }
+  finish(row, t, a, b, scale);
+}
+
+const LANES: u32 = 32u;  // invocations per row in main_wg
+const ROWS: u32 = 8u;    // rows per workgroup in main_wg
+
+var<workgroup> red: array<f32, 256>;
+{{if .Gated}}var<workgroup> red_up: array<f32, 256>;{{end}}
+
+@compute @workgroup_size(256)
+fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(workgroup_id) wid: vec3<u32>,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = lid.x / LANES;
+  let lane = lid.x % LANES;
+  let row = (wid.y * nwg.x + wid.x) * ROWS + g;
+  let t = wid.z;
+  var scale = 1.0;
+{{if .Norm}}  // Σx² shared by the whole workgroup.
+  var ss = 0.0;
+  for (var i = lid.x; i < params.cols / 4u; i += 256u) {
+    let v = x[(params.x_off + t * params.cols) / 4u + i];
+    ss += dot(v, v);
+  }
+  red[lid.x] = ss;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (lid.x < k) {
+      red[lid.x] += red[lid.x + k];
+    }
+    workgroupBarrier();
+  }
+  scale = 1.0 / sqrt(red[0] / f32(params.cols) + params.eps);
+  workgroupBarrier();
+{{end}}  var a = 0.0;
+  var b = 0.0;
+  if (row < params.rows) {
+    for (var u = lane; u < params.cols / 32u; u += LANES) {
+      a += dot_unit(row, u, t);
+{{if .Gated}}      b += dot_unit(row + params.rows, u, t);
+{{end}}    }
+  }
+  red[lid.x] = a;
+{{if .Gated}}  red_up[lid.x] = b;
+{{end}}  workgroupBarrier();
+  for (var k = LANES / 2u; k > 0u; k >>= 1u) {
+    if (lane < k) {
+      red[lid.x] += red[lid.x + k];
+{{if .Gated}}      red_up[lid.x] += red_up[lid.x + k];
+{{end}}    }
+    workgroupBarrier();
+  }
+  if (lane == 0u && row < params.rows) {
+{{if .Gated}}    finish(row, t, red[lid.x], red_up[lid.x], scale);{{else}}    finish(row, t, red[lid.x], 0.0, scale);{{end}}
+  }
+}
