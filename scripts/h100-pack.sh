@@ -3,7 +3,8 @@
 # with no network into three ignored folders (about 50 MB in all):
 #   .gl    the Vulkan loader and GL dispatch libraries (Debian amd64 debs)
 #   .dawn  this machine's node and Dawn's dawn.node (npm webgpu@0.6.2), xz
-#   .h100  bin/webinfer, the WebGPU bench (dist/gpubench.wasm), wasm_exec.js,
+#   .h100  bin/webinfer, the WebGPU bench (dist/gpubench.wasm), the js/wasm
+#          tests of wasm/kernels and wasm/gpumodel, wasm_exec.js,
 #          the two vocabularies the synthetic models use, and
 #          node-llama-cpp 3.21.1 with its Vulkan build (for the peer)
 set -euo pipefail
@@ -15,11 +16,23 @@ if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
   apt-get $o update -q
   (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
-[ -f .dawn/node.xz ] || xz -T0 -c "$(readlink -f "$(command -v node)")" > .dawn/node.xz
-xz -T0 -c node_modules/webgpu/dist/linux-x64/dawn.node > .dawn/dawn.node.xz
-GOOS=js GOARCH=wasm go build -o dist/gpubench.wasm ./tests/bench/gpubench
+# Stripped (symbols are not needed to run them): the carried folders must
+# stay under the device's 64 MiB with the working tree.
+tmp=$(mktemp -d)
+cp "$(readlink -f "$(command -v node)")" "$tmp/node"
+cp node_modules/webgpu/dist/linux-x64/dawn.node "$tmp/dawn.node"
+strip "$tmp/node" "$tmp/dawn.node"
+xz -9e -T0 -c "$tmp/node" > .dawn/node.xz
+xz -9e -T0 -c "$tmp/dawn.node" > .dawn/dawn.node.xz
+rm -rf "$tmp"
+GOOS=js GOARCH=wasm go build -ldflags="-s -w" -o dist/gpubench.wasm ./tests/bench/gpubench
 xz -T0 -c bin/webinfer > .h100/webinfer.xz
 xz -T0 -c dist/gpubench.wasm > .h100/gpubench.wasm.xz
+# The kernel and model tests, to run on the real GPU too.
+for p in kernels gpumodel; do
+  GOOS=js GOARCH=wasm go test -c -ldflags="-s -w" -o dist/test/h100-$p.test.wasm ./wasm/$p
+  xz -9 -T0 -c dist/test/h100-$p.test.wasm > .h100/$p.test.wasm.xz
+done
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" .h100/wasm_exec.js
 tar -C .cache/llama.cpp/models -cJf .h100/vocab.tar.xz ggml-vocab-gpt-2.gguf ggml-vocab-llama-bpe.gguf
 if [ ! -f .h100/nlcv.tar.xz ]; then

@@ -5,10 +5,14 @@
 //   scores: (T, heads, ctx) f32             scratch
 //   out:    (T, heads, head_dim) f32
 //
-// One workgroup per (token, head): scores over the positions it may see,
-// a max and a sum reduced in workgroup memory, then the weighted values.
-// Query head h reads key/value head h / (heads / kv_heads).
-
+// One workgroup per (head, token). Its 256 invocations share the
+// positions for the scores (query in workgroup memory, keys read four
+// floats at a time); a max and a sum are reduced in workgroup memory; for
+// the weighted values, the invocations split into head_dim/4 columns times
+// 256/(head_dim/4) groups of positions, so neighbouring invocations read
+// neighbouring values and no invocation walks every position alone; the
+// groups are summed in workgroup memory. head_dim must be a multiple of 4,
+// at most 256. Query head h reads key/value head h / (heads / kv_heads).
 struct Params {
   heads: u32,
   kv_heads: u32,
@@ -19,35 +23,40 @@ struct Params {
   scale: f32,  // 1 / sqrt(head_dim)
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-const WG: u32 = 64u;
+const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> qw: array<vec4<f32>, 64>;
+var<workgroup> part: array<vec4<f32>, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.x;
   let t = wid.y;
-  let hd = params.head_dim;
+  let hd4 = params.head_dim / 4u;
   let kvh = h / (params.heads / params.kv_heads);
-  let kv_stride = params.kv_heads * hd;
-  let qo = (t * params.heads + h) * hd;
+  let kv4 = params.kv_heads * hd4;         // vec4s per cache row
+  let qo = (t * params.heads + h) * hd4;   // in vec4s
   let so = (t * params.heads + h) * params.ctx;
   let end = params.pos + t + 1u;
-
+  for (var i = lid.x; i < hd4; i += WG) {
+    qw[i] = q[qo + i];
+  }
+  workgroupBarrier();
   var mx = -3.4e38;
   for (var p = lid.x; p < end; p += WG) {
-    let ko = p * kv_stride + kvh * hd;
-    var dot = 0.0;
-    for (var e = 0u; e < hd; e++) {
-      dot += q[qo + e] * k[ko + e];
+    let ko = p * kv4 + kvh * hd4;
+    var d = vec4<f32>(0.0);
+    for (var i = 0u; i < hd4; i++) {
+      d += qw[i] * k[ko + i];
     }
-    let s = dot * params.scale;
+    let s = (d.x + d.y + d.z + d.w) * params.scale;
     scores[so + p] = s;
     mx = max(mx, s);
   }
@@ -61,7 +70,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   let m = red[0];
   workgroupBarrier();
-
+  // Each invocation exponentiates the scores it wrote itself.
   var sum = 0.0;
   for (var p = lid.x; p < end; p += WG) {
     let e = exp(scores[so + p] - m);
@@ -80,12 +89,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   // The other invocations' scores must be visible before the weighted sum.
   storageBarrier();
   workgroupBarrier();
-
-  for (var e = lid.x; e < hd; e += WG) {
-    var acc = 0.0;
-    for (var p = 0u; p < end; p++) {
-      acc += scores[so + p] * v[p * kv_stride + kvh * hd + e];
+  let groups = WG / hd4;
+  let c = lid.x % hd4;
+  let g = lid.x / hd4;
+  var a = vec4<f32>(0.0);
+  if (g < groups) {
+    for (var p = g; p < end; p += groups) {
+      a += scores[so + p] * v[p * kv4 + kvh * hd4 + c];
     }
-    out[qo + e] = acc * inv;
+  }
+  part[lid.x] = a;
+  workgroupBarrier();
+  if (lid.x < hd4) {
+    var s = vec4<f32>(0.0);
+    for (var j = 0u; j < groups; j++) {
+      s += part[j * hd4 + lid.x];
+    }
+    out[qo + lid.x] = s * inv;
   }
 }

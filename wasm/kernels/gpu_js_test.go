@@ -74,8 +74,19 @@ func TestMatMulVariants(t *testing.T) {
 		if layout.Split {
 			sBuf = upload(t, dev, webgpu.Float32Bytes(scales))
 		}
-		for _, f := range fusions {
+		variants := fusions
+		info := dev.Info()
+		if kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize) {
+			for _, f := range fusions {
+				f.Subgroups = true
+				variants = append(variants, f)
+			}
+		}
+		for _, f := range variants {
 			for _, wg := range []bool{false, true} {
+				if f.Subgroups && !wg {
+					continue // the row form has no reduction
+				}
 				for _, batch := range []int{1, 3} {
 					name := fmt.Sprintf("%s/%v/wg=%v/T=%d", typ, f, wg, batch)
 					t.Run(name, func(t *testing.T) {
@@ -197,6 +208,73 @@ func TestRopeKV(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestAttention checks attention for decode (T = 1) and prefill (T > 1),
+// with grouped heads and contexts longer than the workgroup.
+func TestAttention(t *testing.T) {
+	dev := openDevice(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	k := kernels.Attention()
+	pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+	require.NoError(t, err)
+	for _, c := range []struct{ heads, kvHeads, headDim, pos, T, ctx int }{
+		{4, 2, 16, 0, 1, 8}, {4, 2, 16, 5, 3, 16}, {6, 2, 64, 300, 1, 320}, {2, 1, 128, 40, 4, 64},
+	} {
+		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
+			qDim, kvDim := c.heads*c.headDim, c.kvHeads*c.headDim
+			q := randoms(rng, c.T*qDim, 1)
+			kc, vc := randoms(rng, c.ctx*kvDim, 1), randoms(rng, c.ctx*kvDim, 1)
+			want := kernels.AttentionRef(q, kc, vc, c.heads, c.kvHeads, c.headDim, c.pos, c.T)
+			outBuf := upload(t, dev, make([]byte, 4*len(want)))
+			bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(q)), upload(t, dev, webgpu.Float32Bytes(kc)), upload(t, dev, webgpu.Float32Bytes(vc)),
+				upload(t, dev, make([]byte, 4*c.T*c.heads*c.ctx)), outBuf,
+				uniform(t, dev, kernels.AttentionParams(c.heads, c.kvHeads, c.headDim, c.ctx, c.pos, c.T, 1/float32(math.Sqrt(float64(c.headDim))))))
+			require.NoError(t, err)
+			var cl webgpu.CommandList
+			cl.Dispatch(pipe, bg, uint32(c.heads), uint32(c.T), 1)
+			require.NoError(t, dev.Submit(&cl))
+			raw, err := dev.Read(ctx, outBuf, 0, int64(4*len(want)))
+			require.NoError(t, err)
+			got := webgpu.BytesToFloat32(raw)
+			for i := range want {
+				// A weighted mean of values in [-1, 1]: float32 sums over at
+				// most a few hundred positions.
+				require.InDelta(t, want[i], got[i], 2e-5, "out[%d]", i)
+			}
+		})
+	}
+}
+
+// TestArgmax checks the largest logit's index, the lowest among equals,
+// for sizes around the workgroup's stride.
+func TestArgmax(t *testing.T) {
+	dev := openDevice(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 8))
+	k := kernels.Argmax()
+	pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+	require.NoError(t, err)
+	for _, n := range []int{1, 5, 256, 2047, 2048, 2049, 49152, 128256} {
+		for _, tie := range []bool{false, true} {
+			x := randoms(rng, n, 10)
+			want := rng.IntN(n)
+			x[want] = 11
+			if tie && want+1 < n {
+				x[n-1] = 11 // an equal value later: the first wins
+			}
+			out := upload(t, dev, make([]byte, 4))
+			bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(x)), out, uniform(t, dev, kernels.ElementwiseParams(n)))
+			require.NoError(t, err)
+			var cl webgpu.CommandList
+			cl.Dispatch(pipe, bg, 1, 1, 1)
+			require.NoError(t, dev.Submit(&cl))
+			raw, err := dev.Read(ctx, out, 0, 4)
+			require.NoError(t, err)
+			require.Equal(t, uint32(want), uint32(raw[0])|uint32(raw[1])<<8|uint32(raw[2])<<16|uint32(raw[3])<<24, "n=%d tie=%v", n, tie)
 		}
 	}
 }

@@ -81,6 +81,16 @@ type Fusion struct {
 	Gated bool // W is gate then up: y = silu(gate·x)·(up·x)
 	Bias  bool // y += b (binding 6)
 	Acc   bool // y += the result
+	// Subgroups is not a fusion: main_wg reduces with subgroupAdd, for
+	// devices with the "subgroups" feature whose subgroups are exactly 32
+	// invocations (SubgroupsFit).
+	Subgroups bool
+}
+
+// SubgroupsFit says whether the workgroup form may use subgroups on an
+// adapter with the "subgroups" feature and these subgroup sizes.
+func SubgroupsFit(hasFeature bool, minSize, maxSize int) bool {
+	return hasFeature && minSize == 32 && maxSize == 32
 }
 
 func (f Fusion) String() string {
@@ -88,7 +98,7 @@ func (f Fusion) String() string {
 	for _, p := range []struct {
 		on   bool
 		name string
-	}{{f.Norm, "norm"}, {f.Gated, "gated"}, {f.Bias, "bias"}, {f.Acc, "acc"}} {
+	}{{f.Norm, "norm"}, {f.Gated, "gated"}, {f.Bias, "bias"}, {f.Acc, "acc"}, {f.Subgroups, "sg"}} {
 		if p.on {
 			s = append(s, p.name)
 		}
@@ -119,10 +129,10 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 	}
 	var b bytes.Buffer
 	err := matMulTemplate.Execute(&b, struct {
-		Weights                string
-		Norm, Gated, Bias, Acc bool
-		X, Y, P, NW, B         int
-	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, n, n + 1, n + 2, nw, bias})
+		Weights                           string
+		Norm, Gated, Bias, Acc, Subgroups bool
+		X, Y, P, NW, B                    int
+	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, n, n + 1, n + 2, nw, bias})
 	if err != nil {
 		return Kernel{}, err
 	}

@@ -13,6 +13,9 @@
 //           SwiGLU fused
 //   .Bias   y += b: Q/K/V biases (qwen2)
 //   .Acc    y += the result: a residual add, fused
+//   .Subgroups  main_wg reduces each row with subgroupAdd: only where
+//           subgroups have exactly 32 invocations (LANES), laid out along
+//           the local invocation index
 //   .X .Y .P .NW .B  binding numbers: the bindings are numbered densely in
 //           the order weights (1 or 2 buffers), x, y, params, nw, b
 //
@@ -25,10 +28,12 @@
 //             and for CPU adapters. Dispatch (ceil(rows/64), T).
 //   main_wg   one workgroup per 8 rows, 32 invocations per row taking
 //             every 32nd unit of 32 weights (neighbouring invocations read
-//             neighbouring memory: coalesced on a real GPU), reduced in
-//             workgroup memory. Dispatch WorkgroupGrid(ceil(rows/8)), z = T.
+//             neighbouring memory: coalesced on a real GPU), x staged in
+//             workgroup memory, reduced in workgroup memory or by
+//             subgroupAdd. Dispatch MatMulWorkgroups(rows, T).
 
-struct Params {
+{{if .Subgroups}}enable subgroups;
+{{end}}struct Params {
   rows: u32,      // output rows
   cols: u32,      // inner length, a multiple of 32 (256 for K-quants)
   batch: u32,     // T
@@ -103,9 +108,24 @@ fn main_row(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 const LANES: u32 = 32u;  // invocations per row in main_wg
 const ROWS: u32 = 8u;    // rows per workgroup in main_wg
+const CHUNK: u32 = 512u; // vec4s of x held in workgroup memory at a time
 
 var<workgroup> red: array<f32, 256>;
 {{if .Gated}}var<workgroup> red_up: array<f32, 256>;{{end}}
+// A chunk of xin(t), read from memory once per workgroup rather than once
+// per row: x is reread for every row, and would otherwise cost as much
+// cache traffic as the weights themselves.
+var<workgroup> xs: array<vec4<f32>, CHUNK>;
+
+// dot_chunk is W[row, 32(u0+u) .. +31] · the chunk's units u.
+fn dot_chunk(row: u32, u0: u32, u: u32) -> f32 {
+  var w = unit(row, u0 + u);
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < 8u; i++) {
+    s += w[i] * xs[8u * u + i];
+  }
+  return (s.x + s.y) + (s.z + s.w);
+}
 
 @compute @workgroup_size(256)
 fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
@@ -115,10 +135,11 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
   let lane = lid.x % LANES;
   let row = (wid.y * nwg.x + wid.x) * ROWS + g;
   let t = wid.z;
+  let cols4 = params.cols / 4u;
   var scale = 1.0;
 {{if .Norm}}  // Σx² shared by the whole workgroup.
   var ss = 0.0;
-  for (var i = lid.x; i < params.cols / 4u; i += 256u) {
+  for (var i = lid.x; i < cols4; i += 256u) {
     let v = x[(params.x_off + t * params.cols) / 4u + i];
     ss += dot(v, v);
   }
@@ -131,16 +152,29 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
     workgroupBarrier();
   }
   scale = 1.0 / sqrt(red[0] / f32(params.cols) + params.eps);
-  workgroupBarrier();
 {{end}}  var a = 0.0;
   var b = 0.0;
-  if (row < params.rows) {
-    for (var u = lane; u < params.cols / 32u; u += LANES) {
-      a += dot_unit(row, u, t);
-{{if .Gated}}      b += dot_unit(row + params.rows, u, t);
-{{end}}    }
+  for (var c0 = 0u; c0 < cols4; c0 += CHUNK) {
+    let n = min(CHUNK, cols4 - c0);
+    workgroupBarrier(); // the previous chunk is used up
+    for (var i = lid.x; i < n; i += 256u) {
+      xs[i] = xin(t, c0 + i);
+    }
+    workgroupBarrier();
+    if (row < params.rows) {
+      for (var u = lane; u < n / 8u; u += LANES) {
+        a += dot_chunk(row, c0 / 8u, u);
+{{if .Gated}}        b += dot_chunk(row + params.rows, c0 / 8u, u);
+{{end}}      }
+    }
   }
-  red[lid.x] = a;
+{{if .Subgroups}}  // Subgroups of exactly LANES invocations: one row each.
+  a = subgroupAdd(a);
+{{if .Gated}}  b = subgroupAdd(b);
+{{end}}  if (lane == 0u && row < params.rows) {
+    finish(row, t, a, b, scale);
+  }
+{{else}}  red[lid.x] = a;
 {{if .Gated}}  red_up[lid.x] = b;
 {{end}}  workgroupBarrier();
   for (var k = LANES / 2u; k > 0u; k >>= 1u) {
@@ -153,4 +187,4 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
   if (lane == 0u && row < params.rows) {
 {{if .Gated}}    finish(row, t, red[lid.x], red_up[lid.x], scale);{{else}}    finish(row, t, red[lid.x], 0.0, scale);{{end}}
   }
-}
+{{end}}}

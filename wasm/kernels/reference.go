@@ -193,3 +193,42 @@ func RopeKVRef(qkv, cs []float32, heads, kvHeads, headDim, dims, T, pos int, neo
 	}
 	return q
 }
+
+// AttentionRef is the plain reference of attention.wgsl: causal softmax
+// attention of T queries (T, heads·headDim) at positions pos … pos+T−1 over
+// caches k and v ((ctx, kvHeads·headDim), rows 0 … pos+T−1 filled), in
+// float64. It returns (T, heads·headDim).
+func AttentionRef(q, k, v []float32, heads, kvHeads, headDim, pos, T int) []float32 {
+	out := make([]float32, T*heads*headDim)
+	kvDim := kvHeads * headDim
+	scale := 1 / math.Sqrt(float64(headDim))
+	for t := 0; t < T; t++ {
+		for h := 0; h < heads; h++ {
+			kvh := h / (heads / kvHeads)
+			qo := (t*heads + h) * headDim
+			n := pos + t + 1
+			s := make([]float64, n)
+			mx := math.Inf(-1)
+			for p := range s {
+				for e := 0; e < headDim; e++ {
+					s[p] += float64(q[qo+e]) * float64(k[p*kvDim+kvh*headDim+e])
+				}
+				s[p] *= scale
+				mx = math.Max(mx, s[p])
+			}
+			var sum float64
+			for p := range s {
+				s[p] = math.Exp(s[p] - mx)
+				sum += s[p]
+			}
+			for e := 0; e < headDim; e++ {
+				var a float64
+				for p := range s {
+					a += s[p] * float64(v[p*kvDim+kvh*headDim+e])
+				}
+				out[qo+e] = float32(a / sum)
+			}
+		}
+	}
+	return out
+}
