@@ -138,11 +138,11 @@ func Supported(m *model.Model) error {
 // Option tunes New.
 type Option func(*Runner)
 
-// WorkgroupPerRow picks the product form of single-token (decode) steps:
-// one workgroup per 8 rows (coalesced reads, for real GPUs) or one
-// invocation per row (for CPU adapters, and always for batches). By
-// default New picks from the adapter: one invocation per row on a
-// fallback (software) adapter, workgroups otherwise.
+// WorkgroupPerRow picks the product forms: workgroups (for real GPUs: one
+// workgroup per 8 rows for single tokens, tiles of 32 rows × 32 tokens
+// for batches) or one invocation per row (for CPU adapters). By default
+// New picks from the adapter: one invocation per row on a fallback
+// (software) adapter, workgroups otherwise.
 func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
 
 // New uploads m to dev, with a KV cache of ctx positions and room for
@@ -436,10 +436,9 @@ func (r *Runner) addProduct(ctx context.Context, p product) error {
 	if p.f.Bias {
 		bindings = append(bindings, webgpu.Whole(p.bias))
 	}
-	// Batches (prefill) take the row form: measured on an H100, it beats
-	// the workgroup form 2.5-fold at 512 tokens (one weight read serves
-	// a token's whole row from cache). Single tokens take the workgroup
-	// form where wgRows says so.
+	// On real GPUs (wgRows), single tokens take the workgroup form and
+	// batches the tiled form (each weight read once per 32 tokens); on
+	// CPU adapters, everything takes the row form.
 	pipe, err := r.pipeline(ctx, k)
 	if err != nil {
 		return err
@@ -449,9 +448,15 @@ func (r *Runner) addProduct(ctx context.Context, p product) error {
 		return err
 	}
 	wg := *r.wgRows
-	var pipeWG webgpu.Pipeline
-	var bgWG webgpu.BindGroup
+	var pipeWG, pipeTile webgpu.Pipeline
+	var bgWG, bgTile webgpu.BindGroup
 	if wg {
+		if pipeTile, err = r.pipeline(ctx, kernels.TileForm(k)); err != nil {
+			return err
+		}
+		if bgTile, err = r.dev.BindGroupRanges(pipeTile, bindings...); err != nil {
+			return err
+		}
 		if r.subgroups {
 			f := p.f
 			f.Subgroups = true
@@ -474,6 +479,11 @@ func (r *Runner) addProduct(ctx context.Context, p product) error {
 		if wg && T == 1 {
 			x, y, z := kernels.MatMulWorkgroups(rows, T, r.maxDim)
 			cl.Dispatch(pipeWG, bgWG, x, y, z)
+			return
+		}
+		if wg {
+			x, y, z := kernels.MatMulTiles(rows, T, p.f.Gated)
+			cl.Dispatch(pipeTile, bgTile, x, y, z)
 			return
 		}
 		cl.Dispatch(pipe, bg, uint32((rows+63)/64), uint32(T), 1)

@@ -83,17 +83,25 @@ func TestMatMulVariants(t *testing.T) {
 			}
 		}
 		for _, f := range variants {
-			for _, wg := range []bool{false, true} {
-				if f.Subgroups && !wg {
-					continue // the row form has no reduction
+			for _, form := range []string{"row", "wg", "tile"} {
+				if f.Subgroups && form != "wg" {
+					continue // only the workgroup form reduces with subgroups
 				}
-				for _, batch := range []int{1, 3} {
-					name := fmt.Sprintf("%s/%v/wg=%v/T=%d", typ, f, wg, batch)
+				wg := form == "wg"
+				batches := []int{1, 3}
+				if form == "tile" {
+					batches = []int{3, 45} // one tile, and a partial second
+				}
+				for _, batch := range batches {
+					name := fmt.Sprintf("%s/%v/%s/T=%d", typ, f, form, batch)
 					t.Run(name, func(t *testing.T) {
 						k, err := kernels.MatMul(typ, f)
 						require.NoError(t, err)
-						if wg {
+						switch form {
+						case "wg":
 							k = kernels.WorkgroupForm(k)
+						case "tile":
+							k = kernels.TileForm(k)
 						}
 						p := kernels.MatMulParams{Rows: rows, Cols: cols, Batch: batch, XOff: 4, YStride: rows + 5, YOff: 2, Eps: 1e-5}
 						x := randoms(rng, 4+batch*cols, 2)
@@ -119,7 +127,10 @@ func TestMatMulVariants(t *testing.T) {
 						bg, err := dev.BindGroupRanges(pipe, bufs...)
 						require.NoError(t, err)
 						var cl webgpu.CommandList
-						if wg {
+						if form == "tile" {
+							gx, gy, gz := kernels.MatMulTiles(rows, batch, f.Gated)
+							cl.Dispatch(pipe, bg, gx, gy, gz)
+						} else if wg {
 							gx, gy, gz := kernels.MatMulWorkgroups(rows, batch, 65535)
 							cl.Dispatch(pipe, bg, gx, gy, gz)
 						} else {

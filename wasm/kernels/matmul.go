@@ -153,6 +153,24 @@ func WorkgroupForm(k Kernel) Kernel {
 	return k
 }
 
+// TileForm turns a matmul kernel into its tiled form for batches on real
+// GPUs (entry main_tile): dispatch with MatMulTiles.
+func TileForm(k Kernel) Kernel {
+	k.Name += "/tile"
+	k.EntryPoint = "main_tile"
+	return k
+}
+
+// MatMulTiles is the dispatch of a tiled product: tiles of 32 output rows
+// (16 when gated) by 32 tokens.
+func MatMulTiles(rows, batch int, gated bool) (x, y, z uint32) {
+	per := 32
+	if gated {
+		per = 16
+	}
+	return uint32((rows + per - 1) / per), uint32((batch + 31) / 32), 1
+}
+
 // MatMulRowsPerWorkgroup is the number of rows a main_wg workgroup computes.
 const MatMulRowsPerWorkgroup = 8
 

@@ -188,3 +188,125 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
 {{if .Gated}}    finish(row, t, red[lid.x], red_up[lid.x], scale);{{else}}    finish(row, t, red[lid.x], 0.0, scale);{{end}}
   }
 {{end}}}
+
+// main_tile: the form for batches on real GPUs. A workgroup computes a
+// tile of 32 weight rows × 32 tokens (with .Gated: 16 gate rows and the
+// 16 up rows of the same outputs): 2 units of the 32 rows are dequantized
+// into workgroup memory once and serve all 32 tokens, so each weight is
+// read from memory ceil(T/32) times instead of T times. Each invocation
+// keeps 2 rows × 2 tokens of sums. With .Norm, Σx² is gathered while x is
+// staged. Dispatch MatMulTiles(rows, T).
+const TR: u32 = 32u; // weight rows per tile
+const TT: u32 = 32u; // tokens per tile
+const TU: u32 = 2u;  // units (32 weights) per step: 16 vec4s of a row
+var<workgroup> wt: array<vec4<f32>, 512>; // (TR, TU·8)
+var<workgroup> xt: array<vec4<f32>, 512>; // (TT, TU·8)
+
+// tile_row is the weight row that tile row j (0..TR-1) of row tile rt
+// holds, and whether it exists.
+fn tile_row(rt: u32, j: u32) -> vec2<u32> {
+{{if .Gated}}  let o = rt * (TR / 2u) + j % (TR / 2u);
+  return vec2<u32>(o + select(0u, params.rows, j >= TR / 2u), u32(o < params.rows));
+{{else}}  let o = rt * TR + j;
+  return vec2<u32>(o, u32(o < params.rows));
+{{end}}}
+
+@compute @workgroup_size(256)
+fn main_tile(@builtin(local_invocation_id) lid: vec3<u32>,
+             @builtin(workgroup_id) wid: vec3<u32>) {
+  let units = params.cols / 32u;
+  let rp = lid.x % 16u; // this invocation's tile rows rp and rp+16
+  let tp = lid.x / 16u; // and tile tokens tp and tp+16
+  let t0 = wid.y * TT;
+  var s00 = 0.0; // row rp, token tp
+  var s01 = 0.0; // row rp, token tp+16
+  var s10 = 0.0; // row rp+16, token tp
+  var s11 = 0.0; // row rp+16, token tp+16
+  var ss0 = 0.0; // Σx² of token lid.x/16, then of token 16 + lid.x/16
+  var ss1 = 0.0;
+  for (var u0 = 0u; u0 < units; u0 += TU) {
+    workgroupBarrier(); // the previous step's tiles are used up
+    if (lid.x < TR * TU) {
+      let j = lid.x / TU;
+      let uu = lid.x % TU;
+      let r = tile_row(wid.x, j);
+      var w: array<vec4<f32>, 8>;
+      if (r.y == 1u && u0 + uu < units) {
+        w = unit(r.x, u0 + uu);
+      }
+      for (var i = 0u; i < 8u; i++) {
+        wt[j * 16u + uu * 8u + i] = w[i];
+      }
+    }
+    for (var k = 0u; k < 2u; k++) {
+      let idx = lid.x + 256u * k;
+      let tt = idx / 16u;
+      let c = idx % 16u;
+      var v = vec4<f32>(0.0);
+      if (t0 + tt < params.batch && u0 + c / 8u < units) {
+        let raw = x[(params.x_off + (t0 + tt) * params.cols) / 4u + u0 * 8u + c];
+{{if .Norm}}        if (k == 0u) {
+          ss0 += dot(raw, raw);
+        } else {
+          ss1 += dot(raw, raw);
+        }
+        v = raw * nw[u0 * 8u + c];
+{{else}}        v = raw;
+{{end}}      }
+      xt[idx] = v;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < 16u; c++) {
+      let w0 = wt[rp * 16u + c];
+      let w1 = wt[(rp + 16u) * 16u + c];
+      let x0 = xt[tp * 16u + c];
+      let x1 = xt[(tp + 16u) * 16u + c];
+      s00 += dot(w0, x0);
+      s01 += dot(w0, x1);
+      s10 += dot(w1, x0);
+      s11 += dot(w1, x1);
+    }
+  }
+  var scale0 = 1.0;
+  var scale1 = 1.0;
+{{if .Norm}}  // Each token's Σx²: 16 invocations staged a share of it.
+  workgroupBarrier();
+  wt[lid.x] = vec4<f32>(ss0, ss1, 0.0, 0.0);
+  workgroupBarrier();
+  if (lid.x < TT) {
+    var s = 0.0;
+    for (var j = 0u; j < 16u; j++) {
+      let p = wt[(lid.x % 16u) * 16u + j];
+      s += select(p.x, p.y, lid.x >= 16u);
+    }
+    xt[lid.x] = vec4<f32>(1.0 / sqrt(s / f32(params.cols) + params.eps));
+  }
+  workgroupBarrier();
+  scale0 = xt[tp].x;
+  scale1 = xt[tp + 16u].x;
+{{end}}  let ta = t0 + tp;
+  let tb = t0 + tp + 16u;
+{{if .Gated}}  let o = wid.x * (TR / 2u) + rp;
+  if (o < params.rows) {
+    if (ta < params.batch) {
+      finish(o, ta, s00, s10, scale0);
+    }
+    if (tb < params.batch) {
+      finish(o, tb, s01, s11, scale1);
+    }
+  }
+{{else}}  let oa = wid.x * TR + rp;
+  let ob = oa + 16u;
+  if (oa < params.rows && ta < params.batch) {
+    finish(oa, ta, s00, 0.0, scale0);
+  }
+  if (oa < params.rows && tb < params.batch) {
+    finish(oa, tb, s01, 0.0, scale1);
+  }
+  if (ob < params.rows && ta < params.batch) {
+    finish(ob, ta, s10, 0.0, scale0);
+  }
+  if (ob < params.rows && tb < params.batch) {
+    finish(ob, tb, s11, 0.0, scale1);
+  }
+{{end}}}
