@@ -527,7 +527,11 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pAttn, err := r.pipeline(ctx, kernels.Attention())
+	attnWG := 64
+	if *r.wgRows {
+		attnWG = 256
+	}
+	pAttn, err := r.pipeline(ctx, kernels.Attention(attnWG))
 	if err != nil {
 		return err
 	}
@@ -836,31 +840,36 @@ func (r *Runner) Timings() Timings {
 	return t
 }
 
-// Profile runs one greedy decode step of token (at position Pos(), which
-// it advances) with every dispatch timed by the GPU (timestamp-query; else
-// webgpu.ErrUnsupported), and returns the GPU time per kernel, summed over
-// the step's dispatches of that kernel, and how many there were.
-func (r *Runner) Profile(ctx context.Context, token int32) (map[string]OpTime, error) {
-	if r.pos+1 > r.ctx {
-		return nil, model.ErrContextFull{Need: r.pos + 1, Have: r.ctx}
+// Profile runs one step of tokens (at positions Pos() …, which it
+// advances; greedy, with the argmax, for one token) with every dispatch
+// timed by the GPU (timestamp-query; else webgpu.ErrUnsupported), and
+// returns the GPU time per kernel, summed over the step's dispatches of
+// that kernel, and how many there were. tokens must fit one batch.
+func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime, error) {
+	T := len(tokens)
+	if T == 0 || T > r.maxBatch {
+		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
 	// Record the step as step() would, then submit it profiled.
 	saved := r.cl
 	r.cl = webgpu.CommandList{}
 	defer func() { r.cl = saved }()
-	if err := r.prepare([]int32{token}, 1, false); err != nil {
+	if err := r.prepare(tokens, T, false); err != nil {
 		return nil, err
 	}
 	for _, s := range r.steps {
-		s(&r.cl, 1)
+		s(&r.cl, T)
 	}
-	r.argmax(&r.cl)
+	names := r.names
+	if T == 1 {
+		r.argmax(&r.cl)
+		names = append(append([]string(nil), r.names...), "argmax")
+	}
 	times, err := r.dev.SubmitProfiled(ctx, &r.cl)
 	if err != nil {
 		return nil, err
 	}
-	r.pos++
-	names := append(append([]string(nil), r.names...), "argmax")
+	r.pos += T
 	out := map[string]OpTime{}
 	for i, d := range times {
 		if i < len(names) {

@@ -295,7 +295,7 @@ func TestProfile(t *testing.T) {
 	_, err = r.ForwardArgmax(ctx, m.Tokenizer.Encode("And God said", true, false))
 	require.NoError(t, err)
 	pos := r.Pos()
-	ops, err := r.Profile(ctx, 42)
+	ops, err := r.Profile(ctx, []int32{42})
 	if errors.Is(err, webgpu.ErrUnsupported) {
 		t.Skipf("no timestamp queries here: %v", err)
 	}

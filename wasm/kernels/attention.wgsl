@@ -5,14 +5,14 @@
 //   scores: (T, heads, ctx) f32             scratch
 //   out:    (T, heads, head_dim) f32
 //
-// One workgroup per (head, token). Its 256 invocations share the
+// One workgroup per (head, token). Its WG invocations share the
 // positions for the scores (query in workgroup memory, keys read four
 // floats at a time); a max and a sum are reduced in workgroup memory; for
 // the weighted values, the invocations split into head_dim/4 columns times
-// 256/(head_dim/4) groups of positions, so neighbouring invocations read
+// WG/(head_dim/4) groups of positions, so neighbouring invocations read
 // neighbouring values and no invocation walks every position alone; the
 // groups are summed in workgroup memory. head_dim must be a multiple of 4,
-// at most 256. Query head h reads key/value head h / (heads / kv_heads).
+// at most 4·WG. Query head h reads key/value head h / (heads / kv_heads).
 struct Params {
   heads: u32,
   kv_heads: u32,
@@ -30,7 +30,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-const WG: u32 = 256u;
+// Invocations per workgroup: 256 on real GPUs; CPU adapters run small
+// workgroups faster (SwiftShader takes 64).
+override WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> qw: array<vec4<f32>, 64>;
 var<workgroup> part: array<vec4<f32>, WG>;

@@ -229,13 +229,20 @@ func TestAttention(t *testing.T) {
 	dev := openDevice(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
-	k := kernels.Attention()
-	pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
-	require.NoError(t, err)
+	for _, wg := range []int{64, 256} {
+		k := kernels.Attention(wg)
+		pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+		require.NoError(t, err)
+		attentionCases(t, dev, pipe, rng, wg)
+	}
+}
+
+func attentionCases(t *testing.T, dev *webgpu.Device, pipe webgpu.Pipeline, rng *rand.Rand, wg int) {
+	ctx := context.Background()
 	for _, c := range []struct{ heads, kvHeads, headDim, pos, T, ctx int }{
 		{4, 2, 16, 0, 1, 8}, {4, 2, 16, 5, 3, 16}, {6, 2, 64, 300, 1, 320}, {2, 1, 128, 40, 4, 64},
 	} {
-		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
+		t.Run(fmt.Sprintf("wg=%d/%+v", wg, c), func(t *testing.T) {
 			qDim, kvDim := c.heads*c.headDim, c.kvHeads*c.headDim
 			q := randoms(rng, c.T*qDim, 1)
 			kc, vc := randoms(rng, c.ctx*kvDim, 1), randoms(rng, c.ctx*kvDim, 1)

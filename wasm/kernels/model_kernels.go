@@ -40,9 +40,12 @@ func Rope(neox bool) Kernel {
 	return Kernel{Name: "rope", WGSL: ropeWGSL, EntryPoint: "main", Constants: map[string]float64{"NEOX": n}}
 }
 
-// Attention is causal attention over one layer's cache: bindings q, k, v,
+// Attention is causal attention over one layer's cache, in workgroups of
+// wg invocations (64 or 256; head_dim at most 4·wg): bindings q, k, v,
 // scores, out, params (AttentionParams). Dispatch (heads, batch).
-func Attention() Kernel { return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main"} }
+func Attention(wg int) Kernel {
+	return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main", Constants: map[string]float64{"WG": float64(wg)}}
+}
 
 // GetRows is the embedding lookup for a matrix of type typ (its ggml
 // number: F32, F16, Q8_0 or Q4_0) in its product layout: bindings ids, qs,

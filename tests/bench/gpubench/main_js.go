@@ -138,7 +138,7 @@ func run() error {
 			decodeUnpipelined = append(decodeUnpipelined, float64(nDecode)/time.Since(start).Seconds())
 		}
 		// GPU time per kernel of one decode step (timestamp queries).
-		if prof, err := r.Profile(ctx, next); err == nil && sample > 0 {
+		if prof, err := r.Profile(ctx, []int32{next}); err == nil && sample > 0 {
 			for name, o := range prof {
 				ops[name] = append(ops[name], float64(o.GPU.Nanoseconds())/1000)
 				opCount[name] = o.Count
@@ -159,6 +159,21 @@ func run() error {
 			}
 			if sample > 0 {
 				*pf.out = append(*pf.out, float64(nPrefill)/time.Since(start).Seconds())
+			}
+		}
+	}
+	// GPU time per kernel of one prefill step.
+	prefillOps := map[string]map[string]float64{}
+	for _, pf := range []struct {
+		r    *gpumodel.Runner
+		form string
+	}{{r, "default"}, {rowForm, "row"}} {
+		if err := pf.r.Reset(ctxLen); err != nil {
+			return err
+		}
+		if prof, err := pf.r.Profile(ctx, long); err == nil {
+			for name, o := range prof {
+				prefillOps[pf.form+" "+name] = map[string]float64{"us": float64(o.GPU.Nanoseconds()) / 1000, "dispatches": float64(o.Count)}
 			}
 		}
 	}
@@ -197,16 +212,17 @@ func run() error {
 	pr := mk(fmt.Sprintf("prefill %d, row per invocation", nPrefill), "prefill_row_form_tok_s", prefillRow)
 	perToken := 1 / d.Median
 	out := map[string]any{
-		"results":             []report.BenchResult{d, du, p, pr},
-		"dispatches_per_step": dispatches,
-		"weight_bytes":        weightBytes,
-		"bandwidth_GBps":      float64(weightBytes) / perToken / 1e9,
-		"upload_ms":           upload.Milliseconds(),
-		"decode_step_split":   split,
-		"gpu_us_per_op":       opTimes,
-		"gpu_us_per_step":     gpuStep,
-		"gpu_bandwidth_GBps":  float64(weightBytes) / (gpuStep * 1e-6) / 1e9,
-		"features":            info.Features,
+		"results":               []report.BenchResult{d, du, p, pr},
+		"dispatches_per_step":   dispatches,
+		"weight_bytes":          weightBytes,
+		"bandwidth_GBps":        float64(weightBytes) / perToken / 1e9,
+		"upload_ms":             upload.Milliseconds(),
+		"decode_step_split":     split,
+		"gpu_us_per_op":         opTimes,
+		"prefill_gpu_us_per_op": prefillOps,
+		"gpu_us_per_step":       gpuStep,
+		"gpu_bandwidth_GBps":    float64(weightBytes) / (gpuStep * 1e-6) / 1e9,
+		"features":              info.Features,
 	}
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))
