@@ -90,7 +90,7 @@ func TestMatMulVariants(t *testing.T) {
 				wg := form == "wg"
 				batches := []int{1, 3}
 				if form == "tile" {
-					batches = []int{3, 45} // one tile, and a partial second
+					batches = []int{3, 70} // one tile, and a partial second
 				}
 				for _, batch := range batches {
 					name := fmt.Sprintf("%s/%v/%s/T=%d", typ, f, form, batch)

@@ -161,14 +161,14 @@ func TileForm(k Kernel) Kernel {
 	return k
 }
 
-// MatMulTiles is the dispatch of a tiled product: tiles of 32 output rows
-// (16 when gated) by 32 tokens.
+// MatMulTiles is the dispatch of a tiled product: tiles of 64 output rows
+// (32 when gated) by 64 tokens.
 func MatMulTiles(rows, batch int, gated bool) (x, y, z uint32) {
-	per := 32
+	per := 64
 	if gated {
-		per = 16
+		per = 32
 	}
-	return uint32((rows + per - 1) / per), uint32((batch + 31) / 32), 1
+	return uint32((rows + per - 1) / per), uint32((batch + 63) / 64), 1
 }
 
 // MatMulRowsPerWorkgroup is the number of rows a main_wg workgroup computes.

@@ -190,17 +190,18 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
 {{end}}}
 
 // main_tile: the form for batches on real GPUs. A workgroup computes a
-// tile of 32 weight rows × 32 tokens (with .Gated: 16 gate rows and the
-// 16 up rows of the same outputs): 2 units of the 32 rows are dequantized
-// into workgroup memory once and serve all 32 tokens, so each weight is
-// read from memory ceil(T/32) times instead of T times. Each invocation
-// keeps 2 rows × 2 tokens of sums. With .Norm, Σx² is gathered while x is
-// staged. Dispatch MatMulTiles(rows, T).
-const TR: u32 = 32u; // weight rows per tile
-const TT: u32 = 32u; // tokens per tile
-const TU: u32 = 2u;  // units (32 weights) per step: 16 vec4s of a row
-var<workgroup> wt: array<vec4<f32>, 512>; // (TR, TU·8)
-var<workgroup> xt: array<vec4<f32>, 512>; // (TT, TU·8)
+// tile of 64 weight rows × 64 tokens (with .Gated: 32 gate rows and the
+// 32 up rows of the same outputs). Step by step, one unit (32 weights) of
+// the 64 rows is dequantized into workgroup memory with the matching 32
+// elements of the 64 tokens, and serves all of them: each weight is read
+// from memory ceil(T/64) times instead of T times. Each invocation keeps
+// 4 rows × 4 tokens of sums (16 multiply-adds per 8 loads from workgroup
+// memory), and loads the next step's weights and x while it computes.
+// With .Norm, Σx² is gathered while x is staged. Dispatch MatMulTiles.
+const TR: u32 = 64u; // weight rows per tile
+const TT: u32 = 64u; // tokens per tile
+var<workgroup> wt: array<vec4<f32>, 512>; // (TR, 8): one unit of each row
+var<workgroup> xt: array<vec4<f32>, 512>; // (TT, 8)
 
 // tile_row is the weight row that tile row j (0..TR-1) of row tile rt
 // holds, and whether it exists.
@@ -211,102 +212,99 @@ fn tile_row(rt: u32, j: u32) -> vec2<u32> {
   return vec2<u32>(o, u32(o < params.rows));
 {{end}}}
 
+// tile_x is element group c (0..7) of unit u of tile token tt.
+fn tile_x(t0: u32, tt: u32, u: u32, c: u32) -> vec4<f32> {
+  if (t0 + tt >= params.batch) {
+    return vec4<f32>(0.0);
+  }
+  return x[(params.x_off + (t0 + tt) * params.cols) / 4u + u * 8u + c];
+}
+
 @compute @workgroup_size(256)
 fn main_tile(@builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(workgroup_id) wid: vec3<u32>) {
   let units = params.cols / 32u;
-  let rp = lid.x % 16u; // this invocation's tile rows rp and rp+16
-  let tp = lid.x / 16u; // and tile tokens tp and tp+16
+  let ri = lid.x % 16u; // tile rows ri + 16k, k = 0..3
+  let ti = lid.x / 16u; // tile tokens ti + 16m, m = 0..3
   let t0 = wid.y * TT;
-  var s00 = 0.0; // row rp, token tp
-  var s01 = 0.0; // row rp, token tp+16
-  var s10 = 0.0; // row rp+16, token tp
-  var s11 = 0.0; // row rp+16, token tp+16
-  var ss0 = 0.0; // Σx² of token lid.x/16, then of token 16 + lid.x/16
+  var s: array<vec4<f32>, 4>; // s[k][m]: row ri+16k, token ti+16m
+  var ss0 = 0.0; // Σx² of token lid.x/8, then of token 32 + lid.x/8
   var ss1 = 0.0;
-  for (var u0 = 0u; u0 < units; u0 += TU) {
+  // Invocation l stages weight row l (l < 64) and x elements l and l+256
+  // (token idx/8, group idx%8).
+  let r = tile_row(wid.x, lid.x % TR);
+  var w: array<vec4<f32>, 8>;
+  if (lid.x < TR && r.y == 1u) {
+    w = unit(r.x, 0u);
+  }
+  var xa = tile_x(t0, lid.x / 8u, 0u, lid.x % 8u);
+  var xb = tile_x(t0, 32u + lid.x / 8u, 0u, lid.x % 8u);
+  for (var u = 0u; u < units; u++) {
     workgroupBarrier(); // the previous step's tiles are used up
-    if (lid.x < TR * TU) {
-      let j = lid.x / TU;
-      let uu = lid.x % TU;
-      let r = tile_row(wid.x, j);
-      var w: array<vec4<f32>, 8>;
-      if (r.y == 1u && u0 + uu < units) {
-        w = unit(r.x, u0 + uu);
-      }
+    if (lid.x < TR) {
       for (var i = 0u; i < 8u; i++) {
-        wt[j * 16u + uu * 8u + i] = w[i];
+        wt[lid.x * 8u + i] = w[i];
       }
     }
-    for (var k = 0u; k < 2u; k++) {
-      let idx = lid.x + 256u * k;
-      let tt = idx / 16u;
-      let c = idx % 16u;
-      var v = vec4<f32>(0.0);
-      if (t0 + tt < params.batch && u0 + c / 8u < units) {
-        let raw = x[(params.x_off + (t0 + tt) * params.cols) / 4u + u0 * 8u + c];
-{{if .Norm}}        if (k == 0u) {
-          ss0 += dot(raw, raw);
-        } else {
-          ss1 += dot(raw, raw);
-        }
-        v = raw * nw[u0 * 8u + c];
-{{else}}        v = raw;
-{{end}}      }
-      xt[idx] = v;
+{{if .Norm}}    ss0 += dot(xa, xa);
+    ss1 += dot(xb, xb);
+    let g = nw[u * 8u + lid.x % 8u];
+    xt[lid.x] = xa * g;
+    xt[lid.x + 256u] = xb * g;
+{{else}}    xt[lid.x] = xa;
+    xt[lid.x + 256u] = xb;
+{{end}}    workgroupBarrier();
+    // The next step's loads, in flight during this step's sums.
+    if (u + 1u < units) {
+      if (lid.x < TR && r.y == 1u) {
+        w = unit(r.x, u + 1u);
+      }
+      xa = tile_x(t0, lid.x / 8u, u + 1u, lid.x % 8u);
+      xb = tile_x(t0, 32u + lid.x / 8u, u + 1u, lid.x % 8u);
     }
-    workgroupBarrier();
-    for (var c = 0u; c < 16u; c++) {
-      let w0 = wt[rp * 16u + c];
-      let w1 = wt[(rp + 16u) * 16u + c];
-      let x0 = xt[tp * 16u + c];
-      let x1 = xt[(tp + 16u) * 16u + c];
-      s00 += dot(w0, x0);
-      s01 += dot(w0, x1);
-      s10 += dot(w1, x0);
-      s11 += dot(w1, x1);
+    for (var c = 0u; c < 8u; c++) {
+      let w0 = wt[ri * 8u + c];
+      let w1 = wt[(ri + 16u) * 8u + c];
+      let w2 = wt[(ri + 32u) * 8u + c];
+      let w3 = wt[(ri + 48u) * 8u + c];
+      for (var m = 0u; m < 4u; m++) {
+        let xv = xt[(ti + 16u * m) * 8u + c];
+        s[m] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
+      }
     }
   }
-  var scale0 = 1.0;
-  var scale1 = 1.0;
-{{if .Norm}}  // Each token's Σx²: 16 invocations staged a share of it.
+  var scale = vec4<f32>(1.0);
+{{if .Norm}}  // Each token's Σx²: 8 invocations staged a share of it.
   workgroupBarrier();
   wt[lid.x] = vec4<f32>(ss0, ss1, 0.0, 0.0);
   workgroupBarrier();
   if (lid.x < TT) {
-    var s = 0.0;
-    for (var j = 0u; j < 16u; j++) {
-      let p = wt[(lid.x % 16u) * 16u + j];
-      s += select(p.x, p.y, lid.x >= 16u);
+    var sum = 0.0;
+    for (var j = 0u; j < 8u; j++) {
+      let p = wt[(lid.x % 32u) * 8u + j];
+      sum += select(p.x, p.y, lid.x >= 32u);
     }
-    xt[lid.x] = vec4<f32>(1.0 / sqrt(s / f32(params.cols) + params.eps));
+    xt[lid.x] = vec4<f32>(1.0 / sqrt(sum / f32(params.cols) + params.eps));
   }
   workgroupBarrier();
-  scale0 = xt[tp].x;
-  scale1 = xt[tp + 16u].x;
-{{end}}  let ta = t0 + tp;
-  let tb = t0 + tp + 16u;
-{{if .Gated}}  let o = wid.x * (TR / 2u) + rp;
-  if (o < params.rows) {
-    if (ta < params.batch) {
-      finish(o, ta, s00, s10, scale0);
+  scale = vec4<f32>(xt[ti].x, xt[ti + 16u].x, xt[ti + 32u].x, xt[ti + 48u].x);
+{{end}}  for (var m = 0u; m < 4u; m++) {
+    let t = t0 + ti + 16u * m;
+    if (t >= params.batch) {
+      continue;
     }
-    if (tb < params.batch) {
-      finish(o, tb, s01, s11, scale1);
+{{if .Gated}}    // Tile rows ri and ri+16 are gates, ri+32 and ri+48 their ups.
+    for (var k = 0u; k < 2u; k++) {
+      let o = wid.x * (TR / 2u) + ri + 16u * k;
+      if (o < params.rows) {
+        finish(o, t, s[m][k], s[m][k + 2u], scale[m]);
+      }
     }
-  }
-{{else}}  let oa = wid.x * TR + rp;
-  let ob = oa + 16u;
-  if (oa < params.rows && ta < params.batch) {
-    finish(oa, ta, s00, 0.0, scale0);
-  }
-  if (oa < params.rows && tb < params.batch) {
-    finish(oa, tb, s01, 0.0, scale1);
-  }
-  if (ob < params.rows && ta < params.batch) {
-    finish(ob, ta, s10, 0.0, scale0);
-  }
-  if (ob < params.rows && tb < params.batch) {
-    finish(ob, tb, s11, 0.0, scale1);
-  }
-{{end}}}
+{{else}}    for (var k = 0u; k < 4u; k++) {
+      let o = wid.x * TR + ri + 16u * k;
+      if (o < params.rows) {
+        finish(o, t, s[m][k], 0.0, scale[m]);
+      }
+    }
+{{end}}  }
+}
