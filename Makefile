@@ -78,7 +78,7 @@ test-browser: build build-tests ## the page and the js/wasm tests in Chromium, F
 test: setup check test-unit test-simd test-wasm test-dawn test-parity test-browser ## every test: what CI (.ci/run) runs
 	@echo "make test: all passed"
 
-bench: ## benchmarks: our CPU engine and llama.cpp side by side, JSON on stdout (progress on stderr)
+bench: ## benchmarks: our CPU engine and llama.cpp, our page (WebGPU, CPU-WASM) and wllama in Chromium, side by side; JSON on stdout
 	@scripts/setup.sh test >&2
 	@$(MAKE) --no-print-directory build >&2
 	@bin/webinfer bench --json

@@ -28,7 +28,8 @@ const benchPrompt = "The old lighthouse keeper climbed the spiral stairs each ev
 // (node-llama-cpp, same model, same prompt, same threads) side by side.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("bench", stderr)
-	engines := fl.String("engines", "native,llama.cpp", "what to measure: native (our CPU engine) and the peer llama.cpp")
+	engines := fl.String("engines", "native,llama.cpp,webgpu,cpu-wasm,wllama", "what to measure: native (our CPU engine) and the peer llama.cpp; in headless Chromium, on the first model only: webgpu and cpu-wasm (our page) and the peer wllama")
+	browserSamples := fl.Int("browser-samples", 3, "timed runs per measure of the in-browser engines")
 	modelPath := fl.String("model", "", "GGUF model (default: synthetic SmolLM2-135M-shaped models, see --types)")
 	types := fl.String("types", "Q8_0,Q4_0", "with no --model: tensor types of the synthetic models")
 	preset := fl.String("preset", "smol135", "with no --model: synthetic model shape")
@@ -63,7 +64,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, e := range strings.Split(*engines, ",") {
 		want[strings.TrimSpace(e)] = true
 	}
-	for _, path := range models {
+	for i, path := range models {
 		st, err := os.Stat(path)
 		if err != nil {
 			return err
@@ -84,6 +85,14 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			out.Peers = append(out.Peers, rs...)
+		}
+		if i == 0 && (want["webgpu"] || want["cpu-wasm"] || want["wllama"]) {
+			rs, ps, err := benchBrowser(ctx, want, path, bm, *browserSamples, *n, *threads, stderr)
+			if err != nil {
+				return err
+			}
+			out.Results = append(out.Results, rs...)
+			out.Peers = append(out.Peers, ps...)
 		}
 	}
 	if *asJSON {

@@ -40,20 +40,28 @@ const uniformStride = 256
 const maxUniformBlocks = 64
 
 // weight is a 2-D weight on the GPU, in its product's layout
-// (kernels.Layout): one buffer, or quants and scales.
+// (kernels.Layout): one buffer, or quants and scales. A weight larger
+// than a storage binding may be (maxStorageBufferBindingSize, 128 MiB in
+// Firefox) is split by rows into parts, each its own product.
 type weight struct {
-	typ          string // GGUF type name
-	rows, cols   int
-	data, scales webgpu.Buffer
-	split        bool
+	typ        string // GGUF type name
+	rows, cols int
+	split      bool
+	parts      []weightPart
 }
 
-// bindings are the weight's bindings in a product.
-func (w weight) bindings() []webgpu.Binding {
+// weightPart is rows row0 … row0+rows−1 of a weight.
+type weightPart struct {
+	row0, rows   int
+	data, scales webgpu.Buffer
+}
+
+// bindings are the part's bindings in a product.
+func (w *weight) bindings(p weightPart) []webgpu.Binding {
 	if w.split {
-		return []webgpu.Binding{webgpu.Whole(w.data), webgpu.Whole(w.scales)}
+		return []webgpu.Binding{webgpu.Whole(p.data), webgpu.Whole(p.scales)}
 	}
-	return []webgpu.Binding{webgpu.Whole(w.data)}
+	return []webgpu.Binding{webgpu.Whole(p.data)}
 }
 
 // getRowsTypes are the embedding types get_rows.wgsl reads.
@@ -95,6 +103,9 @@ type Runner struct {
 	ids       webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
 	embed     *weight       // the token embedding on the GPU, nil: looked up on the CPU
 	maxDim    int           // maxComputeWorkgroupsPerDimension
+	// maxBinding is the most bytes one weight buffer may hold: the
+	// smaller of maxStorageBufferBindingSize and maxBufferSize.
+	maxBinding int64
 	// Per-step input buffers, reused: a step allocates nothing for them.
 	idsBuf    []byte
 	csBuf     []float32
@@ -145,6 +156,10 @@ type Option func(*Runner)
 // (software) adapter, workgroups otherwise.
 func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
 
+// MaxBindingSize caps the bytes of one weight buffer below the adapter's
+// limits, so that weights are split into more parts (for tests).
+func MaxBindingSize(n int64) Option { return func(r *Runner) { r.maxBinding = n } }
+
 // New uploads m to dev, with a KV cache of ctx positions and room for
 // prefill batches of up to maxBatch tokens.
 func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBatch int, opts ...Option) (*Runner, error) {
@@ -162,6 +177,17 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	info := dev.Info()
 	r.subgroups = kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize)
 	r.maxDim = int(info.Limit("maxComputeWorkgroupsPerDimension"))
+	// WebGPU's defaults where the device says nothing.
+	orDefault := func(v, def int64) int64 {
+		if v <= 0 {
+			return def
+		}
+		return v
+	}
+	limit := min(orDefault(info.Limit("maxStorageBufferBindingSize"), 128<<20), orDefault(info.Limit("maxBufferSize"), 256<<20))
+	if r.maxBinding == 0 || r.maxBinding > limit {
+		r.maxBinding = limit
+	}
 	if r.maxDim == 0 {
 		r.maxDim = 65535
 	}
@@ -213,6 +239,8 @@ func (r *Runner) upload(data []byte, label string) (webgpu.Buffer, error) {
 
 // uploadWeight uploads ws (of one type and width) as one matrix, their
 // rows one after the other.
+// Parts of rows beyond the first are split off when the matrix is larger
+// than a binding may be (see fits).
 func (r *Runner) uploadWeight(ws ...cpu.Weight) (*weight, error) {
 	g := &weight{typ: ws[0].Type.String(), cols: ws[0].Cols}
 	layout, _ := kernels.Layout(g.typ)
@@ -225,15 +253,34 @@ func (r *Runner) uploadWeight(ws ...cpu.Weight) (*weight, error) {
 	if len(ws) == 1 {
 		blocks = ws[0].Data
 	}
-	data, scales := kernels.Split(g.typ, blocks, quant.F16ToF32)
-	var err error
-	if g.data, err = r.upload(data, ws[0].Name); err != nil {
-		return g, err
+	rowBytes := len(blocks) / g.rows
+	perPart := max(1, int(r.maxBinding)/rowBytes)
+	for row0 := 0; row0 < g.rows; row0 += perPart {
+		n := min(perPart, g.rows-row0)
+		data, scales := kernels.Split(g.typ, blocks[row0*rowBytes:(row0+n)*rowBytes], quant.F16ToF32)
+		p := weightPart{row0: row0, rows: n}
+		var err error
+		if p.data, err = r.upload(data, ws[0].Name); err != nil {
+			return g, err
+		}
+		if g.split {
+			if p.scales, err = r.upload(webgpu.Float32Bytes(scales), ws[0].Name+".scales"); err != nil {
+				return g, err
+			}
+		}
+		g.parts = append(g.parts, p)
 	}
-	if g.split {
-		g.scales, err = r.upload(webgpu.Float32Bytes(scales), ws[0].Name+".scales")
+	return g, nil
+}
+
+// fits says whether ws, as one matrix, fits one storage binding (their
+// GGUF size bounds every buffer their product reads).
+func (r *Runner) fits(ws ...cpu.Weight) bool {
+	var n int
+	for _, w := range ws {
+		n += len(w.Data)
 	}
-	return g, err
+	return int64(n) <= r.maxBinding
 }
 
 func (r *Runner) pipeline(ctx context.Context, k kernels.Kernel) (webgpu.Pipeline, error) {
@@ -318,7 +365,8 @@ func (r *Runner) build(ctx context.Context) error {
 	r.output = *out
 	// The embedding lookup runs on the GPU for the types get_rows reads,
 	// from the output product's buffers when the two are tied.
-	if getRowsTypes[m.TokEmbd.Type.String()] {
+	// (get_rows reads one buffer: a split embedding is looked up on the CPU.)
+	if getRowsTypes[m.TokEmbd.Type.String()] && r.fits(m.TokEmbd) {
 		if m.TiedOutput {
 			r.embed = &r.output
 		} else if r.embed, err = r.uploadWeight(m.TokEmbd); err != nil {
@@ -337,7 +385,7 @@ func (r *Runner) build(ctx context.Context) error {
 		if g.ffnNorm, err = r.upload(webgpu.Float32Bytes(ly.FFNNorm), "ffn_norm"); err != nil {
 			return err
 		}
-		g.fusedQKV = sameShape(ly.Wq, ly.Wk, ly.Wv)
+		g.fusedQKV = sameShape(ly.Wq, ly.Wk, ly.Wv) && (!g.hasBias || r.fits(ly.Wq, ly.Wk, ly.Wv))
 		if g.fusedQKV {
 			if g.qkv, err = r.uploadWeight(ly.Wq, ly.Wk, ly.Wv); err != nil {
 				return err
@@ -365,7 +413,7 @@ func (r *Runner) build(ctx context.Context) error {
 				}
 			}
 		}
-		g.fusedGate = sameShape(ly.Wgate, ly.Wup)
+		g.fusedGate = sameShape(ly.Wgate, ly.Wup) && r.fits(ly.Wgate, ly.Wup)
 		if g.fusedGate {
 			if g.gateUp, err = r.uploadWeight(ly.Wgate, ly.Wup); err != nil {
 				return err
@@ -412,14 +460,35 @@ type product struct {
 // addProduct makes p's pipelines, bind groups and uniform block, and
 // appends its dispatch to the step.
 func (r *Runner) addProduct(ctx context.Context, p product) error {
+	if len(p.w.parts) > 1 && (p.f.Gated || p.f.Bias) {
+		return fmt.Errorf("gpumodel: a %d-row weight over %d bytes a binding with a gated or biased product is not supported", p.w.rows, r.maxBinding)
+	}
+	for _, part := range p.w.parts {
+		if err := r.addProductPart(ctx, p, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addProductPart adds the product of one part of p's weight: its rows of
+// the output, from row part.row0.
+func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart) error {
 	k, err := kernels.MatMul(p.w.typ, p.f)
 	if err != nil {
 		return err
 	}
-	rows := p.w.rows
+	rows := part.rows
 	if p.f.Gated {
 		rows /= 2
 	}
+	if p.yStride == 0 {
+		p.yStride = p.w.rows
+		if p.f.Gated {
+			p.yStride /= 2
+		}
+	}
+	p.yOff += part.row0
 	cols := p.w.cols
 	eps := r.m.RMSEps
 	u := r.slot(fmt.Sprintf("mm.%s.%d.%d.%d.%d.%v", p.f, rows, cols, p.yStride, p.yOff, p.last), func(T, _ int) []byte {
@@ -429,7 +498,7 @@ func (r *Runner) addProduct(ctx context.Context, p product) error {
 		}
 		return mp.Bytes()
 	})
-	bindings := append(p.w.bindings(), webgpu.Whole(p.in), webgpu.Whole(p.out), u)
+	bindings := append(p.w.bindings(part), webgpu.Whole(p.in), webgpu.Whole(p.out), u)
 	if p.f.Norm {
 		bindings = append(bindings, webgpu.Whole(p.nw))
 	}
@@ -510,12 +579,13 @@ func (r *Runner) record(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d := ew.data // for the unsplit types d is unused, but must be bound
+		part := ew.parts[0]
+		d := part.data // for the unsplit types d is unused, but must be bound
 		if ew.split {
-			d = ew.scales
+			d = part.scales
 		}
 		u := r.slot("get_rows", func(T, _ int) []byte { return kernels.GetRowsParams(c.Embd, T) })
-		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(ew.data), whole(d), whole(r.x), u)
+		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(part.data), whole(d), whole(r.x), u)
 		if err != nil {
 			return err
 		}

@@ -311,3 +311,34 @@ func TestProfile(t *testing.T) {
 	assert.Equal(t, 1, ops["argmax"].Count)
 	assert.Equal(t, r.Dispatches(), n, "every dispatch of a greedy step")
 }
+
+// TestSplitWeights caps the binding size so that every product's weight
+// is split by rows into parts (as a 1B model's output is in Firefox, whose
+// bindings hold 128 MiB): the logits are those of the unsplit runner.
+func TestSplitWeights(t *testing.T) {
+	dev := openDevice(t)
+	m := defaultModel(t)
+	ctx := context.Background()
+	whole, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer whole.Close()
+	// 40 KB: the 4,096-row output (Q8_0, 256 columns) in parts of 150
+	// rows, the blocks' products in 2 to 4, gate and up apart, the lookup
+	// on the CPU.
+	split, err := New(ctx, dev, m, 128, 16, MaxBindingSize(40<<10))
+	require.NoError(t, err)
+	defer split.Close()
+	assert.Nil(t, split.embed)
+	ids := m.Tokenizer.Encode("And God said", true, false)
+	for step := 0; step < 3; step++ {
+		a, err := whole.Forward(ctx, ids)
+		require.NoError(t, err)
+		b, err := split.Forward(ctx, ids)
+		require.NoError(t, err)
+		for i := range a {
+			require.InDelta(t, a[i], b[i], 1e-4, "step %d logit %d", step, i)
+		}
+		ids = []int32{argmax(a)}
+	}
+	t.Logf("a step: %d dispatches split, %d whole", split.Dispatches(), whole.Dispatches())
+}

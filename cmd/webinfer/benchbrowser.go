@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/webinfer/webinfer/cmd/webinfer/server"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/synth"
+)
+
+// The in-browser engines of `webinfer bench`, measured in headless
+// Chromium on one model and prompt: our page generating on WebGPU
+// (&backend=webgpu), our page on the CPU-WASM path (&backend=cpu), and
+// the peer wllama (llama.cpp in WASM, tests/bench/wllama.html).
+//
+// Our page generates once per load (load, compile and warm-up are not in
+// its prefill and decode rates), so each of its samples is one page load;
+// wllama runs its samples in one load after a warm-up generation.
+
+// browserTimeout bounds one page run; a run that times out is tried once
+// more (a browser launch can hang on a loaded machine).
+const browserTimeout = 10 * time.Minute
+
+// browserBench serves the page, the model and wllama on a local port and
+// collects what the pages POST.
+type browserBench struct {
+	root      string
+	modelPath string
+	srv       *http.Server
+	base      string
+	reports   chan []byte
+}
+
+func newBrowserBench(root, modelPath string) (*browserBench, error) {
+	page, err := server.New(server.Config{Root: root, Logf: func(string, ...any) {}})
+	if err != nil {
+		return nil, err
+	}
+	b := &browserBench{root: root, modelPath: modelPath, reports: make(chan []byte, 4)}
+	mux := http.NewServeMux()
+	isolated := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// As the page server does: wllama's threads need
+			// SharedArrayBuffer, which only cross-origin-isolated pages get.
+			w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
+			w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
+			w.Header().Set("Cross-Origin-Resource-Policy", "same-origin")
+			if strings.HasSuffix(r.URL.Path, ".wasm") {
+				w.Header().Set("Content-Type", "application/wasm")
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /bench/model.gguf", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, modelPath)
+	})))
+	mux.Handle("GET /bench/wllama.html", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(root, "tests", "bench", "wllama.html"))
+	})))
+	mux.Handle("GET /bench/wllama/", isolated(http.StripPrefix("/bench/wllama/", http.FileServer(http.Dir(filepath.Join(root, "node_modules", "@wllama", "wllama"))))))
+	mux.Handle("POST /bench/report", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case b.reports <- body:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})))
+	mux.Handle("/", page)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a secure context, as WebGPU requires
+	if err != nil {
+		return nil, err
+	}
+	b.srv = &http.Server{Handler: mux}
+	go b.srv.Serve(ln)
+	b.base = "http://" + ln.Addr().String()
+	return b, nil
+}
+
+func (b *browserBench) Close() { b.srv.Close() }
+
+// run opens path in a fresh headless Chromium and returns what the page
+// POSTs to /bench/report, trying once more after a timeout.
+func (b *browserBench) run(ctx context.Context, path string) ([]byte, error) {
+	var err error
+	for try := 0; try < 2; try++ {
+		var body []byte
+		if body, err = b.runOnce(ctx, path); err == nil {
+			return body, nil
+		}
+	}
+	return nil, err
+}
+
+func (b *browserBench) runOnce(ctx context.Context, path string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "webinfer-bench-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	for len(b.reports) > 0 { // a late report of an earlier, timed-out run
+		<-b.reports
+	}
+	cmd := exec.Command("chromium", "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+		"--no-default-browser-check", "--disable-gpu-sandbox", "--user-data-dir="+dir, b.base+path)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("chromium: %w (make setup installs it)", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	select {
+	case body := <-b.reports:
+		return body, nil
+	case <-time.After(browserTimeout):
+		return nil, fmt.Errorf("chromium: no report from %s in %v", path, browserTimeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// benchBrowser measures the in-browser engines named in want ("webgpu",
+// "cpu-wasm", "wllama") on modelPath: our engines as results, wllama as a
+// peer.
+func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, bm report.BenchModel, samples, n, threads int, stderr io.Writer) (results, peers []report.BenchResult, err error) {
+	root, err := synth.RepoRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := newBrowserBench(root, modelPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer b.Close()
+	mk := func(tb report.Testbed, backend, c, measure string, s []float64) report.BenchResult {
+		r := report.BenchResult{Testbed: tb, Model: bm, Backend: backend, Case: c, Measure: measure, Unit: "tok/s", HigherIsBetter: true, Samples: s}
+		r.Summarize()
+		return r
+	}
+	for _, path := range []struct{ engine, backend string }{{"webgpu", "webgpu"}, {"cpu-wasm", "cpu"}} {
+		if !want[path.engine] {
+			continue
+		}
+		q := url.Values{"autorun": {"1"}, "backend": {path.backend}, "model": {"/bench/model.gguf"}, "prompt": {benchPrompt},
+			"maxTokens": {fmt.Sprint(n)}, "report": {"/bench/report"}}
+		var prefill, decode []float64
+		var tb report.Testbed
+		for i := 0; i < samples; i++ {
+			fmt.Fprintf(stderr, "webinfer: bench: chromium %s on %s, run %d of %d\n", path.engine, bm.Name, i+1, samples)
+			body, err := b.run(ctx, "/?"+q.Encode())
+			if err != nil {
+				return nil, nil, err
+			}
+			var rep report.Report
+			if err := json.Unmarshal(body, &rep); err != nil {
+				return nil, nil, fmt.Errorf("chromium %s: report: %w", path.engine, err)
+			}
+			if len(rep.Errors) > 0 || rep.Backend != path.backend {
+				return nil, nil, fmt.Errorf("chromium %s: ran on %q with errors %q", path.engine, rep.Backend, rep.Errors)
+			}
+			prefill = append(prefill, rep.Metrics.PrefillTokS)
+			decode = append(decode, rep.Metrics.DecodeTokS)
+			tb = report.Testbed{Engine: rep.Engine.Name, EngineVersion: rep.Engine.Version, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU()}
+			if a := rep.Features.WebGPU.Adapter; a != nil && path.backend == "webgpu" {
+				tb.Adapter, tb.Fallback = strings.TrimSpace(a.Vendor+" "+a.Architecture+" "+a.Description), a.IsFallbackAdapter
+			}
+			if path.backend == "cpu" {
+				tb.Threads = 1 // the CPU-WASM path is one Go thread so far
+			}
+		}
+		backend := map[string]string{"webgpu": "webgpu", "cpu": "cpu-wasm"}[path.backend]
+		results = append(results, mk(tb, backend, "prefill", "prefill_tok_s", prefill), mk(tb, backend, "decode", "decode_tok_s", decode))
+	}
+	if want["wllama"] {
+		fmt.Fprintf(stderr, "webinfer: bench: chromium wllama on %s\n", bm.Name)
+		q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {benchPrompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(samples)},
+			"threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
+		body, err := b.run(ctx, "/bench/wllama.html?"+q.Encode())
+		if err != nil {
+			return nil, nil, err
+		}
+		var r struct {
+			Version     string    `json:"version"`
+			Threads     int       `json:"threads"`
+			Multithread bool      `json:"multithread"`
+			Prefill     []float64 `json:"prefill"`
+			Decode      []float64 `json:"decode"`
+			Error       string    `json:"error"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, nil, fmt.Errorf("wllama: %w", err)
+		}
+		if r.Error != "" {
+			return nil, nil, fmt.Errorf("wllama: %s", r.Error)
+		}
+		tb := report.Testbed{Engine: "chromium", EngineVersion: "wllama " + r.Version, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: r.Threads, SIMD: "wasm-simd128"}
+		peers = append(peers, mk(tb, "wllama", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "wllama", "decode", "decode_tok_s", r.Decode))
+	}
+	return results, peers, nil
+}
