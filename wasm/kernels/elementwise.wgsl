@@ -1,7 +1,7 @@
-// elementwise: the small per-element steps of a block.
+// elementwise: per-element steps not fused into a product.
 //
-//   silu_mul: a[i] = silu(a[i]) · b[i]   (SwiGLU: a is the gate, b the up projection)
-//   add:      a[i] = a[i] + b[i]          (the residual connection)
+//   silu_mul: a[i] = silu(a[i]) · b[i]   (SwiGLU: a is the gate, b the up
+//             projection; used when gate and up cannot be one product)
 //
 //   a, b: (n) f32
 
@@ -19,13 +19,5 @@ fn silu_mul(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i < params.n) {
     let g = a[i];
     a[i] = g / (1.0 + exp(-g)) * b[i];
-  }
-}
-
-@compute @workgroup_size(64)
-fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.y * 65535u * 64u + gid.x;
-  if (i < params.n) {
-    a[i] = a[i] + b[i];
   }
 }

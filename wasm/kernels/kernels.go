@@ -7,7 +7,9 @@
 // (a Kernel), and reference results and error bounds for tests.
 //
 // Variants come from WGSL override constants (e.g. WORKGROUP_SIZE), set when
-// the pipeline is made, never from string concatenation.
+// the pipeline is made, and, for the weight products, from the documented
+// text/template substitutions of matmul.wgsl (weight type, fusions,
+// binding numbers), never from ad-hoc string concatenation.
 package kernels
 
 import (

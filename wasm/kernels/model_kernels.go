@@ -9,12 +9,6 @@ import (
 // The kernels of a Llama-family forward pass on WebGPU. Bindings are listed
 // in each .wgsl file; Params encode each kernel's uniform block.
 
-//go:embed rmsnorm.wgsl
-var rmsNormWGSL string
-
-//go:embed rope.wgsl
-var ropeWGSL string
-
 //go:embed attention.wgsl
 var attentionWGSL string
 
@@ -26,19 +20,6 @@ var argmaxWGSL string
 
 //go:embed elementwise.wgsl
 var elementwiseWGSL string
-
-// RMSNorm normalises rows: bindings x, w, y, params (RMSNormParams).
-func RMSNorm() Kernel { return Kernel{Name: "rmsnorm", WGSL: rmsNormWGSL, EntryPoint: "main"} }
-
-// Rope rotates heads in place: bindings v, cs (RopeTable), params
-// (RopeParams). neox picks the pair layout.
-func Rope(neox bool) Kernel {
-	n := 0.0
-	if neox {
-		n = 1
-	}
-	return Kernel{Name: "rope", WGSL: ropeWGSL, EntryPoint: "main", Constants: map[string]float64{"NEOX": n}}
-}
 
 // Attention is causal attention over one layer's cache, in workgroups of
 // wg invocations (64 or 256; head_dim at most 4·wg): bindings q, k, v,
@@ -64,9 +45,6 @@ func Argmax() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoin
 // SiLUMul is a = silu(a)·b: bindings a, b, params (ElementwiseParams).
 func SiLUMul() Kernel { return Kernel{Name: "silu_mul", WGSL: elementwiseWGSL, EntryPoint: "silu_mul"} }
 
-// Add is a = a + b: bindings a, b, params (ElementwiseParams).
-func Add() Kernel { return Kernel{Name: "add", WGSL: elementwiseWGSL, EntryPoint: "add"} }
-
 func u32s(vals ...uint32) []byte {
 	b := make([]byte, 4*len(vals))
 	for i, v := range vals {
@@ -84,16 +62,6 @@ func pad16(b []byte) []byte {
 }
 
 func f32bits(f float32) uint32 { return math.Float32bits(f) }
-
-// RMSNormParams is the uniform block of rmsnorm.wgsl.
-func RMSNormParams(n int, eps float32, rows int) []byte {
-	return u32s(uint32(n), f32bits(eps), uint32(rows))
-}
-
-// RopeParams is the uniform block of rope.wgsl.
-func RopeParams(heads, headDim, dims, batch int) []byte {
-	return u32s(uint32(heads), uint32(headDim), uint32(dims), uint32(batch))
-}
 
 // AttentionParams is the uniform block of attention.wgsl.
 func AttentionParams(heads, kvHeads, headDim, ctx, pos, batch int, scale float32) []byte {
