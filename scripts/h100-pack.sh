@@ -30,8 +30,8 @@ xz -T0 -c bin/webinfer > .h100/webinfer.xz
 xz -T0 -c dist/gpubench.wasm > .h100/gpubench.wasm.xz
 # The kernel and model tests, to run on the real GPU too.
 for p in kernels gpumodel; do
-  GOOS=js GOARCH=wasm go test -c -ldflags="-s -w" -o dist/test/h100-$p.test.wasm ./wasm/$p
-  xz -9 -T0 -c dist/test/h100-$p.test.wasm > .h100/$p.test.wasm.xz
+  mkdir -p dist/h100; GOOS=js GOARCH=wasm go test -c -ldflags="-s -w" -o dist/h100/$p.test.wasm ./wasm/$p
+  xz -9 -T0 -c dist/h100/$p.test.wasm > .h100/$p.test.wasm.xz
 done
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" .h100/wasm_exec.js
 tar -C .cache/llama.cpp/models -cJf .h100/vocab.tar.xz ggml-vocab-gpt-2.gguf ggml-vocab-llama-bpe.gguf
