@@ -27,7 +27,7 @@ import (
 //
 // Our page generates once per load (load, compile and warm-up are not in
 // its prefill and decode rates), so each of its samples is one page load;
-// wllama runs its samples in one load after a warm-up generation.
+// wllama runs up to two samples a load after a warm-up generation.
 
 // browserTimeout bounds one page run; a run that times out is tried once
 // more (a browser launch can hang on a loaded machine).
@@ -188,12 +188,6 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 	}
 	if want["wllama"] {
 		fmt.Fprintf(stderr, "webinfer: bench: chromium wllama on %s\n", bm.Name)
-		q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {benchPrompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(samples)},
-			"threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
-		body, err := b.run(ctx, "/bench/wllama.html?"+q.Encode())
-		if err != nil {
-			return nil, nil, err
-		}
 		var r struct {
 			Version     string    `json:"version"`
 			Threads     int       `json:"threads"`
@@ -202,12 +196,28 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 			Decode      []float64 `json:"decode"`
 			Error       string    `json:"error"`
 		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, nil, fmt.Errorf("wllama: %w", err)
+		// wllama 3.13.0 fails its fourth completion in a page ("Invalid
+		// typed array length: 1163217991", its worker's message glue): each
+		// page load runs a warm-up and at most two timed completions.
+		var prefill, decode []float64
+		for len(decode) < samples {
+			k := min(2, samples-len(decode))
+			q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {benchPrompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(k)},
+				"threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
+			body, err := b.run(ctx, "/bench/wllama.html?"+q.Encode())
+			if err != nil {
+				return nil, nil, err
+			}
+			r.Error, r.Prefill, r.Decode = "", nil, nil
+			if err := json.Unmarshal(body, &r); err != nil {
+				return nil, nil, fmt.Errorf("wllama: %w", err)
+			}
+			if r.Error != "" || len(r.Decode) == 0 {
+				return nil, nil, fmt.Errorf("wllama: no measurement: %s", r.Error)
+			}
+			prefill, decode = append(prefill, r.Prefill...), append(decode, r.Decode...)
 		}
-		if r.Error != "" {
-			return nil, nil, fmt.Errorf("wllama: %s", r.Error)
-		}
+		r.Prefill, r.Decode = prefill, decode
 		tb := report.Testbed{Engine: "chromium", EngineVersion: "wllama " + r.Version, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: r.Threads, SIMD: "wasm-simd128"}
 		peers = append(peers, mk(tb, "wllama", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "wllama", "decode", "decode_tok_s", r.Decode))
 	}
