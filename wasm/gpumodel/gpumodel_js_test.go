@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/webgpu"
+	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
 
 // defaultModel reads the committed default model.
@@ -49,18 +49,6 @@ func loadModel(t *testing.T, repoPath, url string) *model.Model {
 	m, err := model.LoadFromMemory(f, data)
 	require.NoError(t, err)
 	return m
-}
-
-func openDevice(t *testing.T) *webgpu.Device {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := webgpu.Open(ctx, webgpu.Options{})
-	if errors.Is(err, webgpu.ErrUnavailable) {
-		t.Skipf("no WebGPU here: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(d.Destroy)
-	return d
 }
 
 func logSoftmax(x []float32) []float64 {
@@ -106,7 +94,7 @@ const logitTolerance = 2e-3
 // teacher-forced on the CPU's greedy tokens: the log-probabilities agree
 // within logitTolerance and the argmax is the same but at near ties.
 func TestGPUMatchesCPU(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	// Both matmul forms, whatever the adapter would pick. The workgroup
 	// form is slow on the CPU adapters of CI: fewer steps there.
 	for _, wg := range []bool{false, true} {
@@ -192,7 +180,7 @@ func gpuMatchesCPU(t *testing.T, dev *webgpu.Device, m *model.Model, prompt stri
 // TestLongPromptIsChunked feeds a prompt longer than the batch and checks
 // the result equals feeding it in one go.
 func TestLongPromptIsChunked(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	m := defaultModel(t)
 	ctx := context.Background()
 	ids := m.Tokenizer.Encode("In the beginning God created the heaven and the earth. And the earth was without form, and void;", true, false)
@@ -215,18 +203,24 @@ func TestLongPromptIsChunked(t *testing.T) {
 	assert.ErrorAs(t, err, &full)
 }
 
+// twoRunners gives two runners of m on one device, closed when t ends.
+func twoRunners(t *testing.T, m *model.Model) (a, b *Runner) {
+	dev := webgputest.Open(t)
+	a, err := New(context.Background(), dev, m, 128, 16)
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	b, err = New(context.Background(), dev, m, 128, 16)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	return a, b
+}
+
 // TestForwardArgmax checks the GPU argmax (4-byte read back) against the
 // argmax of the logits read back, over a greedy continuation.
 func TestForwardArgmax(t *testing.T) {
-	dev := openDevice(t)
 	m := defaultModel(t)
 	ctx := context.Background()
-	a, err := New(ctx, dev, m, 128, 16)
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := New(ctx, dev, m, 128, 16)
-	require.NoError(t, err)
-	defer b.Close()
+	a, b := twoRunners(t, m)
 	ids := m.Tokenizer.Encode("And God said", true, false)
 	got, err := a.ForwardArgmax(ctx, ids)
 	require.NoError(t, err)
@@ -247,15 +241,9 @@ func TestForwardArgmax(t *testing.T) {
 // and that stopping early leaves the position as if the step queued ahead
 // had never run.
 func TestDecodeGreedy(t *testing.T) {
-	dev := openDevice(t)
 	m := defaultModel(t)
 	ctx := context.Background()
-	a, err := New(ctx, dev, m, 128, 16)
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := New(ctx, dev, m, 128, 16)
-	require.NoError(t, err)
-	defer b.Close()
+	a, b := twoRunners(t, m)
 	ids := m.Tokenizer.Encode("And God said", true, false)
 
 	var want []int32
@@ -286,7 +274,7 @@ func TestDecodeGreedy(t *testing.T) {
 // TestProfile times one step's kernels with timestamp queries where the
 // adapter has them.
 func TestProfile(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	m := defaultModel(t)
 	ctx := context.Background()
 	r, err := New(ctx, dev, m, 128, 16)
@@ -316,7 +304,7 @@ func TestProfile(t *testing.T) {
 // is split by rows into parts (as a 1B model's output is in Firefox, whose
 // bindings hold 128 MiB): the logits are those of the unsplit runner.
 func TestSplitWeights(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	m := defaultModel(t)
 	ctx := context.Background()
 	whole, err := New(ctx, dev, m, 128, 16)

@@ -4,36 +4,23 @@ package kernels_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/quant"
 	"github.com/webinfer/webinfer/wasm/webgpu"
+	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
 
 // These tests run every WebGPU kernel variant on the WebGPU of the js/wasm
 // host (a browser in tests/browser, Dawn under Node in make test-dawn) and
 // compare each output element with the Go reference within its bound.
-
-func openDevice(t *testing.T) *webgpu.Device {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := webgpu.Open(ctx, webgpu.Options{})
-	if errors.Is(err, webgpu.ErrUnavailable) {
-		t.Skipf("no WebGPU here: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(d.Destroy)
-	return d
-}
 
 func randoms(rng *rand.Rand, n int, scale float32) []float32 {
 	v := make([]float32, n)
@@ -54,7 +41,7 @@ func typeByName(name string) gguf.Type {
 
 // TestMatMulVariants checks each weight type × fusion × form × batch.
 func TestMatMulVariants(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	ctx := context.Background()
 	fusions := []kernels.Fusion{{}, {Norm: true}, {Gated: true}, {Norm: true, Gated: true}, {Bias: true}, {Norm: true, Bias: true}, {Acc: true}}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -206,7 +193,7 @@ func uniform(t *testing.T, dev *webgpu.Device, data []byte) webgpu.Buffer {
 // TestRopeKV checks rope_kv in both pair layouts, with partial rotation,
 // grouped heads and a batch written at a cache offset.
 func TestRopeKV(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	const heads, kvHeads, headDim, T, pos, ctxLen = 6, 2, 16, 3, 5, 12
@@ -257,7 +244,7 @@ func TestRopeKV(t *testing.T) {
 // TestAttention checks attention for decode (T = 1) and prefill (T > 1),
 // with grouped heads and contexts longer than the workgroup.
 func TestAttention(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, wg := range []int{64, 256} {
@@ -301,7 +288,7 @@ func attentionCases(t *testing.T, dev *webgpu.Device, pipe webgpu.Pipeline, rng 
 // TestArgmax checks the largest logit's index, the lowest among equals,
 // for sizes around the workgroup's stride.
 func TestArgmax(t *testing.T) {
-	dev := openDevice(t)
+	dev := webgputest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 8))
 	k := kernels.Argmax()

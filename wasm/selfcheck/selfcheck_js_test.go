@@ -4,13 +4,11 @@ package selfcheck
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"github.com/webinfer/webinfer/wasm/webgpu"
+	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
 
 // TestMatVecGPU runs the matvec check on whatever WebGPU this js/wasm host
@@ -18,12 +16,7 @@ import (
 func TestMatVecGPU(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dev, err := webgpu.Open(ctx, webgpu.Options{})
-	if errors.Is(err, webgpu.ErrUnavailable) {
-		t.Skipf("no WebGPU here: %v", err)
-	}
-	require.NoError(t, err)
-	defer dev.Destroy()
+	dev := webgputest.Open(t)
 	r := MatVecGPU(ctx, dev)
 	for _, c := range r.Cases {
 		t.Logf("%s: max |err| %.2e, bound %.2e, NMSE %.1e", c.Name, c.Comparison.MaxAbsErr, c.Comparison.WorstBound, c.Comparison.NMSE)
