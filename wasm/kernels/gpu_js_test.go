@@ -47,7 +47,9 @@ func TestMatMulVariants(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, typ := range kernels.WeightTypes() {
 		layout, _ := kernels.Layout(typ)
-		cols := 2 * max(layout.Block, 64)
+		// 3,072 columns: 96 units, three for each of main_wg's lanes, and x
+		// staged in two chunks (2,048 + 1,024 elements).
+		cols := 3072
 		const rows = 37 // not a multiple of any workgroup's rows
 		// The weights: random, quantized to typ, and dequantized for the
 		// reference (which is then exact for the GPU's weights).
