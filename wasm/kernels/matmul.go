@@ -3,6 +3,7 @@ package kernels
 import (
 	"bytes"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,22 +41,25 @@ var matMulTemplate = template.Must(template.New("matmul.wgsl").Parse(matMulWGSL)
 type WeightLayout struct {
 	wgsl string
 	// Split is true when the GGUF blocks are split at upload into quants
-	// (binding 0) and f32 scales (binding 1); else the data is uploaded as
-	// it is and bound once.
+	// (binding 0) and f32 scales (binding 1), because the blocks are not
+	// word-aligned; else the data is uploaded as it is and bound once.
 	Split bool
 	// Block is the number of weights per GGUF block: cols must be a
 	// multiple of it.
 	Block int
+	// For split types: the GGUF block's size in bytes and the offset of
+	// its f16 scale; the other bytes, in order, are the quants.
+	blockBytes, scaleAt int
 }
 
 // weightLayouts is every weight type the products read, by GGUF type name.
 var weightLayouts = map[string]WeightLayout{
-	"F32":  {weightsF32WGSL, false, 32},
-	"F16":  {weightsF16WGSL, false, 32},
-	"Q8_0": {weightsQ8_0WGSL, true, 32},
-	"Q4_0": {weightsQ4_0WGSL, true, 32},
-	"Q4_K": {weightsQ4KWGSL, false, 256},
-	"Q6_K": {weightsQ6KWGSL, true, 256},
+	"F32":  {wgsl: weightsF32WGSL, Block: 32},
+	"F16":  {wgsl: weightsF16WGSL, Block: 32},
+	"Q8_0": {wgsl: weightsQ8_0WGSL, Split: true, Block: 32, blockBytes: 34, scaleAt: 0},
+	"Q4_0": {wgsl: weightsQ4_0WGSL, Split: true, Block: 32, blockBytes: 18, scaleAt: 0},
+	"Q4_K": {wgsl: weightsQ4KWGSL, Block: 256},
+	"Q6_K": {wgsl: weightsQ6KWGSL, Split: true, Block: 256, blockBytes: 210, scaleAt: 208},
 }
 
 // Layout returns the GPU layout of weight type typ (a GGUF type name), and
@@ -225,16 +229,23 @@ func RopeKVGrid(heads, kvHeads, headDim, batch int) (x, y uint32) {
 }
 
 // Split turns typ's GGUF blocks into the buffers its product reads: for
-// split types, the quants (binding 0) and f32 scales (binding 1); for the
-// others the data as it is and nil scales.
+// split types (Q8_0, Q4_0, Q6_K), the quant bytes of every block, one
+// after the other, and the scales as float32; for the others the data as
+// it is and nil scales.
 func Split(typ string, blocks []byte, f16ToF32 func(uint16) float32) (data []byte, scales []float32) {
-	switch typ {
-	case "Q8_0":
-		return SplitQ8_0(blocks, f16ToF32)
-	case "Q4_0":
-		return SplitQ4_0(blocks, f16ToF32)
-	case "Q6_K":
-		return SplitQ6_K(blocks, f16ToF32)
+	l := weightLayouts[typ]
+	if !l.Split {
+		return blocks, nil
 	}
-	return blocks, nil
+	n := len(blocks) / l.blockBytes
+	q := l.blockBytes - 2 // quant bytes per block
+	data = make([]byte, q*n)
+	scales = make([]float32, n)
+	for b := 0; b < n; b++ {
+		blk := blocks[b*l.blockBytes : (b+1)*l.blockBytes]
+		scales[b] = f16ToF32(binary.LittleEndian.Uint16(blk[l.scaleAt:]))
+		copy(data[q*b:], blk[:l.scaleAt])
+		copy(data[q*b+l.scaleAt:], blk[l.scaleAt+2:])
+	}
+	return data, scales
 }
