@@ -35,7 +35,9 @@ export class GPUShimError extends Error {
 // Command-list opcodes. Keep in step with wasm/webgpu/cmdlist.go.
 const OP_DISPATCH = 1; // pipeline, bindGroup, x, y, z
 const OP_COPY = 2; // src, srcOffLo, srcOffHi, dst, dstOffLo, dstOffHi, sizeLo, sizeHi
-const OP_TIMESTAMP = 3; // reserved for timestamp-query marks (not yet emitted by Go)
+
+// u64 joins the two 32-bit words of a command-list offset or size.
+const u64 = (lo, hi) => lo + hi * 4294967296;
 
 // Features the engine uses when present; each has a path without it.
 const WANTED_FEATURES = ["shader-f16", "subgroups", "timestamp-query"];
@@ -280,23 +282,15 @@ export class GPUContext {
     const enc = device.createCommandEncoder();
     let pass = null;
     let n = 0;
-    const u64 = (lo, hi) => lo + hi * 4294967296;
     for (let i = 0; i < words.length;) {
       const op = words[i];
       if (op === OP_DISPATCH) {
         if (!pass) pass = enc.beginComputePass();
-        pass.setPipeline(this.handle(this.pipelines, words[i + 1], "pipeline"));
-        pass.setBindGroup(0, this.handle(this.bindGroups, words[i + 2], "bind group"));
-        pass.dispatchWorkgroups(words[i + 3], words[i + 4], words[i + 5]);
-        this.stats.dispatches++;
+        this.encodeDispatch(pass, words, i);
         i += 6;
       } else if (op === OP_COPY) {
         if (pass) { pass.end(); pass = null; }
-        enc.copyBufferToBuffer(
-          this.handle(this.buffers, words[i + 1], "buffer"), u64(words[i + 2], words[i + 3]),
-          this.handle(this.buffers, words[i + 4], "buffer"), u64(words[i + 5], words[i + 6]),
-          u64(words[i + 7], words[i + 8]));
-        this.stats.copies++;
+        this.encodeCopy(enc, words, i);
         i += 9;
       } else {
         if (pass) pass.end();
@@ -311,6 +305,24 @@ export class GPUContext {
     const oom = device.popErrorScope();
     this.pendingScopes.push(validation, oom);
     return n;
+  }
+
+  // encodeDispatch records the dispatch at words[i] into pass.
+  encodeDispatch(pass, words, i) {
+    pass.setPipeline(this.handle(this.pipelines, words[i + 1], "pipeline"));
+    pass.setBindGroup(0, this.handle(this.bindGroups, words[i + 2], "bind group"));
+    pass.dispatchWorkgroups(words[i + 3], words[i + 4], words[i + 5]);
+    this.stats.dispatches++;
+  }
+
+  // encodeCopy records the buffer copy at words[i] into enc (offsets and
+  // sizes are 64-bit, as two 32-bit words).
+  encodeCopy(enc, words, i) {
+    enc.copyBufferToBuffer(
+      this.handle(this.buffers, words[i + 1], "buffer"), u64(words[i + 2], words[i + 3]),
+      this.handle(this.buffers, words[i + 4], "buffer"), u64(words[i + 5], words[i + 6]),
+      u64(words[i + 7], words[i + 8]));
+    this.stats.copies++;
   }
 
   // submitProfiled replays a command list like submit, but gives each
@@ -337,22 +349,16 @@ export class GPUContext {
     const staging = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     device.pushErrorScope("validation");
     const enc = device.createCommandEncoder();
-    const u64 = (lo, hi) => lo + hi * 4294967296;
     const isDispatch = [];
     for (let c = 0; c < n; c++) {
       const i = cmds[c];
       if (words[i] === OP_DISPATCH) {
         const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * c, endOfPassWriteIndex: 2 * c + 1 } });
-        pass.setPipeline(this.handle(this.pipelines, words[i + 1], "pipeline"));
-        pass.setBindGroup(0, this.handle(this.bindGroups, words[i + 2], "bind group"));
-        pass.dispatchWorkgroups(words[i + 3], words[i + 4], words[i + 5]);
+        this.encodeDispatch(pass, words, i);
         pass.end();
         isDispatch.push(true);
       } else {
-        enc.copyBufferToBuffer(
-          this.handle(this.buffers, words[i + 1], "buffer"), u64(words[i + 2], words[i + 3]),
-          this.handle(this.buffers, words[i + 4], "buffer"), u64(words[i + 5], words[i + 6]),
-          u64(words[i + 7], words[i + 8]));
+        this.encodeCopy(enc, words, i);
         isDispatch.push(false);
       }
     }

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/webinfer/webinfer/cmd/webinfer/server"
+	"github.com/webinfer/webinfer/internal/headless"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/synth"
 )
@@ -117,9 +117,7 @@ func (b *browserBench) runOnce(ctx context.Context, path string) ([]byte, error)
 	for len(b.reports) > 0 { // a late report of an earlier, timed-out run
 		<-b.reports
 	}
-	cmd := exec.Command("chromium", "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
-		"--no-default-browser-check", "--disable-gpu-sandbox", "--user-data-dir="+dir, b.base+path)
+	cmd := headless.Chromium(dir, b.base+path)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("chromium: %w (make setup installs it)", err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/cmd/webinfer/server"
+	"github.com/webinfer/webinfer/internal/headless"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/synth"
 )
@@ -107,17 +108,8 @@ var engines = []engine{
 	{name: "webkit", webgpu: false, start: startWebKit},
 }
 
-// chromiumFlags turn on WebGPU (SwiftShader) and keep Chromium off the
-// closed network, which it would otherwise flood with refused connections.
-var chromiumFlags = []string{
-	"--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--no-first-run",
-	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	"--disable-default-apps", "--no-default-browser-check", "--disable-gpu-sandbox",
-}
-
 func startChromium(t testing.TB, url string) *exec.Cmd {
-	args := append(append([]string{}, chromiumFlags...), "--user-data-dir="+t.TempDir(), url)
-	return exec.Command("chromium", args...)
+	return headless.Chromium(t.TempDir(), url)
 }
 
 // firefoxPrefs turn WebGPU on (lavapipe) and quiet first-run chores.

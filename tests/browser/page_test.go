@@ -5,6 +5,7 @@ package browser
 import (
 	"context"
 	"fmt"
+	"github.com/webinfer/webinfer/internal/headless"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -137,7 +138,7 @@ func TestPageReport(t *testing.T) {
 func TestChromiumPageDOM(t *testing.T) {
 	ts := startServer(t)
 	opts := []chromedp.ExecAllocatorOption{chromedp.UserDataDir(t.TempDir())}
-	for _, f := range chromiumFlags {
+	for _, f := range headless.ChromiumFlags {
 		name, value, hasValue := strings.Cut(strings.TrimPrefix(f, "--"), "=")
 		if hasValue {
 			opts = append(opts, chromedp.Flag(name, value))

@@ -809,6 +809,21 @@ func (r *Runner) step(tokens []int32, greedy, fromGPU bool) error {
 		return err
 	}
 	t1 := time.Now()
+	r.encode(T, greedy, fromGPU)
+	if err := r.dev.Submit(&r.cl); err != nil {
+		return err
+	}
+	r.pos += T
+	r.timings.Prepare += t1.Sub(t0)
+	r.timings.Submit += time.Since(t1)
+	r.timings.Steps++
+	return nil
+}
+
+// encode records a step of T tokens into r.cl: the copy of the previous
+// argmax into the ids when fromGPU, the step's dispatches, the argmax
+// when greedy.
+func (r *Runner) encode(T int, greedy, fromGPU bool) {
 	r.cl.Reset()
 	if fromGPU {
 		r.cl.Copy(r.best, 0, r.ids, 0, 4)
@@ -819,14 +834,6 @@ func (r *Runner) step(tokens []int32, greedy, fromGPU bool) error {
 	if greedy {
 		r.argmax(&r.cl)
 	}
-	if err := r.dev.Submit(&r.cl); err != nil {
-		return err
-	}
-	r.pos += T
-	r.timings.Prepare += t1.Sub(t0)
-	r.timings.Submit += time.Since(t1)
-	r.timings.Steps++
-	return nil
 }
 
 // prepare checks a step of T tokens and writes its inputs: the token ids
@@ -920,19 +927,12 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	if T == 0 || T > r.maxBatch {
 		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
-	// Record the step as step() would, then submit it profiled.
-	saved := r.cl
-	r.cl = webgpu.CommandList{}
-	defer func() { r.cl = saved }()
 	if err := r.prepare(tokens, T, false); err != nil {
 		return nil, err
 	}
-	for _, s := range r.steps {
-		s(&r.cl, T)
-	}
+	r.encode(T, T == 1, false)
 	names := r.names
 	if T == 1 {
-		r.argmax(&r.cl)
 		names = append(append([]string(nil), r.names...), "argmax")
 	}
 	times, err := r.dev.SubmitProfiled(ctx, &r.cl)
