@@ -45,13 +45,16 @@ type GreedyBackend interface {
 	ForwardArgmax(ctx context.Context, tokens []int32) (int32, error)
 }
 
-// GreedyDecoder is implemented by backends that pipeline greedy decoding
-// (the GPU's): DecodeGreedy feeds tokens, then calls yield with up to n
-// greedy token ids in order, queuing each next step before the current
-// token has been read back; yield returning false stops it, and the step
-// queued ahead is undone. Generate prefers it to GreedyBackend.
-type GreedyDecoder interface {
-	DecodeGreedy(ctx context.Context, tokens []int32, n int, yield func(int32) bool) error
+// Decoder is implemented by backends that sample and pipeline decoding
+// themselves (the GPU's): Decode feeds tokens, then calls yield with up
+// to n token ids in order, picked as sample.Pick picks from their logits
+// (recent: the tokens the penalties see before the first pick; the k-th
+// pick draws sample.Uniform(p.Seed, k), as a new sample.Sampler does),
+// queuing each next step before the current token has been read back;
+// yield returning false stops it, and the step queued ahead is undone.
+// Generate prefers it to everything else.
+type Decoder interface {
+	Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error
 }
 
 // CPUBackend returns the CPU path as a Backend.
@@ -178,10 +181,11 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		}
 		return res.Tokens < limit
 	}
-	if gd, ok := be.(GreedyDecoder); ok && greedy {
-		// Pipelined: EOS and stop strings are seen one step late, and the
-		// step queued ahead is undone.
-		if derr := gd.DecodeGreedy(ctx, ids, limit, handle); derr != nil {
+	if d, ok := be.(Decoder); ok {
+		// Sampled on the backend and pipelined: EOS and stop strings are
+		// seen one step late, and the step queued ahead is undone.
+		recent := append([]int32(nil), s.Recent()...)
+		if derr := d.Decode(ctx, ids, limit, p, recent, handle); derr != nil {
 			return res, derr
 		}
 	} else {

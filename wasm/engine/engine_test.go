@@ -123,7 +123,7 @@ func TestChatTemplates(t *testing.T) {
 	assert.Equal(t, "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n", Render("<|user|>", msgs))
 }
 
-// argmaxDecoder is the CPU path behind the GreedyBackend and GreedyDecoder
+// argmaxDecoder is the CPU path behind the GreedyBackend and Decoder
 // interfaces, for the logic of Generate's pipelined branch (the real one,
 // wasm/gpumodel, is tested in browsers and under Dawn).
 type argmaxDecoder struct {
@@ -146,12 +146,15 @@ func (d *argmaxDecoder) ForwardArgmax(ctx context.Context, tokens []int32) (int3
 	return argmaxOf(logits), err
 }
 
-func (d *argmaxDecoder) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield func(int32) bool) error {
+func (d *argmaxDecoder) Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
+	recent = append([]int32(nil), recent...)
 	for i := 0; i < n; i++ {
-		id, err := d.ForwardArgmax(ctx, tokens)
+		logits, err := d.Forward(ctx, tokens)
 		if err != nil {
 			return err
 		}
+		id := sample.Pick(logits, recent, p, sample.Uniform(p.Seed, uint32(i)))
+		recent = append(recent, id)
 		d.fed += len(tokens)
 		if !yield(id) {
 			return nil
@@ -161,7 +164,7 @@ func (d *argmaxDecoder) DecodeGreedy(ctx context.Context, tokens []int32, n int,
 	return nil
 }
 
-func TestGenerateThroughGreedyDecoder(t *testing.T) {
+func TestGenerateThroughDecoder(t *testing.T) {
 	m := tinyModel(t)
 	collect := func(req Request) ([]Token, Result) {
 		var toks []Token
@@ -183,4 +186,11 @@ func TestGenerateThroughGreedyDecoder(t *testing.T) {
 	got, res = collect(Request{Prompt: "Hello world", MaxTokens: 10, Backend: d, Stop: []string{stop}})
 	assert.Equal(t, "stop", res.Reason)
 	assert.Len(t, got, 3)
+
+	// Sampling goes through the decoder too, with the prompt as the
+	// penalties' window, and gives the CPU sampler's tokens.
+	p := sample.Params{Temperature: 1.5, TopK: 20, RepeatPenalty: 1.3, Seed: 5}
+	want, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p})
+	got, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p, Backend: d})
+	assert.Equal(t, want, got)
 }

@@ -20,6 +20,7 @@ package gpumodel
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/quant"
+	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
@@ -100,9 +102,16 @@ type Runner struct {
 	subgroups bool
 	timings   Timings
 	argmax    func(cl *webgpu.CommandList)
-	ids       webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
-	embed     *weight       // the token embedding on the GPU, nil: looked up on the CPU
-	maxDim    int           // maxComputeWorkgroupsPerDimension
+	// The sampler (kernels.Sample), made on first use: its parameters,
+	// the ring of recent tokens its penalties see, and the draw counter.
+	sampler     func(cl *webgpu.CommandList)
+	sampleCols  webgpu.Buffer
+	recent      webgpu.Buffer
+	ring        int
+	samplePicks kernels.SampleColumn
+	ids         webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
+	embed       *weight       // the token embedding on the GPU, nil: looked up on the CPU
+	maxDim      int           // maxComputeWorkgroupsPerDimension
 	// maxBinding is the most bytes one weight buffer may hold: the
 	// smaller of maxStorageBufferBindingSize and maxBufferSize.
 	maxBinding int64
@@ -712,7 +721,7 @@ func (r *Runner) record(ctx context.Context) error {
 // table, the uniform blocks), the whole step is one submit, and the
 // logits are one read.
 func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error) {
-	if err := r.step(tokens, false, false); err != nil {
+	if err := r.step(tokens, pickNone, false); err != nil {
 		return nil, err
 	}
 	t2 := time.Now()
@@ -727,7 +736,7 @@ func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error)
 // ForwardArgmax is Forward for greedy decoding: the argmax is taken on the
 // GPU and the step reads back 4 bytes (the token id) instead of the logits.
 func (r *Runner) ForwardArgmax(ctx context.Context, tokens []int32) (int32, error) {
-	if err := r.step(tokens, true, false); err != nil {
+	if err := r.step(tokens, pickArgmax, false); err != nil {
 		return 0, err
 	}
 	return r.wait(ctx, r.dev.ReadAsync(r.best, 0, 4))
@@ -743,24 +752,40 @@ func (r *Runner) wait(ctx context.Context, p *webgpu.PendingRead) (int32, error)
 	return int32(uint32(raw[0]) | uint32(raw[1])<<8 | uint32(raw[2])<<16 | uint32(raw[3])<<24), nil
 }
 
-// DecodeGreedy feeds tokens, then decodes greedily, calling yield with up
-// to n token ids in order (engine.GreedyDecoder). Each step's input token
-// stays on the GPU (the previous step's argmax), so step t+1 is queued
-// before step t's token is read back: the read back and the CPU's work
-// overlap the GPU's. When yield returns false, the step queued ahead is
-// waited for and undone (Pos is as if it never ran).
+// DecodeGreedy is Decode with greedy sampling.
 func (r *Runner) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield func(int32) bool) error {
+	return r.Decode(ctx, tokens, n, sample.Params{}, nil, yield)
+}
+
+// Decode feeds tokens, then samples with p on the GPU (kernels.Sample, or
+// the argmax when p is plain greedy), calling yield with up to n token ids
+// in order (engine.Decoder). recent are the tokens the penalties see
+// before the first pick (the prompt, and what came before); the draws use
+// sample.Uniform(p.Seed, 0), (p.Seed, 1), …, as a new sample.Sampler
+// does, so the tokens are those of sample.Pick on the GPU's logits. Each
+// step's input token stays on the GPU (the previous step's pick), so step
+// t+1 is queued before step t's token is read back: the read back and the
+// CPU's work overlap the GPU's. When yield returns false, the step queued
+// ahead is waited for and undone (Pos is as if it never ran).
+func (r *Runner) Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
 	if n <= 0 {
 		return nil
 	}
-	if err := r.step(tokens, true, false); err != nil {
+	how := pickArgmax
+	if !p.Greedy() {
+		how = pickSample
+		if err := r.startSampling(ctx, p, recent); err != nil {
+			return err
+		}
+	}
+	if err := r.step(tokens, how, false); err != nil {
 		return err
 	}
 	pending := r.dev.ReadAsync(r.best, 0, 4)
 	for i := 0; i < n; i++ {
 		var ahead *webgpu.PendingRead
 		if i+1 < n && r.embed != nil && r.pos < r.ctx {
-			if err := r.step(nil, true, true); err != nil {
+			if err := r.step(nil, how, true); err != nil {
 				return err
 			}
 			ahead = r.dev.ReadAsync(r.best, 0, 4)
@@ -777,7 +802,7 @@ func (r *Runner) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield 
 			return err
 		}
 		if ahead == nil { // the lookup runs on the CPU, or the cache is full
-			if err := r.step([]int32{tok}, true, false); err != nil {
+			if err := r.step([]int32{tok}, how, false); err != nil {
 				return err
 			}
 			ahead = r.dev.ReadAsync(r.best, 0, 4)
@@ -787,12 +812,21 @@ func (r *Runner) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield 
 	return nil
 }
 
+// pick says what a step does after the logits.
+type pick int
+
+const (
+	pickNone   pick = iota // the logits are read back
+	pickArgmax             // kernels.Argmax
+	pickSample             // kernels.Sample, with the parameters of startSampling
+)
+
 // step writes the inputs of tokens and submits their forward pass (chunks
-// of maxBatch first), with the argmax dispatch when greedy. fromGPU runs
-// one token: the argmax of the previous step, copied on the GPU.
-func (r *Runner) step(tokens []int32, greedy, fromGPU bool) error {
+// of maxBatch first), with the pick's dispatch. fromGPU runs one token:
+// the previous step's pick, copied on the GPU.
+func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 	for len(tokens) > r.maxBatch {
-		if err := r.step(tokens[:r.maxBatch], false, false); err != nil {
+		if err := r.step(tokens[:r.maxBatch], pickNone, false); err != nil {
 			return err
 		}
 		tokens = tokens[r.maxBatch:]
@@ -808,8 +842,16 @@ func (r *Runner) step(tokens []int32, greedy, fromGPU bool) error {
 	if err := r.prepare(tokens, T, fromGPU); err != nil {
 		return err
 	}
+	if how == pickSample {
+		// The draw counter advances with each step (queue writes land in
+		// order, between the submits).
+		if err := r.dev.WriteBuffer(r.sampleCols, 0, r.samplePicks.Bytes()); err != nil {
+			return err
+		}
+		r.samplePicks.Draw++
+	}
 	t1 := time.Now()
-	r.encode(T, greedy, fromGPU)
+	r.encode(T, how, fromGPU)
 	if err := r.dev.Submit(&r.cl); err != nil {
 		return err
 	}
@@ -821,9 +863,8 @@ func (r *Runner) step(tokens []int32, greedy, fromGPU bool) error {
 }
 
 // encode records a step of T tokens into r.cl: the copy of the previous
-// argmax into the ids when fromGPU, the step's dispatches, the argmax
-// when greedy.
-func (r *Runner) encode(T int, greedy, fromGPU bool) {
+// pick into the ids when fromGPU, the step's dispatches, the pick.
+func (r *Runner) encode(T int, how pick, fromGPU bool) {
 	r.cl.Reset()
 	if fromGPU {
 		r.cl.Copy(r.best, 0, r.ids, 0, 4)
@@ -831,8 +872,11 @@ func (r *Runner) encode(T int, greedy, fromGPU bool) {
 	for _, s := range r.steps {
 		s(&r.cl, T)
 	}
-	if greedy {
+	switch how {
+	case pickArgmax:
 		r.argmax(&r.cl)
+	case pickSample:
+		r.sampler(&r.cl)
 	}
 }
 
@@ -902,6 +946,57 @@ func (r *Runner) prepare(tokens []int32, T int, fromGPU bool) error {
 	return nil
 }
 
+// startSampling makes the sampler on first use (growing the ring of
+// recent tokens to p's window), and writes its parameters, with the draw
+// counter at 0, and the last tokens of recent into the ring.
+func (r *Runner) startSampling(ctx context.Context, p sample.Params, recent []int32) error {
+	p = p.Normalized()
+	if r.sampler == nil || r.ring < p.RepeatLastN {
+		ring := max(64, p.RepeatLastN)
+		pipe, err := r.pipeline(ctx, kernels.Sample())
+		if err != nil {
+			return err
+		}
+		if r.sampleCols == (webgpu.Buffer{}) {
+			if r.sampleCols, err = r.buf(48, "sample.cols"); err != nil {
+				return err
+			}
+		}
+		if r.recent != (webgpu.Buffer{}) {
+			r.dev.DestroyBuffer(r.recent)
+		}
+		if r.recent, err = r.buf(int64(4*(1+ring)), "sample.recent"); err != nil {
+			return err
+		}
+		u, err := r.dev.CreateBuffer(16, webgpu.UsageUniform|webgpu.UsageCopyDst, "sample.params")
+		if err != nil {
+			return err
+		}
+		r.allBufs = append(r.allBufs, u)
+		if err := r.dev.WriteBuffer(u, 0, kernels.SampleParams(r.m.Vocab, ring)); err != nil {
+			return err
+		}
+		bg, err := r.dev.BindGroup(pipe, r.logits, r.best, r.sampleCols, r.recent, u)
+		if err != nil {
+			return err
+		}
+		r.ring = ring
+		r.sampler = func(cl *webgpu.CommandList) { cl.Dispatch(pipe, bg, 1, 1, 1) }
+	}
+	if len(recent) > r.ring {
+		recent = recent[len(recent)-r.ring:]
+	}
+	ring := make([]byte, 4*(1+r.ring))
+	binary.LittleEndian.PutUint32(ring, uint32(len(recent)))
+	for i, id := range recent {
+		binary.LittleEndian.PutUint32(ring[4*(1+i):], uint32(id))
+	}
+	r.samplePicks = kernels.SampleColumn{Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
+		RepeatPenalty: p.RepeatPenalty, FrequencyPenalty: p.FrequencyPenalty, PresencePenalty: p.PresencePenalty,
+		LastN: p.RepeatLastN, Seed: p.Seed}
+	return r.dev.WriteBuffer(r.recent, 0, ring)
+}
+
 // Timings splits the wall time of steps: preparing inputs on the CPU and
 // writing them, recording and submitting the command list, and waiting for
 // what is read back (GPU work not yet done, plus the read itself).
@@ -930,7 +1025,11 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	if err := r.prepare(tokens, T, false); err != nil {
 		return nil, err
 	}
-	r.encode(T, T == 1, false)
+	how := pickNone
+	if T == 1 {
+		how = pickArgmax
+	}
+	r.encode(T, how, false)
 	names := r.names
 	if T == 1 {
 		names = append(append([]string(nil), r.names...), "argmax")

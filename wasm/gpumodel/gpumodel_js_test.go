@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
@@ -269,6 +270,62 @@ func TestDecodeGreedy(t *testing.T) {
 	assert.Equal(t, len(ids)+4, a.Pos())
 	require.NoError(t, a.DecodeGreedy(ctx, []int32{got[4]}, 3, func(id int32) bool { got = append(got, id); return true }))
 	assert.Equal(t, want[:8], got)
+}
+
+// TestDecodeSampled checks sampling on the GPU (penalties, top-k, top-p,
+// min-p, temperature, seeded draws) in the pipelined decode against the
+// CPU sampler on the logits of one Forward at a time.
+func TestDecodeSampled(t *testing.T) {
+	m := defaultModel(t)
+	ctx := context.Background()
+	a, b := twoRunners(t, m)
+	ids := m.Tokenizer.Encode("And God said", true, false)
+	for _, p := range []sample.Params{
+		{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: 7},
+		{Temperature: 1, RepeatPenalty: 1.3, FrequencyPenalty: 0.2, PresencePenalty: 0.1, RepeatLastN: 16, Seed: 3},
+		{Temperature: 1.2, TopP: 0.9, Seed: 11},
+		{RepeatPenalty: 1.5, RepeatLastN: 8}, // greedy with penalties: the sampler, not the argmax
+	} {
+		require.NoError(t, a.Reset(128))
+		require.NoError(t, b.Reset(128))
+		// The CPU: one Forward at a time, the sampler on its logits.
+		s := sample.New(p)
+		for _, id := range ids {
+			s.Accept(id)
+		}
+		var want []int32
+		var steps [][]float32
+		feed := ids
+		for i := 0; i < 24; i++ {
+			logits, err := b.Forward(ctx, feed)
+			require.NoError(t, err)
+			steps = append(steps, logits)
+			id := s.Sample(logits)
+			s.Accept(id)
+			want = append(want, id)
+			feed = []int32{id}
+		}
+		var got []int32
+		require.NoError(t, a.Decode(ctx, ids, 24, p, ids, func(id int32) bool { got = append(got, id); return true }))
+		require.Len(t, got, 24)
+		for i := range want {
+			if got[i] != want[i] {
+				// A draw on a boundary of f32 and f64 sums ends the comparison.
+				recent := append(append([]int32(nil), ids...), want[:i]...)
+				u := sample.Uniform(p.Seed, uint32(i))
+				require.True(t, onBoundary(steps[i], recent, p, u), "%+v: token %d: got %d, want %d", p, i, got[i], want[i])
+				t.Logf("%+v: token %d on a boundary", p, i)
+				break
+			}
+		}
+		t.Logf("%+v: %v", p, got)
+	}
+}
+
+// onBoundary says whether sample.Pick's token moves when u moves by 1e-4.
+func onBoundary(logits []float32, recent []int32, p sample.Params, u float32) bool {
+	want := sample.Pick(logits, recent, p, u)
+	return sample.Pick(logits, recent, p, max(u-1e-4, 0)) != want || sample.Pick(logits, recent, p, min(u+1e-4, 0.99999)) != want
 }
 
 // TestProfile times one step's kernels with timestamp queries where the

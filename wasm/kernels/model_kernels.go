@@ -73,3 +73,34 @@ func ElementwiseParams(n int) []byte { return u32s(uint32(n)) }
 
 // ElementwiseGrid covers n elements with 64-wide workgroups.
 func ElementwiseGrid(n int) (x, y uint32) { return Grid(n, 64, 65535) }
+
+//go:embed sample.wgsl
+var sampleWGSL string
+
+// Sample picks each column's token from its logits as package sample's
+// Pick does: bindings logits (T, vocab), out (T u32), cols (T
+// SampleColumn), recent (T, 1 + ring u32), params (SampleParams).
+// Dispatch (T, 1, 1).
+func Sample() Kernel { return Kernel{Name: "sample", WGSL: sampleWGSL, EntryPoint: "main"} }
+
+// SampleParams is the uniform block of sample.wgsl: the vocabulary size
+// and the ring entries per column.
+func SampleParams(vocab, ring int) []byte { return u32s(uint32(vocab), uint32(ring)) }
+
+// SampleColumn is one column's sampling parameters (sample.Params in
+// sample.wgsl's Column layout) and its draw counter.
+type SampleColumn struct {
+	Temperature, TopP, MinP                          float32
+	TopK                                             int
+	RepeatPenalty, FrequencyPenalty, PresencePenalty float32
+	LastN                                            int
+	Seed                                             uint64
+	Draw                                             uint32
+}
+
+// Bytes is c in sample.wgsl's Column layout (48 bytes).
+func (c SampleColumn) Bytes() []byte {
+	return u32s(f32bits(c.Temperature), uint32(max(c.TopK, 0)), f32bits(c.TopP), f32bits(c.MinP),
+		f32bits(c.RepeatPenalty), f32bits(c.FrequencyPenalty), f32bits(c.PresencePenalty), uint32(c.LastN),
+		uint32(c.Seed), uint32(c.Seed>>32), c.Draw, 0)
+}

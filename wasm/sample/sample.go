@@ -1,18 +1,28 @@
 // Package sample picks the next token from logits: greedy, or temperature
 // with top-k, top-p and min-p, after repetition, frequency and presence
-// penalties; with a seeded random generator, so the same seed and inputs
-// give the same tokens on every platform.
+// penalties; with a counter-based random generator, so the same seed and
+// inputs give the same tokens on every platform and on every backend (the
+// GPU's sampler, wasm/kernels/sample.wgsl, follows Pick step for step).
 //
 // In: a logits vector per step (not modified). Out: a token id.
 // The order of the steps follows llama.cpp's default sampler chain:
-// penalties, top-k, top-p, min-p, temperature, then a draw.
+// penalties, top-k, top-p, min-p, temperature, then a draw. Two rules make
+// the chain computable on a GPU without sorting the vocabulary, and Pick
+// keeps them too:
+//   - top-k and top-p look at the MaxCandidates likeliest tokens at most
+//     (a GPU workgroup sorts them in its memory); min-p and temperature
+//     alone see the whole vocabulary;
+//   - the draw walks the surviving candidates in token-id order (as
+//     llama.cpp's dist sampler does when nothing has sorted them).
 package sample
 
 import (
 	"math"
-	"math/rand/v2"
 	"sort"
 )
+
+// MaxCandidates bounds the tokens that top-k and top-p consider.
+const MaxCandidates = 1024
 
 // Params configures a Sampler. The zero value is greedy with no penalties.
 type Params struct {
@@ -27,10 +37,27 @@ type Params struct {
 	Seed             uint64
 }
 
-// Sampler holds a generation's random state and recent tokens.
+// Normalized returns p with RepeatLastN's default filled in.
+func (p Params) Normalized() Params {
+	if p.RepeatLastN <= 0 {
+		p.RepeatLastN = 64
+	}
+	return p
+}
+
+// Penalized says whether any penalty is on.
+func (p Params) Penalized() bool {
+	return p.RepeatPenalty != 0 && p.RepeatPenalty != 1 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0
+}
+
+// Greedy says whether p picks the argmax of the raw logits (no
+// temperature, no penalty).
+func (p Params) Greedy() bool { return p.Temperature <= 0 && !p.Penalized() }
+
+// Sampler holds a generation's draw counter and recent tokens.
 type Sampler struct {
 	p       Params
-	rng     *rand.Rand
+	draws   uint32
 	recent  []int32
 	scratch []candidate
 }
@@ -42,12 +69,7 @@ type candidate struct {
 }
 
 // New returns a Sampler.
-func New(p Params) *Sampler {
-	if p.RepeatLastN == 0 {
-		p.RepeatLastN = 64
-	}
-	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15))}
-}
+func New(p Params) *Sampler { return &Sampler{p: p.Normalized()} }
 
 // Accept records a token (prompt or generated) for the penalties.
 func (s *Sampler) Accept(id int32) {
@@ -57,66 +79,128 @@ func (s *Sampler) Accept(id int32) {
 	}
 }
 
-// Sample picks the next token. It does not Accept it.
+// Recent returns the tokens the penalties see (the last RepeatLastN
+// accepted), oldest first.
+func (s *Sampler) Recent() []int32 { return s.recent }
+
+// Draws is the number of Sample calls so far: the counter of the next
+// draw's random number.
+func (s *Sampler) Draws() uint32 { return s.draws }
+
+// Sample picks the next token, with the random number Uniform(Seed,
+// Draws()). It does not Accept it.
 func (s *Sampler) Sample(logits []float32) int32 {
-	c := s.scratch[:0]
+	u := Uniform(s.p.Seed, s.draws)
+	s.draws++
+	var id int32
+	id, s.scratch = pick(logits, s.recent, s.p, u, s.scratch)
+	return id
+}
+
+// Pick is one sampling step as a pure function: logits (not modified),
+// the recent tokens the penalties see, and the draw's uniform number u in
+// [0, 1).
+func Pick(logits []float32, recent []int32, p Params, u float32) int32 {
+	id, _ := pick(logits, recent, p.Normalized(), u, nil)
+	return id
+}
+
+func pick(logits []float32, recent []int32, p Params, u float32, scratch []candidate) (int32, []candidate) {
+	c := scratch[:0]
 	for i, l := range logits {
 		c = append(c, candidate{id: int32(i), logit: l})
 	}
-	s.scratch = c
-	s.penalize(c)
-	if s.p.Temperature <= 0 {
-		return argmax(c)
+	scratch = c
+	penalize(c, recent, p)
+	if p.Temperature <= 0 {
+		return argmax(c), scratch
 	}
-	sort.Slice(c, func(i, j int) bool {
-		if c[i].logit != c[j].logit {
-			return c[i].logit > c[j].logit
+	if p.TopK > 0 || p.TopP > 0 && p.TopP < 1 {
+		sort.Slice(c, func(i, j int) bool {
+			if c[i].logit != c[j].logit {
+				return c[i].logit > c[j].logit
+			}
+			return c[i].id < c[j].id
+		})
+		k := min(len(c), MaxCandidates)
+		if p.TopK > 0 {
+			k = min(k, p.TopK)
 		}
-		return c[i].id < c[j].id
-	})
-	if k := s.p.TopK; k > 0 && k < len(c) {
 		c = c[:k]
-	}
-	softmax(c, 1)
-	if p := s.p.TopP; p > 0 && p < 1 {
-		var cum float64
-		for i := range c {
-			cum += c[i].p
-			if cum >= float64(p) {
-				c = c[:i+1]
-				break
+		softmax(c, 1)
+		if tp := p.TopP; tp > 0 && tp < 1 {
+			var cum float64
+			for i := range c {
+				cum += c[i].p
+				if cum >= float64(tp) {
+					c = c[:i+1]
+					break
+				}
 			}
 		}
-	}
-	if mp := s.p.MinP; mp > 0 && len(c) > 0 {
-		floor := c[0].p * float64(mp)
-		n := 1
-		for n < len(c) && c[n].p >= floor {
-			n++
+		if mp := p.MinP; mp > 0 {
+			floor := c[0].p * float64(mp)
+			n := 1
+			for n < len(c) && c[n].p >= floor {
+				n++
+			}
+			c = c[:n]
 		}
-		c = c[:n]
+		sort.Slice(c, func(i, j int) bool { return c[i].id < c[j].id })
+	} else if mp := p.MinP; mp > 0 {
+		// min-p over the whole vocabulary: p ≥ p_max·MinP, that is
+		// exp(l − max) ≥ MinP; the largest logits always.
+		mx := c[argmaxIndex(c)].logit
+		kept := c[:0]
+		for _, x := range c {
+			if x.logit >= mx || math.Exp(float64(x.logit-mx)) >= float64(mp) {
+				kept = append(kept, x)
+			}
+		}
+		c = kept
 	}
-	softmax(c, s.p.Temperature)
-	r := s.rng.Float64()
+	softmax(c, p.Temperature)
+	r := float64(u)
 	var cum float64
 	for _, x := range c {
 		cum += x.p
 		if r < cum {
-			return x.id
+			return x.id, scratch
 		}
 	}
-	return c[len(c)-1].id
+	return c[len(c)-1].id, scratch
+}
+
+// Uniform is the n-th random number in [0, 1) of a seed: 24 bits of a
+// hash of (seed, n), so that a GPU computes the same number in 32-bit
+// integer arithmetic.
+func Uniform(seed uint64, n uint32) float32 {
+	h := hash32(uint32(seed) ^ hash32(uint32(seed>>32)^hash32(n^0x9e3779b9)))
+	return float32(h>>8) / (1 << 24)
+}
+
+// hash32 is Chris Wellons' lowbias32 integer hash.
+func hash32(x uint32) uint32 {
+	x ^= x >> 16
+	x *= 0x7feb352d
+	x ^= x >> 15
+	x *= 0x846ca68b
+	x ^= x >> 16
+	return x
 }
 
 // penalize applies llama.cpp's penalties: a repeated token's logit is
 // divided by RepeatPenalty when positive (multiplied when negative), then
 // lowered by count·FrequencyPenalty + PresencePenalty.
-func (s *Sampler) penalize(c []candidate) {
-	if len(s.recent) == 0 || (s.p.RepeatPenalty == 0 || s.p.RepeatPenalty == 1) && s.p.FrequencyPenalty == 0 && s.p.PresencePenalty == 0 {
+func penalize(c []candidate, recent []int32, p Params) {
+	if len(recent) == 0 || !p.Penalized() {
 		return
 	}
+	if len(recent) > p.RepeatLastN {
+		recent = recent[len(recent)-p.RepeatLastN:]
+	}
 	counts := map[int32]int{}
-	for _, id := range s.recent {
+	for _, id := range recent {
 		counts[id]++
 	}
 	for id, n := range counts {
@@ -124,29 +208,31 @@ func (s *Sampler) penalize(c []candidate) {
 			continue
 		}
 		l := &c[id].logit
-		if rp := s.p.RepeatPenalty; rp != 0 && rp != 1 {
+		if rp := p.RepeatPenalty; rp != 0 && rp != 1 {
 			if *l > 0 {
 				*l /= rp
 			} else {
 				*l *= rp
 			}
 		}
-		*l -= float32(n)*s.p.FrequencyPenalty + s.p.PresencePenalty
+		*l -= float32(n)*p.FrequencyPenalty + p.PresencePenalty
 	}
 }
 
 // argmax is the first candidate with the largest logit.
-func argmax(c []candidate) int32 {
+func argmax(c []candidate) int32 { return c[argmaxIndex(c)].id }
+
+func argmaxIndex(c []candidate) int {
 	best := 0
 	for i := range c {
 		if c[i].logit > c[best].logit {
 			best = i
 		}
 	}
-	return c[best].id
+	return best
 }
 
-// softmax sets p of the (sorted) candidates from logit/temp.
+// softmax sets p of the candidates from logit/temp.
 func softmax(c []candidate, temp float32) {
 	if len(c) == 0 {
 		return

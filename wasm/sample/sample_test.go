@@ -62,3 +62,36 @@ func TestTruncation(t *testing.T) {
 	}
 	assert.Equal(t, 200, hits)
 }
+
+func TestUniform(t *testing.T) {
+	var sum float64
+	seen := map[float32]bool{}
+	for n := uint32(0); n < 100000; n++ {
+		u := Uniform(42, n)
+		assert.True(t, u >= 0 && u < 1)
+		sum += float64(u)
+		seen[u] = true
+	}
+	assert.InDelta(t, 0.5, sum/100000, 0.005)
+	assert.Greater(t, len(seen), 99000, "24-bit numbers: few repeats")
+	assert.NotEqual(t, Uniform(1, 0), Uniform(1<<32, 0), "the seed's high half counts")
+	assert.Equal(t, Uniform(7, 3), Uniform(7, 3))
+}
+
+func TestGPURules(t *testing.T) {
+	// The draw walks candidates in id order: with two equal candidates,
+	// u < 0.5 picks the lower id whatever the logits' order.
+	assert.Equal(t, int32(1), Pick([]float32{-9, 2, 2}, nil, Params{Temperature: 1, TopK: 2}, 0.25))
+	assert.Equal(t, int32(2), Pick([]float32{-9, 2, 2}, nil, Params{Temperature: 1, TopK: 2}, 0.75))
+	// top-p without top-k sees MaxCandidates tokens at most: on a flat
+	// distribution the pick stays among the first MaxCandidates ids (ties
+	// sort by id).
+	flat := make([]float32, 3*MaxCandidates)
+	for u := float32(0); u < 1; u += 0.01 {
+		assert.Less(t, Pick(flat, nil, Params{Temperature: 1, TopP: 0.99}, u), int32(MaxCandidates))
+	}
+	// Temperature alone sees everything.
+	assert.Equal(t, int32(3*MaxCandidates-1), Pick(flat, nil, Params{Temperature: 1}, 0.99999))
+	// min-p above 1 keeps the top token.
+	assert.Equal(t, int32(1), Pick([]float32{0, 3, 1}, nil, Params{Temperature: 1, MinP: 2}, 0.9))
+}
