@@ -81,7 +81,22 @@ func TestPageReport(t *testing.T) {
 			default:
 				assert.Equal(t, "cpu", rep.Backend)
 			}
-			assert.Equal(t, nativeGreedy(t, rep.Backend == "webgpu"), rep.Tokens, "greedy tokens on %s in %s vs native", rep.Backend, e.name)
+			want := nativeGreedy(t, rep.Backend == "webgpu")
+			if rep.Precision == "f16" {
+				// f16 activations (Firefox's lavapipe has shader-f16): each
+				// activation rounded to 11 bits moves the logits by about
+				// 3e-3 (TestHalfActivations bounds it against the CPU path),
+				// so a near tie may go the other way and the text part
+				// from there. The first tokens must agree.
+				same := 0
+				for same < min(len(want), len(rep.Tokens)) && want[same] == rep.Tokens[same] {
+					same++
+				}
+				t.Logf("  f16 activations: the first %d of %d tokens as the f32 path's", same, len(want))
+				assert.GreaterOrEqual(t, same, 8, "f16 tokens %v vs f32 %v", rep.Tokens, want)
+			} else {
+				assert.Equal(t, want, rep.Tokens, "greedy tokens on %s in %s vs native", rep.Backend, e.name)
+			}
 			assert.NotEmpty(t, rep.Text)
 			assert.Greater(t, rep.Metrics.DecodeTokS, 0.0)
 			assert.Greater(t, rep.Metrics.LoadMillis, 0.0)
@@ -105,6 +120,9 @@ func TestPageReport(t *testing.T) {
 				assert.Equal(t, "f32", rep.Features.Path.Precision, "SwiftShader has no shader-f16")
 			case "firefox":
 				assert.Equal(t, "f16", rep.Features.Path.Precision, "lavapipe has shader-f16")
+				if rep.Backend == "webgpu" {
+					assert.Equal(t, "f16", rep.Precision, "generated with f16 activations")
+				}
 			}
 		})
 	}

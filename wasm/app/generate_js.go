@@ -36,13 +36,14 @@ type generator struct {
 	cancel     context.CancelFunc
 }
 
-// useWebGPU moves generation to the GPU (package gpumodel).
-func (g *generator) useWebGPU(ctx context.Context, dev *webgpu.Device) error {
+// useWebGPU moves generation to the GPU (package gpumodel), with f16
+// activations and KV cache when half.
+func (g *generator) useWebGPU(ctx context.Context, dev *webgpu.Device, half bool) error {
 	if err := gpumodel.Supported(g.m); err != nil {
 		return err
 	}
 	n := min(g.m.CtxTrain, 4096)
-	r, err := gpumodel.New(ctx, dev, g.m, n, 64)
+	r, err := gpumodel.New(ctx, dev, g.m, n, 64, gpumodel.HalfActivations(half))
 	if err != nil {
 		return err
 	}

@@ -146,7 +146,7 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 	} else {
 		rep.Metrics.LoadMillis = g.loadMillis
 		if dev != nil {
-			if err := g.useWebGPU(ctx, dev); err != nil {
+			if err := g.useWebGPU(ctx, dev, feats.Path.Precision == "f16"); err != nil {
 				fail("%v; generating on the CPU path", err)
 			} else if opts.prefs.Backend != "webgpu" {
 				// No explicit choice: measure both paths, keep the faster.
@@ -159,6 +159,9 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 			}
 		}
 		rep.Backend, rep.Precision = g.backendName(), "f32"
+		if rep.Backend == "webgpu" {
+			rep.Precision = feats.Path.Precision
+		}
 		update(func() { st.Backend = g.backendName() })
 	}
 

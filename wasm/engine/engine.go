@@ -181,21 +181,28 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 		}
 		return res.Tokens < limit
 	}
-	if d, ok := be.(Decoder); ok {
-		// Sampled on the backend and pipelined: EOS and stop strings are
-		// seen one step late, and the step queued ahead is undone.
-		recent := append([]int32(nil), s.Recent()...)
-		if derr := d.Decode(ctx, ids, limit, p, recent, handle); derr != nil {
-			return res, derr
-		}
-	} else {
+	// stepwise feeds a token, picks the next, one step at a time.
+	stepwise := func() error {
 		id, nerr := next(ids)
 		for nerr == nil && handle(id) {
 			id, nerr = next([]int32{id})
 		}
-		if nerr != nil {
-			return res, nerr
+		return nerr
+	}
+	if d, ok := be.(Decoder); ok {
+		// Sampled on the backend and pipelined: EOS and stop strings are
+		// seen one step late, and the step queued ahead is undone.
+		recent := append([]int32(nil), s.Recent()...)
+		derr := d.Decode(ctx, ids, limit, p, recent, handle)
+		if errors.Is(derr, sample.ErrBackend) {
+			// Refused before anything ran: sample on the CPU.
+			derr = stepwise()
 		}
+		if derr != nil {
+			return res, derr
+		}
+	} else if serr := stepwise(); serr != nil {
+		return res, serr
 	}
 	if err != nil {
 		return res, err

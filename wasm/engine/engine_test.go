@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -193,4 +194,19 @@ func TestGenerateThroughDecoder(t *testing.T) {
 	want, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p})
 	got, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p, Backend: d})
 	assert.Equal(t, want, got)
+
+	// A decoder that refuses the parameters: Generate samples on the CPU.
+	got, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p, Backend: refusingDecoder{d}})
+	assert.Equal(t, want, got)
+}
+
+// refusingDecoder refuses every sampling parameter but greedy, as the GPU
+// refuses a repeat window it cannot hold.
+type refusingDecoder struct{ *argmaxDecoder }
+
+func (d refusingDecoder) Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
+	if !p.Greedy() {
+		return fmt.Errorf("test: %w", sample.ErrBackend)
+	}
+	return d.argmaxDecoder.Decode(ctx, tokens, n, p, recent, yield)
 }

@@ -73,16 +73,18 @@ var getRowsTypes = map[string]bool{"F32": true, "F16": true, "Q8_0": true, "Q4_0
 type Runner struct {
 	dev      *webgpu.Device
 	m        *model.Model
-	ctx      int // positions the KV cache holds
+	ctx      int // positions the KV cache holds, per sequence
 	maxBatch int
-	pos      int
+	seqs     int   // sequences the KV cache holds
+	pos      []int // positions filled, per sequence
 
 	// Activations, (maxBatch, ·) f32: the residual stream x, the fused
 	// Q/K/V output qkv, rotated queries q, attention output att, the
 	// SwiGLU output h (and up, when gate and up are not fused).
 	x, qkv, q, att, h, up, scores, cs webgpu.Buffer
-	logits, best                      webgpu.Buffer
-	kc, vc                            []webgpu.Buffer // per layer (ctx, kvDim)
+	logits, best                      webgpu.Buffer   // (seqs, vocab), (seqs)
+	kc, vc                            []webgpu.Buffer // per layer (seqs·ctx, kvDim)
+	spans                             webgpu.Buffer   // (maxBatch) kernels.Span
 	params                            webgpu.Buffer   // packed uniform blocks
 	paramBlocks                       [][]byte        // this step's blocks, in slot order
 	slots                             map[string]int
@@ -90,36 +92,85 @@ type Runner struct {
 	layers  []layerGPU
 	output  weight
 	outNorm webgpu.Buffer
-	steps   []func(cl *webgpu.CommandList, T int) // one dispatch each
-	names   []string                              // each step's kernel
-	cl      webgpu.CommandList
-	pipes   map[string]webgpu.Pipeline
-	allBufs []webgpu.Buffer
-	stepPre []func(T, pos int) // fill paramBlocks
-	wgRows  *bool              // matmul form, see WorkgroupPerRow
+	steps   []func(cl *webgpu.CommandList, s shape) // one dispatch each
+	names   []string                                // each step's kernel
+	// cmdNames is the kernel of each command of the last step encoded.
+	cmdNames []string
+	cl       webgpu.CommandList
+	pipes    map[string]webgpu.Pipeline
+	allBufs  []webgpu.Buffer
+	stepPre  []func(s shape) // fill paramBlocks
+	wgRows   *bool           // matmul form, see WorkgroupPerRow
 	// subgroups: the workgroup form reduces with subgroupAdd
 	// (kernels.SubgroupsFit).
 	subgroups bool
+	half      bool // see HalfActivations
+	splitAt   *int // see AttentionSplitAt
+	chunk     int  // positions per workgroup of split attention
 	timings   Timings
-	argmax    func(cl *webgpu.CommandList)
-	// The sampler (kernels.Sample), made on first use: its parameters,
-	// the ring of recent tokens its penalties see, and the draw counter.
-	sampler     func(cl *webgpu.CommandList)
-	sampleCols  webgpu.Buffer
-	recent      webgpu.Buffer
-	ring        int
-	samplePicks kernels.SampleColumn
-	ids         webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
-	embed       *weight       // the token embedding on the GPU, nil: looked up on the CPU
-	maxDim      int           // maxComputeWorkgroupsPerDimension
-	// maxBinding is the most bytes one weight buffer may hold: the
-	// smaller of maxStorageBufferBindingSize and maxBufferSize.
-	maxBinding int64
+	argmax    func(cl *webgpu.CommandList, cols int)
+	// The sampler (kernels.Sample), made on first use: its columns'
+	// parameters, each sequence's ring of recent tokens its penalties
+	// see, and each sequence's parameters and draw counter.
+	sampler    func(cl *webgpu.CommandList, cols int)
+	sampleCols webgpu.Buffer
+	recent     webgpu.Buffer
+	seqSample  []kernels.SampleColumn
+	ids        webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
+	embed      *weight       // the token embedding on the GPU, nil: looked up on the CPU
+	maxDim     int           // maxComputeWorkgroupsPerDimension
+	// bindingLimit is the most bytes one buffer may hold: the smaller of
+	// maxStorageBufferBindingSize and maxBufferSize; maxBinding is the
+	// most one weight buffer may hold (bindingLimit, or less for tests).
+	bindingLimit, maxBinding int64
 	// Per-step input buffers, reused: a step allocates nothing for them.
 	idsBuf    []byte
 	csBuf     []float32
 	paramsBuf []byte
+	spanList  []kernels.Span
+	colsBuf   []byte
 }
+
+// shape is what a step computes: T tokens, and the logits of the last
+// one, or of every one (all: a batch of sequences, a token each); chunks
+// > 0 splits attention into that many chunks (see splitAttention).
+type shape struct {
+	T      int
+	all    bool
+	chunks int
+}
+
+// logitRows is how many rows of logits the step computes.
+func (s shape) logitRows() int {
+	if s.all {
+		return s.T
+	}
+	return 1
+}
+
+// defaultSplitAt is the longest context attention reads in one workgroup
+// per (head, token): beyond it, a step of few tokens leaves most of a GPU
+// idle (heads·T workgroups), and the split form spreads the positions.
+const defaultSplitAt = 1024
+
+// splitT is the most tokens a step may have for split attention (the
+// partials buffer is sized for it): decode and batched decode.
+func (r *Runner) splitT() int { return min(r.maxBatch, max(r.seqs, 4)) }
+
+// splitAttention sets s.chunks from the step's spans.
+func (r *Runner) splitAttention(s *shape) {
+	longest := 0
+	for _, sp := range r.spanList {
+		longest = max(longest, sp.Len)
+	}
+	if *r.splitAt > 0 && longest > *r.splitAt && s.T <= r.splitT() {
+		s.chunks = kernels.AttentionChunks(longest, r.chunk)
+	}
+}
+
+// recentRing is how many recent tokens the GPU sampler keeps per
+// sequence: the largest repeat-penalty window it takes.
+const recentRing = 256
 
 // layerGPU is one block's weights on the GPU. qkv is Wq, Wk and Wv as one
 // matrix when their types agree (else q, k, v apart); gateUp is Wgate then
@@ -165,6 +216,24 @@ type Option func(*Runner)
 // (software) adapter, workgroups otherwise.
 func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
 
+// AttentionSplitAt sets when attention is split over the positions
+// (flash-decoding: kernels.AttentionSplit, then AttentionCombine): in steps
+// of a few tokens (decode, batched decode) whose longest context is over n
+// positions. 0 never splits; the default is 1,024.
+func AttentionSplitAt(n int) Option { return func(r *Runner) { r.splitAt = &n } }
+
+// HalfActivations stores the activations between kernels (Q/K/V, the
+// attention output, the SwiGLU output) and the KV cache in f16, sums
+// staying f32, the residual stream and the logits f32: half the cache's
+// memory and reads. It needs the device feature "shader-f16"; by default
+// New uses f32 (features.Choose picks f16 for the page where the adapter
+// has it).
+func HalfActivations(on bool) Option { return func(r *Runner) { r.half = on } }
+
+// Sequences sets how many sequences the KV cache holds (default 1), for
+// StepBatch: each has ctx positions.
+func Sequences(n int) Option { return func(r *Runner) { r.seqs = max(n, 1) } }
+
 // MaxBindingSize caps the bytes of one weight buffer below the adapter's
 // limits, so that weights are split into more parts (for tests).
 func MaxBindingSize(n int64) Option { return func(r *Runner) { r.maxBinding = n } }
@@ -175,9 +244,24 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	if err := Supported(m); err != nil {
 		return nil, err
 	}
-	r := &Runner{dev: dev, m: m, ctx: ctxLen, maxBatch: maxBatch, pipes: map[string]webgpu.Pipeline{}, slots: map[string]int{}}
+	r := &Runner{dev: dev, m: m, ctx: ctxLen, maxBatch: maxBatch, seqs: 1, pipes: map[string]webgpu.Pipeline{}, slots: map[string]int{}}
 	for _, o := range opts {
 		o(r)
+	}
+	r.pos = make([]int, r.seqs)
+	r.seqSample = make([]kernels.SampleColumn, r.seqs)
+	if r.chunk == 0 {
+		r.chunk = kernels.AttentionChunk
+	}
+	if r.splitAt == nil {
+		n := defaultSplitAt
+		r.splitAt = &n
+	}
+	if r.half && !dev.Info().HasFeature("shader-f16") {
+		return nil, fmt.Errorf("gpumodel: f16 activations need the device feature shader-f16")
+	}
+	if r.seqs > maxBatch {
+		return nil, fmt.Errorf("gpumodel: %d sequences do not fit a batch of %d", r.seqs, maxBatch)
 	}
 	if r.wgRows == nil {
 		on := !dev.Info().Adapter.IsFallbackAdapter
@@ -194,6 +278,7 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 		return v
 	}
 	limit := min(orDefault(info.Limit("maxStorageBufferBindingSize"), 128<<20), orDefault(info.Limit("maxBufferSize"), 256<<20))
+	r.bindingLimit = limit
 	if r.maxBinding == 0 || r.maxBinding > limit {
 		r.maxBinding = limit
 	}
@@ -221,12 +306,18 @@ func (r *Runner) Reset(ctx int) error {
 	if ctx > r.ctx {
 		return fmt.Errorf("gpumodel: a context of %d positions does not fit the cache of %d", ctx, r.ctx)
 	}
-	r.pos = 0
+	r.pos[0] = 0
 	return nil
 }
 
-// Pos is the number of positions filled.
-func (r *Runner) Pos() int { return r.pos }
+// Pos is the number of positions filled (of sequence 0).
+func (r *Runner) Pos() int { return r.pos[0] }
+
+// SeqPos is the number of positions of sequence seq filled.
+func (r *Runner) SeqPos(seq int) int { return r.pos[seq] }
+
+// ResetSeq empties sequence seq (its cache is overwritten from position 0).
+func (r *Runner) ResetSeq(seq int) { r.pos[seq] = 0 }
 
 const rw = webgpu.UsageStorage | webgpu.UsageCopyDst | webgpu.UsageCopySrc
 
@@ -306,18 +397,35 @@ func (r *Runner) pipeline(ctx context.Context, k kernels.Kernel) (webgpu.Pipelin
 
 // slot returns the uniform block for name, making it on first use; fill
 // sets its bytes each step.
-func (r *Runner) slot(name string, fill func(T, pos int) []byte) webgpu.Binding {
+func (r *Runner) slot(name string, fill func(s shape) []byte) webgpu.Binding {
 	i, ok := r.slots[name]
 	if !ok {
 		i = len(r.paramBlocks)
 		r.slots[name] = i
 		r.paramBlocks = append(r.paramBlocks, nil)
-		r.stepPre = append(r.stepPre, func(T, pos int) { r.paramBlocks[i] = fill(T, pos) })
+		r.stepPre = append(r.stepPre, func(s shape) { r.paramBlocks[i] = fill(s) })
 	}
 	return webgpu.Binding{Buffer: r.params, Offset: int64(i * uniformStride), Size: 32}
 }
 
 func f32n(n int) int64 { return int64(4 * n) }
+
+// actBytes is the size of n activations (f16 ones padded to 8 bytes, a
+// vec4<f16>).
+func (r *Runner) actBytes(n int) int64 {
+	if r.half {
+		return int64((2*n + 7) / 8 * 8)
+	}
+	return f32n(n)
+}
+
+// actKernel is k with f16 activations when the runner has them.
+func (r *Runner) actKernel(k kernels.Kernel) kernels.Kernel {
+	if r.half {
+		return k.Half()
+	}
+	return k
+}
 
 func sameShape(ws ...cpu.Weight) bool {
 	for _, w := range ws[1:] {
@@ -339,15 +447,22 @@ func (r *Runner) build(ctx context.Context) error {
 			*dst, err = r.buf(f32n(n), label)
 		}
 	}
+	// act makes a buffer of n activations: f32, or f16 (HalfActivations).
+	act := func(dst *webgpu.Buffer, n int, label string) {
+		if err == nil {
+			*dst, err = r.buf(r.actBytes(n), label)
+		}
+	}
 	mk(&r.x, B*c.Embd, "x")
-	mk(&r.qkv, B*(qDim+2*kvDim), "qkv")
-	mk(&r.q, B*qDim, "q")
-	mk(&r.att, B*qDim, "att")
-	mk(&r.h, B*c.FF, "h")
+	act(&r.qkv, B*(qDim+2*kvDim), "qkv")
+	act(&r.q, B*qDim, "q")
+	act(&r.att, B*qDim, "att")
+	act(&r.h, B*c.FF, "h")
 	mk(&r.scores, B*c.Heads*r.ctx, "scores")
 	mk(&r.cs, B*c.RopeDims, "rope.cs")
-	mk(&r.logits, m.Vocab, "logits")
-	mk(&r.best, 1, "argmax")
+	mk(&r.logits, r.seqs*m.Vocab, "logits")
+	mk(&r.best, r.seqs, "argmax")
+	mk(&r.spans, 2*B, "spans")
 	if err == nil {
 		r.params, err = r.dev.CreateBuffer(maxUniformBlocks*uniformStride, webgpu.UsageUniform|webgpu.UsageCopyDst, "params")
 		r.allBufs = append(r.allBufs, r.params)
@@ -355,10 +470,13 @@ func (r *Runner) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cache := r.actBytes(r.seqs * r.ctx * kvDim); cache > r.bindingLimit {
+		return fmt.Errorf("gpumodel: a layer's cache of %d sequences × %d positions is %d bytes, over the %d a binding may hold", r.seqs, r.ctx, cache, r.bindingLimit)
+	}
 	for l := range m.Layers {
 		var kb, vb webgpu.Buffer
-		mk(&kb, r.ctx*kvDim, fmt.Sprintf("kv.%d.k", l))
-		mk(&vb, r.ctx*kvDim, fmt.Sprintf("kv.%d.v", l))
+		act(&kb, r.seqs*r.ctx*kvDim, fmt.Sprintf("kv.%d.k", l))
+		act(&vb, r.seqs*r.ctx*kvDim, fmt.Sprintf("kv.%d.v", l))
 		r.kc, r.vc = append(r.kc, kb), append(r.vc, vb)
 	}
 	if err != nil {
@@ -435,7 +553,7 @@ func (r *Runner) build(ctx context.Context) error {
 				return err
 			}
 			if r.up == (webgpu.Buffer{}) {
-				mk(&r.up, B*c.FF, "up")
+				act(&r.up, B*c.FF, "up")
 				if err != nil {
 					return err
 				}
@@ -500,10 +618,10 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 	p.yOff += part.row0
 	cols := p.w.cols
 	eps := r.m.RMSEps
-	u := r.slot(fmt.Sprintf("mm.%s.%d.%d.%d.%d.%v", p.f, rows, cols, p.yStride, p.yOff, p.last), func(T, _ int) []byte {
-		mp := kernels.MatMulParams{Rows: rows, Cols: cols, Batch: T, YStride: p.yStride, YOff: p.yOff, Eps: eps}
-		if p.last {
-			mp.Batch, mp.XOff = 1, (T-1)*cols
+	u := r.slot(fmt.Sprintf("mm.%s.%d.%d.%d.%d.%v", p.f, rows, cols, p.yStride, p.yOff, p.last), func(s shape) []byte {
+		mp := kernels.MatMulParams{Rows: rows, Cols: cols, Batch: s.T, YStride: p.yStride, YOff: p.yOff, Eps: eps}
+		if p.last && !s.all {
+			mp.Batch, mp.XOff = 1, (s.T-1)*cols
 		}
 		return mp.Bytes()
 	})
@@ -550,9 +668,10 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 			return err
 		}
 	}
-	r.add(k.Name, func(cl *webgpu.CommandList, T int) {
+	r.add(k.Name, func(cl *webgpu.CommandList, s shape) {
+		T := s.T
 		if p.last {
-			T = 1
+			T = s.logitRows()
 		}
 		if wg && T == 1 {
 			x, y, z := kernels.MatMulWorkgroups(rows, T, r.maxDim)
@@ -570,7 +689,7 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 }
 
 // add appends a step of one dispatch, of kernel name.
-func (r *Runner) add(name string, f func(cl *webgpu.CommandList, T int)) {
+func (r *Runner) add(name string, f func(cl *webgpu.CommandList, s shape)) {
 	r.steps = append(r.steps, f)
 	r.names = append(r.names, name)
 }
@@ -593,16 +712,16 @@ func (r *Runner) record(ctx context.Context) error {
 		if ew.split {
 			d = part.scales
 		}
-		u := r.slot("get_rows", func(T, _ int) []byte { return kernels.GetRowsParams(c.Embd, T) })
+		u := r.slot("get_rows", func(s shape) []byte { return kernels.GetRowsParams(c.Embd, s.T) })
 		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(part.data), whole(d), whole(r.x), u)
 		if err != nil {
 			return err
 		}
-		r.add("get_rows", func(cl *webgpu.CommandList, T int) {
-			cl.Dispatch(pGet, bg, uint32((c.Embd+63)/64), uint32(T), 1)
+		r.add("get_rows", func(cl *webgpu.CommandList, s shape) {
+			cl.Dispatch(pGet, bg, uint32((c.Embd+63)/64), uint32(s.T), 1)
 		})
 	}
-	pRope, err := r.pipeline(ctx, kernels.RopeKV(c.RopeNeoX))
+	pRope, err := r.pipeline(ctx, r.actKernel(kernels.RopeKV(c.RopeNeoX)))
 	if err != nil {
 		return err
 	}
@@ -610,24 +729,41 @@ func (r *Runner) record(ctx context.Context) error {
 	if *r.wgRows {
 		attnWG = 256
 	}
-	pAttn, err := r.pipeline(ctx, kernels.Attention(attnWG))
+	pAttn, err := r.pipeline(ctx, r.actKernel(kernels.Attention(attnWG)))
+	if err != nil {
+		return err
+	}
+	pSplit, err := r.pipeline(ctx, r.actKernel(kernels.AttentionSplit(attnWG, r.chunk)))
+	if err != nil {
+		return err
+	}
+	pCombine, err := r.pipeline(ctx, r.actKernel(kernels.AttentionCombine(attnWG, r.chunk)))
+	if err != nil {
+		return err
+	}
+	chunks := kernels.AttentionChunks(r.ctx, r.chunk)
+	partials, err := r.buf(kernels.AttentionPartialBytes(r.splitT()*c.Heads*chunks), "attention.partials")
 	if err != nil {
 		return err
 	}
 	var pSiLU webgpu.Pipeline
-	uRope := r.slot("rope_kv", func(T, pos int) []byte {
-		return kernels.RopeKVParams(c.Heads, c.HeadsKV, c.HeadDim, c.RopeDims, T, pos)
+	uRope := r.slot("rope_kv", func(s shape) []byte {
+		return kernels.RopeKVParams(c.Heads, c.HeadsKV, c.HeadDim, c.RopeDims, s.T)
 	})
-	uAttn := r.slot("attn", func(T, pos int) []byte {
-		return kernels.AttentionParams(c.Heads, c.HeadsKV, c.HeadDim, r.ctx, pos, T, 1/float32(math.Sqrt(float64(c.HeadDim))))
+	uAttn := r.slot("attn", func(s shape) []byte {
+		return kernels.AttentionParams(c.Heads, c.HeadsKV, c.HeadDim, r.ctx, s.T, 1/float32(math.Sqrt(float64(c.HeadDim))), chunks)
 	})
 	norm := kernels.Fusion{Norm: true}
+	// Products into the f16 activations write f16 (toAct); those from them
+	// read f16 (fromAct). The residual stream and the logits stay f32.
+	toAct := kernels.Fusion{Norm: true, HalfY: r.half}
+	fromAct := kernels.Fusion{Acc: true, HalfX: r.half}
 	for l := range r.layers {
 		g := &r.layers[l]
 		// Norm + Q, K, V (+ biases) into qkv: (T, qDim + 2·kvDim).
 		stride := qDim + 2*kvDim
 		if g.fusedQKV {
-			f := norm
+			f := toAct
 			f.Bias = g.hasBias
 			if err := r.addProduct(ctx, product{w: g.qkv, in: r.x, out: r.qkv, f: f, nw: g.attnNorm, bias: g.bqkv}); err != nil {
 				return err
@@ -638,7 +774,7 @@ func (r *Runner) record(ctx context.Context) error {
 				b    webgpu.Buffer
 				yOff int
 			}{{g.q, g.bq, 0}, {g.k, g.bk, qDim}, {g.v, g.bv, qDim + kvDim}} {
-				f := norm
+				f := toAct
 				f.Bias = g.hasBias
 				if err := r.addProduct(ctx, product{w: p.w, in: r.x, out: r.qkv, f: f, nw: g.attnNorm, bias: p.b, yStride: stride, yOff: p.yOff}); err != nil {
 					return err
@@ -646,53 +782,69 @@ func (r *Runner) record(ctx context.Context) error {
 			}
 		}
 		// RoPE, and the cache append.
-		bgRope, err := r.dev.BindGroupRanges(pRope, whole(r.qkv), whole(r.cs), whole(r.q), whole(r.kc[l]), whole(r.vc[l]), uRope)
+		bgRope, err := r.dev.BindGroupRanges(pRope, whole(r.qkv), whole(r.cs), whole(r.q), whole(r.kc[l]), whole(r.vc[l]), uRope, whole(r.spans))
 		if err != nil {
 			return err
 		}
-		r.add("rope_kv", func(cl *webgpu.CommandList, T int) {
-			x, y := kernels.RopeKVGrid(c.Heads, c.HeadsKV, c.HeadDim, T)
+		r.add("rope_kv", func(cl *webgpu.CommandList, s shape) {
+			x, y := kernels.RopeKVGrid(c.Heads, c.HeadsKV, c.HeadDim, s.T)
 			cl.Dispatch(pRope, bgRope, x, y, 1)
 		})
-		bgAttn, err := r.dev.BindGroupRanges(pAttn, whole(r.q), whole(r.kc[l]), whole(r.vc[l]), whole(r.scores), whole(r.att), uAttn)
+		attn := []webgpu.Binding{whole(r.q), whole(r.kc[l]), whole(r.vc[l]), whole(r.scores), whole(r.att), uAttn, whole(r.spans), whole(partials)}
+		bgAttn, err := r.dev.BindGroupRanges(pAttn, attn...)
 		if err != nil {
 			return err
 		}
-		r.add("attention", func(cl *webgpu.CommandList, T int) { cl.Dispatch(pAttn, bgAttn, uint32(c.Heads), uint32(T), 1) })
+		bgSplit, err := r.dev.BindGroupRanges(pSplit, attn...)
+		if err != nil {
+			return err
+		}
+		bgCombine, err := r.dev.BindGroupRanges(pCombine, attn...)
+		if err != nil {
+			return err
+		}
+		r.add("attention", func(cl *webgpu.CommandList, s shape) {
+			if s.chunks > 0 {
+				cl.Dispatch(pSplit, bgSplit, uint32(c.Heads), uint32(s.T), uint32(s.chunks))
+				cl.Dispatch(pCombine, bgCombine, uint32(c.Heads), uint32(s.T), 1)
+				return
+			}
+			cl.Dispatch(pAttn, bgAttn, uint32(c.Heads), uint32(s.T), 1)
+		})
 		// Output projection + residual.
-		if err := r.addProduct(ctx, product{w: &g.wo, in: r.att, out: r.x, f: kernels.Fusion{Acc: true}}); err != nil {
+		if err := r.addProduct(ctx, product{w: &g.wo, in: r.att, out: r.x, f: fromAct}); err != nil {
 			return err
 		}
 		// Norm + gate/up + SwiGLU into h.
 		if g.fusedGate {
-			if err := r.addProduct(ctx, product{w: g.gateUp, in: r.x, out: r.h, f: kernels.Fusion{Norm: true, Gated: true}, nw: g.ffnNorm}); err != nil {
+			if err := r.addProduct(ctx, product{w: g.gateUp, in: r.x, out: r.h, f: kernels.Fusion{Norm: true, Gated: true, HalfY: r.half}, nw: g.ffnNorm}); err != nil {
 				return err
 			}
 		} else {
-			if err := r.addProduct(ctx, product{w: g.gate, in: r.x, out: r.h, f: norm, nw: g.ffnNorm}); err != nil {
+			if err := r.addProduct(ctx, product{w: g.gate, in: r.x, out: r.h, f: toAct, nw: g.ffnNorm}); err != nil {
 				return err
 			}
-			if err := r.addProduct(ctx, product{w: g.upW, in: r.x, out: r.up, f: norm, nw: g.ffnNorm}); err != nil {
+			if err := r.addProduct(ctx, product{w: g.upW, in: r.x, out: r.up, f: toAct, nw: g.ffnNorm}); err != nil {
 				return err
 			}
 			if pSiLU == 0 {
-				if pSiLU, err = r.pipeline(ctx, kernels.SiLUMul()); err != nil {
+				if pSiLU, err = r.pipeline(ctx, r.actKernel(kernels.SiLUMul())); err != nil {
 					return err
 				}
 			}
-			u := r.slot("silu", func(T, _ int) []byte { return kernels.ElementwiseParams(T * c.FF) })
+			u := r.slot("silu", func(s shape) []byte { return kernels.ElementwiseParams(s.T * c.FF) })
 			bg, err := r.dev.BindGroupRanges(pSiLU, whole(r.h), whole(r.up), u)
 			if err != nil {
 				return err
 			}
 			p := pSiLU
-			r.add("silu_mul", func(cl *webgpu.CommandList, T int) {
-				x, y := kernels.ElementwiseGrid(T * c.FF)
+			r.add("silu_mul", func(cl *webgpu.CommandList, s shape) {
+				x, y := kernels.ElementwiseGrid(s.T * c.FF)
 				cl.Dispatch(p, bg, x, y, 1)
 			})
 		}
 		// Down projection + residual.
-		if err := r.addProduct(ctx, product{w: &g.wd, in: r.h, out: r.x, f: kernels.Fusion{Acc: true}}); err != nil {
+		if err := r.addProduct(ctx, product{w: &g.wd, in: r.h, out: r.x, f: fromAct}); err != nil {
 			return err
 		}
 	}
@@ -704,12 +856,12 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ua := r.slot("argmax", func(int, int) []byte { return kernels.ElementwiseParams(m.Vocab) })
+	ua := r.slot("argmax", func(shape) []byte { return kernels.ElementwiseParams(m.Vocab) })
 	bga, err := r.dev.BindGroupRanges(pArg, whole(r.logits), whole(r.best), ua)
 	if err != nil {
 		return err
 	}
-	r.argmax = func(cl *webgpu.CommandList) { cl.Dispatch(pArg, bga, 1, 1, 1) }
+	r.argmax = func(cl *webgpu.CommandList, cols int) { cl.Dispatch(pArg, bga, uint32(cols), 1, 1) }
 	if len(r.paramBlocks) > maxUniformBlocks {
 		return fmt.Errorf("gpumodel: %d uniform blocks, room for %d", len(r.paramBlocks), maxUniformBlocks)
 	}
@@ -718,8 +870,8 @@ func (r *Runner) record(ctx context.Context) error {
 
 // Forward runs tokens at positions Pos(), Pos()+1, ... and returns the
 // logits of the last one: the inputs are written (token ids, the RoPE
-// table, the uniform blocks), the whole step is one submit, and the
-// logits are one read.
+// table, the spans, the uniform blocks), the whole step is one submit,
+// and the logits are one read.
 func (r *Runner) Forward(ctx context.Context, tokens []int32) ([]float32, error) {
 	if err := r.step(tokens, pickNone, false); err != nil {
 		return nil, err
@@ -739,17 +891,26 @@ func (r *Runner) ForwardArgmax(ctx context.Context, tokens []int32) (int32, erro
 	if err := r.step(tokens, pickArgmax, false); err != nil {
 		return 0, err
 	}
-	return r.wait(ctx, r.dev.ReadAsync(r.best, 0, 4))
+	ids, err := r.wait(ctx, r.dev.ReadAsync(r.best, 0, 4))
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
 }
 
-func (r *Runner) wait(ctx context.Context, p *webgpu.PendingRead) (int32, error) {
+// wait waits for a read of token ids.
+func (r *Runner) wait(ctx context.Context, p *webgpu.PendingRead) ([]int32, error) {
 	t := time.Now()
 	raw, err := p.Wait(ctx)
 	r.timings.Wait += time.Since(t)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return int32(uint32(raw[0]) | uint32(raw[1])<<8 | uint32(raw[2])<<16 | uint32(raw[3])<<24), nil
+	ids := make([]int32, len(raw)/4)
+	for i := range ids {
+		ids[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return ids, nil
 }
 
 // DecodeGreedy is Decode with greedy sampling.
@@ -757,16 +918,17 @@ func (r *Runner) DecodeGreedy(ctx context.Context, tokens []int32, n int, yield 
 	return r.Decode(ctx, tokens, n, sample.Params{}, nil, yield)
 }
 
-// Decode feeds tokens, then samples with p on the GPU (kernels.Sample, or
-// the argmax when p is plain greedy), calling yield with up to n token ids
-// in order (engine.Decoder). recent are the tokens the penalties see
-// before the first pick (the prompt, and what came before); the draws use
-// sample.Uniform(p.Seed, 0), (p.Seed, 1), …, as a new sample.Sampler
-// does, so the tokens are those of sample.Pick on the GPU's logits. Each
-// step's input token stays on the GPU (the previous step's pick), so step
-// t+1 is queued before step t's token is read back: the read back and the
-// CPU's work overlap the GPU's. When yield returns false, the step queued
-// ahead is waited for and undone (Pos is as if it never ran).
+// Decode feeds tokens to sequence 0, then samples with p on the GPU
+// (kernels.Sample, or the argmax when p is plain greedy), calling yield
+// with up to n token ids in order (engine.Decoder). recent are the tokens
+// the penalties see before the first pick (the prompt, and what came
+// before); the draws use sample.Uniform(p.Seed, 0), (p.Seed, 1), …, as a
+// new sample.Sampler does, so the tokens are those of sample.Pick on the
+// GPU's logits. Each step's input token stays on the GPU (the previous
+// step's pick), so step t+1 is queued before step t's token is read back:
+// the read back and the CPU's work overlap the GPU's. When yield returns
+// false, the step queued ahead is waited for and undone (Pos is as if it
+// never ran).
 func (r *Runner) Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
 	if n <= 0 {
 		return nil
@@ -774,7 +936,7 @@ func (r *Runner) Decode(ctx context.Context, tokens []int32, n int, p sample.Par
 	how := pickArgmax
 	if !p.Greedy() {
 		how = pickSample
-		if err := r.startSampling(ctx, p, recent); err != nil {
+		if err := r.SetSampling(ctx, 0, p, recent); err != nil {
 			return err
 		}
 	}
@@ -784,19 +946,20 @@ func (r *Runner) Decode(ctx context.Context, tokens []int32, n int, p sample.Par
 	pending := r.dev.ReadAsync(r.best, 0, 4)
 	for i := 0; i < n; i++ {
 		var ahead *webgpu.PendingRead
-		if i+1 < n && r.embed != nil && r.pos < r.ctx {
+		if i+1 < n && r.embed != nil && r.pos[0] < r.ctx {
 			if err := r.step(nil, how, true); err != nil {
 				return err
 			}
 			ahead = r.dev.ReadAsync(r.best, 0, 4)
 		}
-		tok, err := r.wait(ctx, pending)
+		ids, err := r.wait(ctx, pending)
 		if err != nil {
 			return err
 		}
+		tok := ids[0]
 		if !yield(tok) || i+1 == n {
 			if ahead != nil {
-				r.pos--
+				r.pos[0]--
 				_, err = r.wait(ctx, ahead)
 			}
 			return err
@@ -812,21 +975,130 @@ func (r *Runner) Decode(ctx context.Context, tokens []int32, n int, p sample.Par
 	return nil
 }
 
+// SetSampling sets how StepBatch (and Decode, for sequence 0) picks
+// sequence seq's tokens: p, with recent as the tokens its penalties see
+// before the next pick, and its draw counter at 0. A repeat-penalty
+// window over recentRing tokens is refused with sample.ErrBackend.
+func (r *Runner) SetSampling(ctx context.Context, seq int, p sample.Params, recent []int32) error {
+	p = p.Normalized()
+	if p.Penalized() && p.RepeatLastN > recentRing {
+		return fmt.Errorf("gpumodel: %w: a repeat-penalty window of %d tokens (the GPU keeps %d)", sample.ErrBackend, p.RepeatLastN, recentRing)
+	}
+	if err := r.makeSampler(ctx); err != nil {
+		return err
+	}
+	if len(recent) > recentRing {
+		recent = recent[len(recent)-recentRing:]
+	}
+	row := make([]byte, 4*(1+recentRing))
+	binary.LittleEndian.PutUint32(row, uint32(len(recent)))
+	for i, id := range recent {
+		binary.LittleEndian.PutUint32(row[4*(1+i):], uint32(id))
+	}
+	r.seqSample[seq] = kernels.SampleColumn{Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
+		RepeatPenalty: p.RepeatPenalty, FrequencyPenalty: p.FrequencyPenalty, PresencePenalty: p.PresencePenalty,
+		LastN: min(p.RepeatLastN, recentRing), Seed: p.Seed, Row: uint32(seq)}
+	return r.dev.WriteBuffer(r.recent, int64(seq*len(row)), row)
+}
+
+// makeSampler makes the sampler's pipeline, buffers and bind group once.
+func (r *Runner) makeSampler(ctx context.Context) error {
+	if r.sampler != nil {
+		return nil
+	}
+	pipe, err := r.pipeline(ctx, kernels.Sample())
+	if err != nil {
+		return err
+	}
+	if r.sampleCols, err = r.buf(int64(48*r.seqs), "sample.cols"); err != nil {
+		return err
+	}
+	if r.recent, err = r.buf(int64(4*r.seqs*(1+recentRing)), "sample.recent"); err != nil {
+		return err
+	}
+	u, err := r.dev.CreateBuffer(16, webgpu.UsageUniform|webgpu.UsageCopyDst, "sample.params")
+	if err != nil {
+		return err
+	}
+	r.allBufs = append(r.allBufs, u)
+	if err := r.dev.WriteBuffer(u, 0, kernels.SampleParams(r.m.Vocab, recentRing)); err != nil {
+		return err
+	}
+	bg, err := r.dev.BindGroup(pipe, r.logits, r.best, r.sampleCols, r.recent, u)
+	if err != nil {
+		return err
+	}
+	r.sampler = func(cl *webgpu.CommandList, cols int) { cl.Dispatch(pipe, bg, uint32(cols), 1, 1) }
+	return nil
+}
+
+// Prefill feeds tokens to sequence seq without picking a token (their
+// logits are not computed): a prompt but its last token, before the
+// sequence joins StepBatch.
+func (r *Runner) Prefill(ctx context.Context, seq int, tokens []int32) error {
+	for len(tokens) > 0 {
+		n := min(len(tokens), r.maxBatch)
+		seqs := make([]int, n)
+		for i := range seqs {
+			seqs[i] = seq
+		}
+		if err := r.submit(tokens[:n], seqs, shape{T: n}, pickNone, false); err != nil {
+			return err
+		}
+		tokens = tokens[n:]
+	}
+	return nil
+}
+
+// StepBatch runs one token of each of several sequences (seqs distinct,
+// tokens[i] of seqs[i], each at its own next position) in one step, and
+// returns each one's next token, picked as SetSampling set for its
+// sequence (greedy when never set). A batch of one computes what Decode
+// does.
+func (r *Runner) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error) {
+	T := len(seqs)
+	if T == 0 || T != len(tokens) || T > r.seqs {
+		return nil, fmt.Errorf("gpumodel: a batch of %d sequences and %d tokens (room for %d)", T, len(tokens), r.seqs)
+	}
+	seen := map[int]bool{}
+	for _, s := range seqs {
+		if s < 0 || s >= r.seqs || seen[s] {
+			return nil, fmt.Errorf("gpumodel: sequence %d is out of range or repeated in the batch", s)
+		}
+		seen[s] = true
+	}
+	if err := r.makeSampler(ctx); err != nil {
+		return nil, err
+	}
+	cols := growBytes(&r.colsBuf, 48*T)
+	for i, s := range seqs {
+		copy(cols[48*i:], r.seqSample[s].Bytes())
+		r.seqSample[s].Draw++
+	}
+	if err := r.dev.WriteBuffer(r.sampleCols, 0, cols); err != nil {
+		return nil, err
+	}
+	if err := r.submit(tokens, seqs, shape{T: T, all: true}, pickSample, false); err != nil {
+		return nil, err
+	}
+	return r.wait(ctx, r.dev.ReadAsync(r.best, 0, int64(4*T)))
+}
+
 // pick says what a step does after the logits.
 type pick int
 
 const (
 	pickNone   pick = iota // the logits are read back
 	pickArgmax             // kernels.Argmax
-	pickSample             // kernels.Sample, with the parameters of startSampling
+	pickSample             // kernels.Sample, with the columns' parameters written
 )
 
-// step writes the inputs of tokens and submits their forward pass (chunks
-// of maxBatch first), with the pick's dispatch. fromGPU runs one token:
-// the previous step's pick, copied on the GPU.
+// step writes the inputs of tokens of sequence 0 and submits their
+// forward pass (chunks of maxBatch first), with the pick's dispatch.
+// fromGPU runs one token: the previous step's pick, copied on the GPU.
 func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 	for len(tokens) > r.maxBatch {
-		if err := r.step(tokens[:r.maxBatch], pickNone, false); err != nil {
+		if err := r.Prefill(context.Background(), 0, tokens[:r.maxBatch]); err != nil {
 			return err
 		}
 		tokens = tokens[r.maxBatch:]
@@ -838,68 +1110,97 @@ func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 	if T == 0 {
 		return fmt.Errorf("gpumodel: no tokens")
 	}
-	t0 := time.Now()
-	if err := r.prepare(tokens, T, fromGPU); err != nil {
-		return err
-	}
 	if how == pickSample {
-		// The draw counter advances with each step (queue writes land in
-		// order, between the submits).
-		if err := r.dev.WriteBuffer(r.sampleCols, 0, r.samplePicks.Bytes()); err != nil {
+		// Sequence 0's column; the draw counter advances with each step
+		// (queue writes land in order, between the submits).
+		if err := r.dev.WriteBuffer(r.sampleCols, 0, r.seqSample[0].Bytes()); err != nil {
 			return err
 		}
-		r.samplePicks.Draw++
+		r.seqSample[0].Draw++
+	}
+	return r.submit(tokens, make([]int, T), shape{T: T}, how, fromGPU)
+}
+
+// submit writes a step's inputs (token t of sequence seqs[t]) and submits
+// it: one command list, one submit.
+func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, fromGPU bool) error {
+	t0 := time.Now()
+	if err := r.prepare(tokens, seqs, s, fromGPU); err != nil {
+		return err
 	}
 	t1 := time.Now()
-	r.encode(T, how, fromGPU)
+	r.splitAttention(&s)
+	r.encode(s, how, fromGPU)
 	if err := r.dev.Submit(&r.cl); err != nil {
 		return err
 	}
-	r.pos += T
+	for _, q := range seqs {
+		r.pos[q]++
+	}
 	r.timings.Prepare += t1.Sub(t0)
 	r.timings.Submit += time.Since(t1)
 	r.timings.Steps++
 	return nil
 }
 
-// encode records a step of T tokens into r.cl: the copy of the previous
-// pick into the ids when fromGPU, the step's dispatches, the pick.
-func (r *Runner) encode(T int, how pick, fromGPU bool) {
+// encode records a step into r.cl: the copy of the previous pick into the
+// ids when fromGPU, the step's dispatches, the pick.
+func (r *Runner) encode(s shape, how pick, fromGPU bool) {
 	r.cl.Reset()
+	names := r.cmdNames[:0]
 	if fromGPU {
 		r.cl.Copy(r.best, 0, r.ids, 0, 4)
+		names = append(names, "copy")
 	}
-	for _, s := range r.steps {
-		s(&r.cl, T)
+	for i, f := range r.steps {
+		f(&r.cl, s)
+		for len(names) < r.cl.Len() {
+			names = append(names, r.names[i])
+		}
 	}
 	switch how {
 	case pickArgmax:
-		r.argmax(&r.cl)
+		r.argmax(&r.cl, s.logitRows())
+		names = append(names, "argmax")
 	case pickSample:
-		r.sampler(&r.cl)
+		r.sampler(&r.cl, s.logitRows())
+		names = append(names, "sample")
 	}
+	r.cmdNames = names
 }
 
-// prepare checks a step of T tokens and writes its inputs: the token ids
-// (unless fromGPU) or their embedding rows, the RoPE table and the
+// prepare checks a step and writes its inputs: the token ids (unless
+// fromGPU) or their embedding rows, each token's span of the cache and
+// RoPE angles (token t is the next position of sequence seqs[t]), and the
 // uniform blocks.
-func (r *Runner) prepare(tokens []int32, T int, fromGPU bool) error {
+func (r *Runner) prepare(tokens []int32, seqs []int, s shape, fromGPU bool) error {
 	c := r.m.Config
-	if r.pos+T > r.ctx {
-		return model.ErrContextFull{Need: r.pos + T, Have: r.ctx}
-	}
+	T := s.T
 	for _, t := range tokens {
 		if t < 0 || int(t) >= r.m.Vocab {
 			return fmt.Errorf("gpumodel: token id %d is outside the vocabulary", t)
 		}
 	}
+	// Spans: each token at its sequence's next position.
+	spans := r.spanList[:0]
+	next := map[int]int{}
+	for _, q := range seqs {
+		next[q]++
+		spans = append(spans, kernels.Span{Base: q * r.ctx, Len: r.pos[q] + next[q]})
+	}
+	for q, n := range next {
+		if r.pos[q]+n > r.ctx {
+			return model.ErrContextFull{Need: r.pos[q] + n, Have: r.ctx}
+		}
+	}
+	r.spanList = spans
 	// The step's first input: token ids for the GPU lookup, or the rows.
 	switch {
 	case fromGPU:
 	case r.embed != nil:
 		ids := growBytes(&r.idsBuf, 4*T)
 		for i, t := range tokens {
-			ids[4*i], ids[4*i+1], ids[4*i+2], ids[4*i+3] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24)
+			binary.LittleEndian.PutUint32(ids[4*i:], uint32(t))
 		}
 		if err := r.dev.WriteBuffer(r.ids, 0, ids); err != nil {
 			return err
@@ -922,14 +1223,14 @@ func (r *Runner) prepare(tokens []int32, T int, fromGPU bool) error {
 	}
 	cs = cs[:T*c.RopeDims]
 	r.csBuf = cs
-	for i := 0; i < T; i++ {
-		cosv, sinv := r.m.RopeTable(r.pos + i)
+	for i, sp := range spans {
+		cosv, sinv := r.m.RopeTable(sp.Len - 1)
 		for j := 0; j < half; j++ {
 			cs[(i*half+j)*2], cs[(i*half+j)*2+1] = cosv[j], sinv[j]
 		}
 	}
 	for _, f := range r.stepPre {
-		f(T, r.pos)
+		f(s)
 	}
 	params := growBytes(&r.paramsBuf, len(r.paramBlocks)*uniformStride)
 	for i, b := range r.paramBlocks {
@@ -940,61 +1241,10 @@ func (r *Runner) prepare(tokens []int32, T int, fromGPU bool) error {
 	if err := r.dev.WriteBuffer(r.cs, 0, webgpu.Float32Bytes(cs)); err != nil {
 		return err
 	}
-	if err := r.dev.WriteBuffer(r.params, 0, params); err != nil {
+	if err := r.dev.WriteBuffer(r.spans, 0, kernels.SpanBytes(spans)); err != nil {
 		return err
 	}
-	return nil
-}
-
-// startSampling makes the sampler on first use (growing the ring of
-// recent tokens to p's window), and writes its parameters, with the draw
-// counter at 0, and the last tokens of recent into the ring.
-func (r *Runner) startSampling(ctx context.Context, p sample.Params, recent []int32) error {
-	p = p.Normalized()
-	if r.sampler == nil || r.ring < p.RepeatLastN {
-		ring := max(64, p.RepeatLastN)
-		pipe, err := r.pipeline(ctx, kernels.Sample())
-		if err != nil {
-			return err
-		}
-		if r.sampleCols == (webgpu.Buffer{}) {
-			if r.sampleCols, err = r.buf(48, "sample.cols"); err != nil {
-				return err
-			}
-		}
-		if r.recent != (webgpu.Buffer{}) {
-			r.dev.DestroyBuffer(r.recent)
-		}
-		if r.recent, err = r.buf(int64(4*(1+ring)), "sample.recent"); err != nil {
-			return err
-		}
-		u, err := r.dev.CreateBuffer(16, webgpu.UsageUniform|webgpu.UsageCopyDst, "sample.params")
-		if err != nil {
-			return err
-		}
-		r.allBufs = append(r.allBufs, u)
-		if err := r.dev.WriteBuffer(u, 0, kernels.SampleParams(r.m.Vocab, ring)); err != nil {
-			return err
-		}
-		bg, err := r.dev.BindGroup(pipe, r.logits, r.best, r.sampleCols, r.recent, u)
-		if err != nil {
-			return err
-		}
-		r.ring = ring
-		r.sampler = func(cl *webgpu.CommandList) { cl.Dispatch(pipe, bg, 1, 1, 1) }
-	}
-	if len(recent) > r.ring {
-		recent = recent[len(recent)-r.ring:]
-	}
-	ring := make([]byte, 4*(1+r.ring))
-	binary.LittleEndian.PutUint32(ring, uint32(len(recent)))
-	for i, id := range recent {
-		binary.LittleEndian.PutUint32(ring[4*(1+i):], uint32(id))
-	}
-	r.samplePicks = kernels.SampleColumn{Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
-		RepeatPenalty: p.RepeatPenalty, FrequencyPenalty: p.FrequencyPenalty, PresencePenalty: p.PresencePenalty,
-		LastN: p.RepeatLastN, Seed: p.Seed}
-	return r.dev.WriteBuffer(r.recent, 0, ring)
+	return r.dev.WriteBuffer(r.params, 0, params)
 }
 
 // Timings splits the wall time of steps: preparing inputs on the CPU and
@@ -1022,23 +1272,22 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	if T == 0 || T > r.maxBatch {
 		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
-	if err := r.prepare(tokens, T, false); err != nil {
+	if err := r.prepare(tokens, make([]int, T), shape{T: T}, false); err != nil {
 		return nil, err
 	}
 	how := pickNone
 	if T == 1 {
 		how = pickArgmax
 	}
-	r.encode(T, how, false)
-	names := r.names
-	if T == 1 {
-		names = append(append([]string(nil), r.names...), "argmax")
-	}
+	s := shape{T: T}
+	r.splitAttention(&s)
+	r.encode(s, how, false)
+	names := r.cmdNames
 	times, err := r.dev.SubmitProfiled(ctx, &r.cl)
 	if err != nil {
 		return nil, err
 	}
-	r.pos += T
+	r.pos[0] += T
 	out := map[string]OpTime{}
 	for i, d := range times {
 		if i < len(names) {

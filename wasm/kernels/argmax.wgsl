@@ -1,9 +1,9 @@
 // argmax: the index of the largest logit (the lowest index among equals),
 // so a greedy decode step reads back 4 bytes instead of the logits.
 //
-//   logits: (n) f32     out: (1) u32
+//   logits: (T, n) f32     out: (T) u32
 //
-// One workgroup: each invocation scans a strided slice, eight loads at a
+// One workgroup per row of logits: each invocation scans a strided slice, eight loads at a
 // time, then a tree
 // reduction of (value, index) pairs in workgroup memory.
 
@@ -20,7 +20,8 @@ var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let base = wid.x * params.n;
   var v = -3.4e38;
   var idx = 0xffffffffu;
   // Eight loads issued before any is compared: a GPU thread stalls at the
@@ -30,7 +31,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     var xs: array<f32, 8>;
     for (var k = 0u; k < 8u; k++) {
       let i = i0 + k * WG;
-      xs[k] = select(-3.4e38, logits[min(i, params.n - 1u)], i < params.n);
+      xs[k] = select(-3.4e38, logits[base + min(i, params.n - 1u)], i < params.n);
     }
     for (var k = 0u; k < 8u; k++) {
       let i = i0 + k * WG;
@@ -55,6 +56,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     workgroupBarrier();
   }
   if (lid.x == 0u) {
-    out[0] = best_i[0];
+    out[wid.x] = best_i[0];
   }
 }

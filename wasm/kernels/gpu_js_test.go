@@ -66,10 +66,17 @@ func TestMatMulVariants(t *testing.T) {
 		if layout.Split {
 			sBuf = upload(t, dev, webgpu.Float32Bytes(scales))
 		}
-		variants := fusions
 		info := dev.Info()
+		base := fusions
+		if info.HasFeature("shader-f16") {
+			// The products of a block with f16 activations: Q/K/V and
+			// gate/up write f16, the output and down projections read it.
+			base = append(base[:len(base):len(base)], kernels.Fusion{Norm: true, HalfY: true}, kernels.Fusion{Norm: true, Gated: true, HalfY: true},
+				kernels.Fusion{Norm: true, Bias: true, HalfY: true}, kernels.Fusion{Acc: true, HalfX: true}, kernels.Fusion{HalfX: true, HalfY: true})
+		}
+		variants := base
 		if kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize) {
-			for _, f := range fusions {
+			for _, f := range base {
 				f.Subgroups = true
 				variants = append(variants, f)
 			}
@@ -120,7 +127,19 @@ func TestMatMulVariants(t *testing.T) {
 						nw := randoms(rng, cols, 1.5)
 						bias := randoms(rng, rows, 1)
 						y0 := randoms(rng, 2+batch*(rows+5), 1)
+						xBytes, yBytes := webgpu.Float32Bytes(x), webgpu.Float32Bytes(y0)
+						if f.HalfX { // x as the GPU holds it: f16
+							xBytes = f16Bytes(x)
+						}
+						if f.HalfY {
+							yBytes = f16Bytes(y0)
+						}
 						want, tol := kernels.MatMulRef(wDeq, x, nw, bias, y0, p, f)
+						if f.HalfY { // and the rounding of the result to f16
+							for i := range tol {
+								tol[i] += math.Abs(float64(want[i]))/2048 + 1e-7
+							}
+						}
 
 						pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
 						require.NoError(t, err, "%s", k.Name)
@@ -128,8 +147,8 @@ func TestMatMulVariants(t *testing.T) {
 						if layout.Split {
 							bufs = append(bufs, webgpu.Whole(sBuf))
 						}
-						yBuf := upload(t, dev, webgpu.Float32Bytes(y0))
-						bufs = append(bufs, webgpu.Whole(upload(t, dev, webgpu.Float32Bytes(x))), webgpu.Whole(yBuf), webgpu.Whole(uniform(t, dev, p.Bytes())))
+						yBuf := upload(t, dev, yBytes)
+						bufs = append(bufs, webgpu.Whole(upload(t, dev, xBytes)), webgpu.Whole(yBuf), webgpu.Whole(uniform(t, dev, p.Bytes())))
 						if f.Norm {
 							bufs = append(bufs, webgpu.Whole(upload(t, dev, webgpu.Float32Bytes(nw))))
 						}
@@ -149,9 +168,12 @@ func TestMatMulVariants(t *testing.T) {
 							cl.Dispatch(pipe, bg, uint32((rows+63)/64), uint32(batch), 1)
 						}
 						require.NoError(t, dev.Submit(&cl))
-						raw, err := dev.Read(ctx, yBuf, 0, int64(4*len(y0)))
+						raw, err := dev.Read(ctx, yBuf, 0, int64(len(yBytes)))
 						require.NoError(t, err)
 						got := webgpu.BytesToFloat32(raw)
+						if f.HalfY {
+							got = fromF16Bytes(raw)
+						}
 						worst := 0.0
 						for i := range want {
 							d := math.Abs(float64(got[i]) - float64(want[i]))
@@ -200,92 +222,178 @@ func TestRopeKV(t *testing.T) {
 	dev := webgputest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
-	const heads, kvHeads, headDim, T, pos, ctxLen = 6, 2, 16, 3, 5, 12
-	for _, neox := range []bool{false, true} {
-		for _, dims := range []int{headDim, 8} {
-			t.Run(fmt.Sprintf("neox=%v/dims=%d", neox, dims), func(t *testing.T) {
-				qDim, kvDim := heads*headDim, kvHeads*headDim
-				qkv := randoms(rng, T*(qDim+2*kvDim), 2)
-				cs := make([]float32, T*dims)
-				for i := 0; i < len(cs); i += 2 {
-					a := rng.Float64() * 100
-					cs[i], cs[i+1] = float32(math.Cos(a)), float32(math.Sin(a))
-				}
-				kc, vc := randoms(rng, ctxLen*kvDim, 1), randoms(rng, ctxLen*kvDim, 1)
-				wantK, wantV := append([]float32(nil), kc...), append([]float32(nil), vc...)
-				wantQ := kernels.RopeKVRef(qkv, cs, heads, kvHeads, headDim, dims, T, pos, neox, wantK, wantV)
-
-				k := kernels.RopeKV(neox)
-				pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
-				require.NoError(t, err)
-				qBuf := upload(t, dev, make([]byte, 4*len(wantQ)))
-				kBuf, vBuf := upload(t, dev, webgpu.Float32Bytes(kc)), upload(t, dev, webgpu.Float32Bytes(vc))
-				bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(qkv)), upload(t, dev, webgpu.Float32Bytes(cs)), qBuf, kBuf, vBuf,
-					uniform(t, dev, kernels.RopeKVParams(heads, kvHeads, headDim, dims, T, pos)))
-				require.NoError(t, err)
-				var cl webgpu.CommandList
-				gx, gy := kernels.RopeKVGrid(heads, kvHeads, headDim, T)
-				cl.Dispatch(pipe, bg, gx, gy, 1)
-				require.NoError(t, dev.Submit(&cl))
-				for _, c := range []struct {
-					name string
-					buf  webgpu.Buffer
-					want []float32
-				}{{"q", qBuf, wantQ}, {"k cache", kBuf, wantK}, {"v cache", vBuf, wantV}} {
-					raw, err := dev.Read(ctx, c.buf, 0, int64(4*len(c.want)))
-					require.NoError(t, err)
-					got := webgpu.BytesToFloat32(raw)
-					for i := range c.want {
-						// Two products and a sum, rounded in float32 each.
-						require.InDelta(t, c.want[i], got[i], 4e-7*(1+math.Abs(float64(c.want[i]))), "%s[%d]", c.name, i)
+	const heads, kvHeads, headDim, ctxLen = 6, 2, 16, 12
+	// Two sequences of 12 rows each: one token of the first at position 5,
+	// two of the second at 2 and 3.
+	spans := []kernels.Span{{Base: 0, Len: 6}, {Base: 12, Len: 3}, {Base: 12, Len: 4}}
+	T := len(spans)
+	for _, half := range halves(dev) {
+		for _, neox := range []bool{false, true} {
+			for _, dims := range []int{headDim, 8} {
+				t.Run(fmt.Sprintf("neox=%v/dims=%d/f16=%v", neox, dims, half), func(t *testing.T) {
+					qDim, kvDim := heads*headDim, kvHeads*headDim
+					qkv := randoms(rng, T*(qDim+2*kvDim), 2)
+					act := actBytes(half)
+					cs := make([]float32, T*dims)
+					for i := 0; i < len(cs); i += 2 {
+						a := rng.Float64() * 100
+						cs[i], cs[i+1] = float32(math.Cos(a)), float32(math.Sin(a))
 					}
-				}
-			})
+					kc, vc := randoms(rng, 2*ctxLen*kvDim, 1), randoms(rng, 2*ctxLen*kvDim, 1)
+					qkvBytes, kBytes, vBytes := act(qkv), act(kc), act(vc) // rounded to f16 when half
+					wantK, wantV := append([]float32(nil), kc...), append([]float32(nil), vc...)
+					wantQ := kernels.RopeKVRef(qkv, cs, heads, kvHeads, headDim, dims, spans, neox, wantK, wantV)
+
+					k := kernels.RopeKV(neox)
+					if half {
+						k = k.Half()
+					}
+					pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+					require.NoError(t, err)
+					qBuf := upload(t, dev, act(make([]float32, len(wantQ))))
+					kBuf, vBuf := upload(t, dev, kBytes), upload(t, dev, vBytes)
+					bg, err := dev.BindGroup(pipe, upload(t, dev, qkvBytes), upload(t, dev, webgpu.Float32Bytes(cs)), qBuf, kBuf, vBuf,
+						uniform(t, dev, kernels.RopeKVParams(heads, kvHeads, headDim, dims, T)), upload(t, dev, kernels.SpanBytes(spans)))
+					require.NoError(t, err)
+					var cl webgpu.CommandList
+					gx, gy := kernels.RopeKVGrid(heads, kvHeads, headDim, T)
+					cl.Dispatch(pipe, bg, gx, gy, 1)
+					require.NoError(t, dev.Submit(&cl))
+					for _, c := range []struct {
+						name string
+						buf  webgpu.Buffer
+						want []float32
+					}{{"q", qBuf, wantQ}, {"k cache", kBuf, wantK}, {"v cache", vBuf, wantV}} {
+						got := readAct(t, dev, c.buf, len(c.want), half)
+						for i := range c.want {
+							// Two products and a sum, rounded in float32 each
+							// (and the result to f16 when half).
+							tol := 4e-7 * (1 + math.Abs(float64(c.want[i])))
+							if half {
+								tol += math.Abs(float64(c.want[i]))/2048 + 1e-7
+							}
+							require.InDelta(t, c.want[i], got[i], tol, "%s[%d]", c.name, i)
+						}
+					}
+				})
+			}
 		}
 	}
 }
 
-// TestAttention checks attention for decode (T = 1) and prefill (T > 1),
-// with grouped heads and contexts longer than the workgroup.
+// halves are the activation precisions to test: f32, and f16 where the
+// device has shader-f16.
+func halves(dev *webgpu.Device) []bool {
+	if dev.Info().HasFeature("shader-f16") {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+// actBytes returns the encoder of activations: f32, or f16 (rounding the
+// values in place, so a reference sees what the GPU holds).
+func actBytes(half bool) func([]float32) []byte {
+	if half {
+		return f16Bytes
+	}
+	return webgpu.Float32Bytes
+}
+
+// readAct reads n activations of buf, f32 or f16.
+func readAct(t *testing.T, dev *webgpu.Device, buf webgpu.Buffer, n int, half bool) []float32 {
+	size := 4 * n
+	if half {
+		size = (2*n + 3) / 4 * 4
+	}
+	raw, err := dev.Read(context.Background(), buf, 0, int64(size))
+	require.NoError(t, err)
+	if half {
+		return fromF16Bytes(raw)
+	}
+	return webgpu.BytesToFloat32(raw)
+}
+
+// TestAttention checks attention for decode (T = 1), prefill (T > 1) and
+// batched decode (tokens of several sequences), with grouped heads and
+// contexts longer than the workgroup.
 func TestAttention(t *testing.T) {
 	dev := webgputest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, wg := range []int{64, 256} {
-		k := kernels.Attention(wg)
-		pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
-		require.NoError(t, err)
-		attentionCases(t, dev, pipe, rng, wg)
+	for _, half := range halves(dev) {
+		for _, wg := range []int{64, 256} {
+			var pipes []webgpu.Pipeline
+			for _, k := range []kernels.Kernel{kernels.Attention(wg), kernels.AttentionSplit(wg, kernels.AttentionChunk), kernels.AttentionCombine(wg, kernels.AttentionChunk)} {
+				if half {
+					k = k.Half()
+				}
+				p, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+				require.NoError(t, err)
+				pipes = append(pipes, p)
+			}
+			attentionCases(t, dev, pipes, rng, wg, half)
+		}
 	}
 }
 
-func attentionCases(t *testing.T, dev *webgpu.Device, pipe webgpu.Pipeline, rng *rand.Rand, wg int) {
-	ctx := context.Background()
-	for _, c := range []struct{ heads, kvHeads, headDim, pos, T, ctx int }{
-		{4, 2, 16, 0, 1, 8}, {4, 2, 16, 5, 3, 16}, {6, 2, 64, 300, 1, 320}, {2, 1, 128, 40, 4, 64},
+// attentionCases runs each case in the whole form (pipes[0]) and the
+// split form (pipes[1], then pipes[2] to combine).
+func attentionCases(t *testing.T, dev *webgpu.Device, pipes []webgpu.Pipeline, rng *rand.Rand, wg int, half bool) {
+	act := actBytes(half)
+	batched := []kernels.Span{{Base: 0, Len: 7}, {Base: 64, Len: 1}, {Base: 128, Len: 64}, {Base: 64 * 3, Len: 30}}
+	long := []kernels.Span{{Base: 0, Len: 700}, {Base: 800, Len: 256}, {Base: 1600, Len: 257}, {Base: 2400, Len: 3}}
+	for _, c := range []struct {
+		heads, kvHeads, headDim, ctx int
+		spans                        []kernels.Span
+	}{
+		{4, 2, 16, 8, kernels.Consecutive(0, 0, 1)}, {4, 2, 16, 16, kernels.Consecutive(0, 5, 3)},
+		{6, 2, 64, 320, kernels.Consecutive(0, 300, 1)}, {2, 1, 128, 64, kernels.Consecutive(0, 40, 4)},
+		{4, 2, 64, 64, batched}, {4, 1, 64, 800, long},
 	} {
-		t.Run(fmt.Sprintf("wg=%d/%+v", wg, c), func(t *testing.T) {
-			qDim, kvDim := c.heads*c.headDim, c.kvHeads*c.headDim
-			q := randoms(rng, c.T*qDim, 1)
-			kc, vc := randoms(rng, c.ctx*kvDim, 1), randoms(rng, c.ctx*kvDim, 1)
-			want := kernels.AttentionRef(q, kc, vc, c.heads, c.kvHeads, c.headDim, c.pos, c.T)
-			outBuf := upload(t, dev, make([]byte, 4*len(want)))
-			bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(q)), upload(t, dev, webgpu.Float32Bytes(kc)), upload(t, dev, webgpu.Float32Bytes(vc)),
-				upload(t, dev, make([]byte, 4*c.T*c.heads*c.ctx)), outBuf,
-				uniform(t, dev, kernels.AttentionParams(c.heads, c.kvHeads, c.headDim, c.ctx, c.pos, c.T, 1/float32(math.Sqrt(float64(c.headDim))))))
-			require.NoError(t, err)
-			var cl webgpu.CommandList
-			cl.Dispatch(pipe, bg, uint32(c.heads), uint32(c.T), 1)
-			require.NoError(t, dev.Submit(&cl))
-			raw, err := dev.Read(ctx, outBuf, 0, int64(4*len(want)))
-			require.NoError(t, err)
-			got := webgpu.BytesToFloat32(raw)
-			for i := range want {
-				// A weighted mean of values in [-1, 1]: float32 sums over at
-				// most a few hundred positions.
-				require.InDelta(t, want[i], got[i], 2e-5, "out[%d]", i)
-			}
-		})
+		for _, split := range []bool{false, true} {
+			t.Run(fmt.Sprintf("wg=%d/f16=%v/split=%v/%d-%d-%d-%d/%v", wg, half, split, c.heads, c.kvHeads, c.headDim, c.ctx, c.spans), func(t *testing.T) {
+				qDim, kvDim := c.heads*c.headDim, c.kvHeads*c.headDim
+				T := len(c.spans)
+				rows := 0
+				for _, s := range c.spans {
+					rows = max(rows, s.Base+c.ctx)
+				}
+				q := randoms(rng, T*qDim, 1)
+				kc, vc := randoms(rng, rows*kvDim, 1), randoms(rng, rows*kvDim, 1)
+				qBytes, kBytes, vBytes := act(q), act(kc), act(vc)
+				want := kernels.AttentionRef(q, kc, vc, c.heads, c.kvHeads, c.headDim, c.spans)
+				outBuf := upload(t, dev, act(make([]float32, len(want))))
+				chunks := kernels.AttentionChunks(c.ctx, kernels.AttentionChunk)
+				bufs := []webgpu.Buffer{upload(t, dev, qBytes), upload(t, dev, kBytes), upload(t, dev, vBytes),
+					upload(t, dev, make([]byte, 4*T*c.heads*c.ctx)), outBuf,
+					uniform(t, dev, kernels.AttentionParams(c.heads, c.kvHeads, c.headDim, c.ctx, T, 1/float32(math.Sqrt(float64(c.headDim))), chunks)),
+					upload(t, dev, kernels.SpanBytes(c.spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*c.heads*chunks)))}
+				var cl webgpu.CommandList
+				if split {
+					bg, err := dev.BindGroup(pipes[1], bufs...)
+					require.NoError(t, err)
+					cl.Dispatch(pipes[1], bg, uint32(c.heads), uint32(T), uint32(chunks))
+					bg, err = dev.BindGroup(pipes[2], bufs...)
+					require.NoError(t, err)
+					cl.Dispatch(pipes[2], bg, uint32(c.heads), uint32(T), 1)
+				} else {
+					bg, err := dev.BindGroup(pipes[0], bufs...)
+					require.NoError(t, err)
+					cl.Dispatch(pipes[0], bg, uint32(c.heads), uint32(T), 1)
+				}
+				require.NoError(t, dev.Submit(&cl))
+				got := readAct(t, dev, outBuf, len(want), half)
+				for i := range want {
+					// A weighted mean of values in [-1, 1]: float32 sums over at
+					// most a few hundred positions (then rounded to f16 when half).
+					tol := 2e-5
+					if half {
+						tol += math.Abs(float64(want[i])) / 2048
+					}
+					require.InDelta(t, want[i], got[i], tol, "out[%d]", i)
+				}
+			})
+		}
 	}
 }
 
@@ -306,15 +414,20 @@ func TestArgmax(t *testing.T) {
 			if tie && want+1 < n {
 				x[n-1] = 11 // an equal value later: the first wins
 			}
-			out := upload(t, dev, make([]byte, 4))
-			bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(x)), out, uniform(t, dev, kernels.ElementwiseParams(n)))
+			// A second row, its maximum elsewhere: one workgroup a row.
+			x2 := randoms(rng, n, 10)
+			want2 := rng.IntN(n)
+			x2[want2] = 12
+			out := upload(t, dev, make([]byte, 8))
+			bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(append(x, x2...))), out, uniform(t, dev, kernels.ElementwiseParams(n)))
 			require.NoError(t, err)
 			var cl webgpu.CommandList
-			cl.Dispatch(pipe, bg, 1, 1, 1)
+			cl.Dispatch(pipe, bg, 2, 1, 1)
 			require.NoError(t, dev.Submit(&cl))
-			raw, err := dev.Read(ctx, out, 0, 4)
+			raw, err := dev.Read(ctx, out, 0, 8)
 			require.NoError(t, err)
-			require.Equal(t, uint32(want), uint32(raw[0])|uint32(raw[1])<<8|uint32(raw[2])<<16|uint32(raw[3])<<24, "n=%d tie=%v", n, tie)
+			require.Equal(t, uint32(want), binary.LittleEndian.Uint32(raw), "n=%d tie=%v", n, tie)
+			require.Equal(t, uint32(want2), binary.LittleEndian.Uint32(raw[4:]), "n=%d, row 2", n)
 		}
 	}
 }
@@ -386,7 +499,7 @@ func TestSample(t *testing.T) {
 			cases[c].p = p
 			cols = append(cols, kernels.SampleColumn{Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
 				RepeatPenalty: p.RepeatPenalty, FrequencyPenalty: p.FrequencyPenalty, PresencePenalty: p.PresencePenalty,
-				LastN: min(p.RepeatLastN, ring), Seed: p.Seed, Draw: uint32(c)}.Bytes()...)
+				LastN: min(p.RepeatLastN, ring), Seed: p.Seed, Draw: uint32(c), Row: uint32(c)}.Bytes()...)
 			r := make([]uint32, 1+ring)
 			r[0] = uint32(len(sc.recent))
 			for i, id := range sc.recent {
@@ -460,6 +573,26 @@ func onBoundary(logits []float32, recent []int32, p sample.Params, u float32, wa
 		}
 	}
 	return false
+}
+
+// f16Bytes rounds v to f16 in place and returns its f16 bytes, padded
+// to 4 bytes.
+func f16Bytes(v []float32) []byte {
+	b := make([]byte, (2*len(v)+3)/4*4)
+	for i, x := range v {
+		h := quant.F32ToF16(x)
+		v[i] = quant.F16ToF32(h)
+		binary.LittleEndian.PutUint16(b[2*i:], h)
+	}
+	return b
+}
+
+func fromF16Bytes(b []byte) []float32 {
+	v := make([]float32, len(b)/2)
+	for i := range v {
+		v[i] = quant.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return v
 }
 
 func u32Bytes(v []uint32) []byte {

@@ -15,6 +15,7 @@ package kernels
 import (
 	_ "embed"
 	"fmt"
+	"strings"
 )
 
 //go:embed matvec_f32.wgsl
@@ -27,6 +28,19 @@ type Kernel struct {
 	WGSL       string
 	EntryPoint string
 	Constants  map[string]float64
+}
+
+// Half is k with its activations in f16 (its `alias act = f32;` line
+// rewritten), for devices with "shader-f16": rope_kv, attention and
+// silu_mul take it; their sums stay f32.
+func (k Kernel) Half() Kernel {
+	const f32 = "\nalias act = f32;\n"
+	if !strings.Contains(k.WGSL, f32) {
+		panic("kernels: " + k.Name + " has no activation type to make f16")
+	}
+	k.WGSL = "enable f16;\n" + strings.Replace(k.WGSL, f32, "\nalias act = f16;\n", 1)
+	k.Name += "/f16"
+	return k
 }
 
 // MatVecF32 is the f32 matrix-vector kernel (matvec_f32.wgsl) with the given

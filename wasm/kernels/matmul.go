@@ -89,6 +89,9 @@ type Fusion struct {
 	// devices with the "subgroups" feature whose subgroups are exactly 32
 	// invocations (SubgroupsFit).
 	Subgroups bool
+	// HalfX and HalfY are not fusions either: x, or y, is stored as f16
+	// (devices with "shader-f16"); sums stay f32. Acc needs an f32 y.
+	HalfX, HalfY bool
 }
 
 // SubgroupsFit says whether the workgroup form may use subgroups on an
@@ -102,7 +105,7 @@ func (f Fusion) String() string {
 	for _, p := range []struct {
 		on   bool
 		name string
-	}{{f.Norm, "norm"}, {f.Gated, "gated"}, {f.Bias, "bias"}, {f.Acc, "acc"}, {f.Subgroups, "sg"}} {
+	}{{f.Norm, "norm"}, {f.Gated, "gated"}, {f.Bias, "bias"}, {f.Acc, "acc"}, {f.Subgroups, "sg"}, {f.HalfX, "x16"}, {f.HalfY, "y16"}} {
 		if p.on {
 			s = append(s, p.name)
 		}
@@ -123,6 +126,9 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 	if f.Gated && f.Bias {
 		return Kernel{}, fmt.Errorf("kernels: matmul: a gated product has no bias")
 	}
+	if f.Acc && f.HalfY {
+		return Kernel{}, fmt.Errorf("kernels: matmul: a residual add needs an f32 y")
+	}
 	n := 1 // bindings of the weights
 	if l.Split {
 		n = 2
@@ -133,10 +139,10 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 	}
 	var b bytes.Buffer
 	err := matMulTemplate.Execute(&b, struct {
-		Weights                           string
-		Norm, Gated, Bias, Acc, Subgroups bool
-		X, Y, P, NW, B                    int
-	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, n, n + 1, n + 2, nw, bias})
+		Weights                                         string
+		Norm, Gated, Bias, Acc, Subgroups, HalfX, HalfY bool
+		X, Y, P, NW, B                                  int
+	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias})
 	if err != nil {
 		return Kernel{}, err
 	}
@@ -205,7 +211,7 @@ func (p MatMulParams) Bytes() []byte {
 
 // RopeKV rotates the heads of a fused Q/K/V product's output and appends
 // keys and values to a layer's cache: bindings qkv, cs, q, kc, vc, params
-// (RopeKVParams). Dispatch RopeKVGrid.
+// (RopeKVParams), spans (SpanBytes). Dispatch RopeKVGrid.
 func RopeKV(neox bool) Kernel {
 	n := 0.0
 	if neox {
@@ -218,8 +224,36 @@ func RopeKV(neox bool) Kernel {
 var ropeKVWGSL string
 
 // RopeKVParams is the uniform block of rope_kv.wgsl.
-func RopeKVParams(heads, kvHeads, headDim, dims, batch, pos int) []byte {
-	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(dims), uint32(batch), uint32(pos))
+func RopeKVParams(heads, kvHeads, headDim, dims, batch int) []byte {
+	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(dims), uint32(batch))
+}
+
+// Span is where a step's token sits in a layer's KV cache: its sequence's
+// rows start at Base, and the token is at position Len−1 of it, so it is
+// written to row Base+Len−1 and attends to rows Base … Base+Len−1. The
+// tokens of one step may come from different sequences (batched decode)
+// or be consecutive positions of one (prefill: see Consecutive).
+type Span struct{ Base, Len int }
+
+// Consecutive are the spans of T tokens at positions pos … pos+T−1 of the
+// sequence whose rows start at base.
+func Consecutive(base, pos, T int) []Span {
+	s := make([]Span, T)
+	for t := range s {
+		s[t] = Span{Base: base, Len: pos + t + 1}
+	}
+	return s
+}
+
+// SpanBytes encodes spans as rope_kv.wgsl and attention.wgsl read them
+// (vec2<u32> each).
+func SpanBytes(spans []Span) []byte {
+	b := make([]byte, 8*len(spans))
+	for i, s := range spans {
+		putU32(b[8*i:], uint32(s.Base))
+		putU32(b[8*i+4:], uint32(s.Len))
+	}
+	return b
 }
 
 // RopeKVGrid is the dispatch of rope_kv for T tokens.

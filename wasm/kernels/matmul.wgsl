@@ -16,11 +16,13 @@
 //   .Subgroups  main_wg reduces each row with subgroupAdd: only where
 //           subgroups have exactly 32 invocations (LANES), laid out along
 //           the local invocation index
+//   .HalfX .HalfY  x, or y, is stored as f16 (activations in half
+//           precision, where the device has shader-f16); sums stay f32
 //   .X .Y .P .NW .B  binding numbers: the bindings are numbered densely in
 //           the order weights (1 or 2 buffers), x, y, params, nw, b
 //
-//   x:  (T, cols) f32 from element x_off        nw: (cols) f32
-//   y:  (T, ·) f32, y[t][row] at y_off + t·y_stride + row
+//   x:  (T, cols) f32 (f16) from element x_off        nw: (cols) f32
+//   y:  (T, ·) f32 (f16), y[t][row] at y_off + t·y_stride + row
 //   b:  (rows) f32
 //
 // Two entry points:
@@ -32,7 +34,8 @@
 //             workgroup memory, reduced in workgroup memory or by
 //             subgroupAdd. Dispatch MatMulWorkgroups(rows, T).
 
-{{if .Subgroups}}enable subgroups;
+{{if or .HalfX .HalfY}}enable f16;
+{{end}}{{if .Subgroups}}enable subgroups;
 {{end}}struct Params {
   rows: u32,      // output rows
   cols: u32,      // inner length, a multiple of 32 (256 for K-quants)
@@ -45,8 +48,13 @@
 
 {{.Weights}}
 
-@group(0) @binding({{.X}}) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding({{.Y}}) var<storage, read_write> y: array<f32>;
+@group(0) @binding({{.X}}) var<storage, read> x: array<vec4<{{if .HalfX}}f16{{else}}f32{{end}}>>;
+@group(0) @binding({{.Y}}) var<storage, read_write> y: array<{{if .HalfY}}f16{{else}}f32{{end}}>;
+
+// xload is x's i-th vec4, in f32.
+fn xload(i: u32) -> vec4<f32> {
+  return vec4<f32>(x[i]);
+}
 @group(0) @binding({{.P}}) var<uniform> params: Params;
 {{if .Norm}}@group(0) @binding({{.NW}}) var<storage, read> nw: array<vec4<f32>>;{{end}}
 {{if .Bias}}@group(0) @binding({{.B}}) var<storage, read> bias: array<f32>;{{end}}
@@ -54,7 +62,7 @@
 // xin is elements 4i..4i+3 of x[t] as the product reads them (scaled by
 // the norm's weights; the 1/rms factor is applied once, to the sum).
 fn xin(t: u32, i: u32) -> vec4<f32> {
-  let v = x[(params.x_off + t * params.cols) / 4u + i];
+  let v = xload((params.x_off + t * params.cols) / 4u + i);
 {{if .Norm}}  return v * nw[i];{{else}}  return v;{{end}}
 }
 
@@ -72,7 +80,7 @@ fn dot_unit(row: u32, u: u32, t: u32) -> f32 {
 fn inv_rms(t: u32) -> f32 {
   var ss = 0.0;
   for (var i = 0u; i < params.cols / 4u; i++) {
-    let v = x[(params.x_off + t * params.cols) / 4u + i];
+    let v = xload((params.x_off + t * params.cols) / 4u + i);
     ss += dot(v, v);
   }
   return 1.0 / sqrt(ss / f32(params.cols) + params.eps);
@@ -85,7 +93,7 @@ fn finish(row: u32, t: u32, a: f32, b: f32, scale: f32) {
 {{if .Gated}}  r = r / (1.0 + exp(-r)) * (b * scale);
 {{end}}{{if .Bias}}  r += bias[row];
 {{end}}  let i = params.y_off + t * params.y_stride + row;
-{{if .Acc}}  y[i] += r;{{else}}  y[i] = r;{{end}}
+{{if .Acc}}  y[i] += r;{{else if .HalfY}}  y[i] = f16(r);{{else}}  y[i] = r;{{end}}
 }
 
 @compute @workgroup_size(64)
@@ -140,7 +148,7 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
 {{if .Norm}}  // Σx² shared by the whole workgroup.
   var ss = 0.0;
   for (var i = lid.x; i < cols4; i += 256u) {
-    let v = x[(params.x_off + t * params.cols) / 4u + i];
+    let v = xload((params.x_off + t * params.cols) / 4u + i);
     ss += dot(v, v);
   }
   red[lid.x] = ss;
@@ -217,7 +225,7 @@ fn tile_x(t0: u32, tt: u32, u: u32, c: u32) -> vec4<f32> {
   if (t0 + tt >= params.batch) {
     return vec4<f32>(0.0);
   }
-  return x[(params.x_off + (t0 + tt) * params.cols) / 4u + u * 8u + c];
+  return xload((params.x_off + (t0 + tt) * params.cols) / 4u + u * 8u + c);
 }
 
 @compute @workgroup_size(256)

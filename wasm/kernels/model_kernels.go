@@ -21,12 +21,40 @@ var argmaxWGSL string
 //go:embed elementwise.wgsl
 var elementwiseWGSL string
 
-// Attention is causal attention over one layer's cache, in workgroups of
-// wg invocations (64 or 256; head_dim at most 4·wg): bindings q, k, v,
-// scores, out, params (AttentionParams). Dispatch (heads, batch).
+// Attention is causal attention over one layer's cache, one workgroup of
+// wg invocations (64 or 256; head_dim at most 4·wg) per (head, token):
+// bindings q, k, v, scores, out, params (AttentionParams), spans
+// (SpanBytes), partials (unused here, but bound: AttentionPartialBytes of
+// one). Dispatch (heads, batch).
 func Attention(wg int) Kernel {
 	return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main", Constants: map[string]float64{"WG": float64(wg)}}
 }
+
+// AttentionChunk is the positions a workgroup of AttentionSplit reads by
+// default: as many as a workgroup has invocations.
+const AttentionChunk = 256
+
+// AttentionSplit is attention over long contexts (flash-decoding): one
+// workgroup per (head, token, chunk of `chunk` positions), each writing a
+// partial into partials; AttentionCombine then merges them. Bindings as
+// Attention's; AttentionParams with the chunks per (head, token) the
+// partials have room for. Dispatch (heads, batch, AttentionChunks(the
+// longest span, chunk)); head_dim at most 256.
+func AttentionSplit(wg, chunk int) Kernel {
+	return Kernel{Name: "attention_split", WGSL: attentionWGSL, EntryPoint: "split", Constants: map[string]float64{"WG": float64(wg), "CHUNK": float64(chunk)}}
+}
+
+// AttentionCombine merges AttentionSplit's partials into the output.
+// Bindings and params as AttentionSplit's. Dispatch (heads, batch).
+func AttentionCombine(wg, chunk int) Kernel {
+	return Kernel{Name: "attention_combine", WGSL: attentionWGSL, EntryPoint: "combine", Constants: map[string]float64{"WG": float64(wg), "CHUNK": float64(chunk)}}
+}
+
+// AttentionChunks is how many chunks of `chunk` positions cover n.
+func AttentionChunks(n, chunk int) int { return (n + chunk - 1) / chunk }
+
+// AttentionPartialBytes is the size of n partials of AttentionSplit.
+func AttentionPartialBytes(n int) int64 { return int64(n) * (16 + 64*16) }
 
 // GetRows is the embedding lookup for a matrix of type typ (its ggml
 // number: F32, F16, Q8_0 or Q4_0) in its product layout: bindings ids, qs,
@@ -38,8 +66,8 @@ func GetRows(typ uint32) Kernel {
 // GetRowsParams is the uniform block of get_rows.wgsl.
 func GetRowsParams(cols, batch int) []byte { return u32s(uint32(cols), uint32(batch)) }
 
-// Argmax finds the largest logit: bindings logits, out (one u32), params
-// (ElementwiseParams with the vocabulary size). Dispatch (1, 1, 1).
+// Argmax finds the largest logit of each row: bindings logits (T, n), out
+// (T u32), params (ElementwiseParams with n). Dispatch (T, 1, 1).
 func Argmax() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "main"} }
 
 // SiLUMul is a = silu(a)·b: bindings a, b, params (ElementwiseParams).
@@ -64,8 +92,10 @@ func pad16(b []byte) []byte {
 func f32bits(f float32) uint32 { return math.Float32bits(f) }
 
 // AttentionParams is the uniform block of attention.wgsl.
-func AttentionParams(heads, kvHeads, headDim, ctx, pos, batch int, scale float32) []byte {
-	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(ctx), uint32(pos), uint32(batch), f32bits(scale))
+// ctx is the scores' row length: at least every span's Len; chunks is the
+// partials per (head, token) of the split form (0 for Attention).
+func AttentionParams(heads, kvHeads, headDim, ctx, batch int, scale float32, chunks int) []byte {
+	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(ctx), uint32(batch), f32bits(scale), uint32(chunks))
 }
 
 // ElementwiseParams is the uniform block of elementwise.wgsl.
@@ -88,19 +118,20 @@ func Sample() Kernel { return Kernel{Name: "sample", WGSL: sampleWGSL, EntryPoin
 func SampleParams(vocab, ring int) []byte { return u32s(uint32(vocab), uint32(ring)) }
 
 // SampleColumn is one column's sampling parameters (sample.Params in
-// sample.wgsl's Column layout) and its draw counter.
+// sample.wgsl's Column layout), its draw counter and its sequence's row of
+// recent tokens.
 type SampleColumn struct {
 	Temperature, TopP, MinP                          float32
 	TopK                                             int
 	RepeatPenalty, FrequencyPenalty, PresencePenalty float32
 	LastN                                            int
 	Seed                                             uint64
-	Draw                                             uint32
+	Draw, Row                                        uint32
 }
 
 // Bytes is c in sample.wgsl's Column layout (48 bytes).
 func (c SampleColumn) Bytes() []byte {
 	return u32s(f32bits(c.Temperature), uint32(max(c.TopK, 0)), f32bits(c.TopP), f32bits(c.MinP),
 		f32bits(c.RepeatPenalty), f32bits(c.FrequencyPenalty), f32bits(c.PresencePenalty), uint32(c.LastN),
-		uint32(c.Seed), uint32(c.Seed>>32), c.Draw, 0)
+		uint32(c.Seed), uint32(c.Seed>>32), c.Draw, c.Row)
 }

@@ -160,12 +160,14 @@ func MatMulRef(w, x, nw, b, y []float32, p MatMulParams, f Fusion) (want []float
 	return want, tol
 }
 
-// RopeKVRef is the plain reference of rope_kv.wgsl: qkv holds T tokens'
-// fused Q/K/V outputs, cs their (T, dims/2, 2) cos/sin table; it returns
-// the rotated queries (T, heads·headDim) and writes keys and values into
-// kc and vc ((ctx, kvHeads·headDim)) at positions pos … pos+T−1.
-func RopeKVRef(qkv, cs []float32, heads, kvHeads, headDim, dims, T, pos int, neox bool, kc, vc []float32) (q []float32) {
+// RopeKVRef is the plain reference of rope_kv.wgsl: qkv holds the fused
+// Q/K/V outputs of T = len(spans) tokens, cs their (T, dims/2, 2) cos/sin
+// table; it returns the rotated queries (T, heads·headDim) and writes
+// keys and values into kc and vc ((rows, kvHeads·headDim)), token t at
+// row spans[t].Base + spans[t].Len − 1.
+func RopeKVRef(qkv, cs []float32, heads, kvHeads, headDim, dims int, spans []Span, neox bool, kc, vc []float32) (q []float32) {
 	qDim, kvDim := heads*headDim, kvHeads*headDim
+	T := len(spans)
 	q = make([]float32, T*qDim)
 	half := dims / 2
 	rotate := func(src, dst []float32, t int) {
@@ -185,7 +187,7 @@ func RopeKVRef(qkv, cs []float32, heads, kvHeads, headDim, dims, T, pos int, neo
 		for h := 0; h < heads; h++ {
 			rotate(row[h*headDim:(h+1)*headDim], q[t*qDim+h*headDim:], t)
 		}
-		at := (pos + t) * kvDim
+		at := (spans[t].Base + spans[t].Len - 1) * kvDim
 		for h := 0; h < kvHeads; h++ {
 			rotate(row[qDim+h*headDim:qDim+(h+1)*headDim], kc[at+h*headDim:], t)
 		}
@@ -195,10 +197,11 @@ func RopeKVRef(qkv, cs []float32, heads, kvHeads, headDim, dims, T, pos int, neo
 }
 
 // AttentionRef is the plain reference of attention.wgsl: causal softmax
-// attention of T queries (T, heads·headDim) at positions pos … pos+T−1 over
-// caches k and v ((ctx, kvHeads·headDim), rows 0 … pos+T−1 filled), in
-// float64. It returns (T, heads·headDim).
-func AttentionRef(q, k, v []float32, heads, kvHeads, headDim, pos, T int) []float32 {
+// attention of T = len(spans) queries (T, heads·headDim) over caches k and
+// v ((rows, kvHeads·headDim)): query t over rows spans[t].Base … +Len−1,
+// in float64. It returns (T, heads·headDim).
+func AttentionRef(q, k, v []float32, heads, kvHeads, headDim int, spans []Span) []float32 {
+	T := len(spans)
 	out := make([]float32, T*heads*headDim)
 	kvDim := kvHeads * headDim
 	scale := 1 / math.Sqrt(float64(headDim))
@@ -206,7 +209,8 @@ func AttentionRef(q, k, v []float32, heads, kvHeads, headDim, pos, T int) []floa
 		for h := 0; h < heads; h++ {
 			kvh := h / (heads / kvHeads)
 			qo := (t*heads + h) * headDim
-			n := pos + t + 1
+			n := spans[t].Len
+			k, v := k[spans[t].Base*kvDim:], v[spans[t].Base*kvDim:]
 			s := make([]float64, n)
 			mx := math.Inf(-1)
 			for p := range s {

@@ -6,28 +6,35 @@
 //         token's position, computed on the CPU exactly as the CPU path does
 //         (GPU sin/cos are imprecise for large angles)
 //   q:    (T, heads, head_dim) f32                       rotated queries
-//   kc, vc: (ctx, kv_heads, head_dim) f32                the cache; token t
-//         goes to position pos + t
+//   kc, vc: (rows, kv_heads, head_dim) f32               the caches of every
+//         sequence, one after another
+//   spans: (T) vec2<u32>   each token's cache rows: its sequence's first
+//         row, and the token's position + 1 (kernels.Span); token t goes
+//         to row spans[t].x + spans[t].y − 1
 //
 // NEOX = 0 rotates (v[2i], v[2i+1]) (llama); 1 rotates (v[i], v[i+dims/2])
 // (qwen2). Dimensions past dims are copied unrotated. One invocation per
 // pair of elements of a token: heads·head_dim/2 for q, then
 // kv_heads·head_dim/2 for k, then as many pairs of v.
+// act is the activations' and the cache's type: f32, or f16 where the
+// device has shader-f16 (package kernels rewrites this line).
+alias act = f32;
+
 struct Params {
   heads: u32,
   kv_heads: u32,
   head_dim: u32,
   dims: u32,   // rotated dimensions per head
   batch: u32,  // T
-  pos: u32,    // position of token 0
 }
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+@group(0) @binding(0) var<storage, read> qkv: array<act>;
 @group(0) @binding(1) var<storage, read> cs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> q: array<f32>;
-@group(0) @binding(3) var<storage, read_write> kc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(2) var<storage, read_write> q: array<act>;
+@group(0) @binding(3) var<storage, read_write> kc: array<act>;
+@group(0) @binding(4) var<storage, read_write> vc: array<act>;
 @group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(6) var<storage, read> spans: array<vec2<u32>>;
 
 override NEOX: u32 = 0u;
 
@@ -53,7 +60,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let src = t * (qdim + 2u * kvdim);
-  let cache = (params.pos + t) * kvdim;
+  let span = spans[t];
+  let cache = (span.x + span.y - 1u) * kvdim;
   if (p >= qn + kn) { // values: copied to the cache
     let e = 2u * (p - qn - kn);
     vc[cache + e] = qkv[src + qdim + kvdim + e];
@@ -69,8 +77,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let head = hp / (hd / 2u);
   let i = hp % (hd / 2u);
   let e = pair(i) + vec2<u32>(head * hd);
-  var a = qkv[base + e.x];
-  var b = qkv[base + e.y];
+  var a = f32(qkv[base + e.x]);
+  var b = f32(qkv[base + e.y]);
   if (i < params.dims / 2u) {
     let c = cs[(t * (params.dims / 2u) + i) * 2u];
     let s = cs[(t * (params.dims / 2u) + i) * 2u + 1u];
@@ -79,10 +87,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     b = a0 * s + b * c;
   }
   if (p < qn) {
-    q[t * qdim + e.x] = a;
-    q[t * qdim + e.y] = b;
+    q[t * qdim + e.x] = act(a);
+    q[t * qdim + e.y] = act(b);
   } else {
-    kc[cache + e.x] = a;
-    kc[cache + e.y] = b;
+    kc[cache + e.x] = act(a);
+    kc[cache + e.y] = act(b);
   }
 }

@@ -6,9 +6,10 @@
 //   logits: (T, vocab) f32           penalties are applied in place
 //   out:    (T) u32                  the picked tokens
 //   cols:   (T) Column               each column's parameters
-//   recent: (T, 1 + params.ring) u32  per column: how many tokens were
-//           ever appended, then a ring of the last ring tokens; the
-//           penalties see the last last_n, and the picked token is appended
+//   recent: (rows, 1 + params.ring) u32  per sequence: how many tokens
+//           were ever appended, then a ring of the last ring tokens; column
+//           t's row is cols[t].row: its penalties see the row's last last_n
+//           tokens, and its pick is appended
 //
 // One workgroup per column. Greedy (temperature ≤ 0) is the argmax of the
 // penalized logits (the lowest id among equals). With top-k or top-p, the
@@ -38,7 +39,7 @@ struct Column {
   seed_lo: u32,
   seed_hi: u32,
   draw: u32,      // the draw's counter
-  _pad: u32,
+  row: u32,       // the column's row of recent
 }
 
 @group(0) @binding(0) var<storage, read_write> logits: array<f32>;
@@ -166,7 +167,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
   let c = cols[col];
   let V = params.vocab;
   let base = col * V;
-  let rbase = col * (1u + params.ring);
+  let rbase = c.row * (1u + params.ring);
 
   // Penalties, in place: each distinct recent token once, by the
   // invocation holding its newest occurrence.

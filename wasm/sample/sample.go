@@ -17,9 +17,15 @@
 package sample
 
 import (
+	"errors"
 	"math"
 	"sort"
 )
+
+// ErrBackend is wrapped by a backend's sampler (the GPU's) when it cannot
+// sample with the parameters given; it says so before running anything,
+// and the caller samples on the CPU instead.
+var ErrBackend = errors.New("the backend cannot sample with these parameters")
 
 // MaxCandidates bounds the tokens that top-k and top-p consider.
 const MaxCandidates = 1024

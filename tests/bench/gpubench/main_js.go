@@ -5,7 +5,7 @@
 // (scripts/node-gpu.mjs) on a GPU server, or in a browser. It prints one
 // JSON line per measure in the shape of CONTRACTS.md section 6's results.
 //
-//	node scripts/node-gpu.mjs dist/gpubench.wasm MODEL.gguf [prompt=32] [decode=128] [prefill=512]
+//	node scripts/node-gpu.mjs dist/gpubench.wasm MODEL.gguf [prompt=32] [decode=128] [prefill=512] [long=4000]
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/webinfer/webinfer/wasm/gpumodel"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
@@ -162,6 +163,36 @@ func run() error {
 			}
 		}
 	}
+	// Sampled decode (the page's defaults), pipelined as greedy is.
+	var sampled []float64
+	pageSampling := sample.Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: 1}
+	for s := 0; s < 3; s++ {
+		if err := r.Reset(ctxLen); err != nil {
+			return err
+		}
+		n := 0
+		var start time.Time
+		if err := r.Decode(ctx, prompt, nDecode+1, pageSampling, prompt, func(int32) bool {
+			if n == 0 {
+				start = time.Now()
+			}
+			n++
+			return true
+		}); err != nil {
+			return err
+		}
+		if s > 0 {
+			sampled = append(sampled, float64(nDecode)/time.Since(start).Seconds())
+		}
+	}
+	longCtx, err := longContext(ctx, dev, m, nPrefill, arg(5, 4000))
+	if err != nil {
+		return err
+	}
+	batched, err := batchedDecode(ctx, dev, m, prompt)
+	if err != nil {
+		return err
+	}
 	// GPU time per kernel of one prefill step.
 	prefillOps := map[string]map[string]float64{}
 	for _, pf := range []struct {
@@ -211,8 +242,15 @@ func run() error {
 	p := mk(fmt.Sprintf("prefill %d", nPrefill), "prefill_tok_s", prefill)
 	pr := mk(fmt.Sprintf("prefill %d, row per invocation", nPrefill), "prefill_row_form_tok_s", prefillRow)
 	perToken := 1 / d.Median
+	results := []report.BenchResult{d, du, p, pr, mk(fmt.Sprintf("decode %d after %d, sampled (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05)", nDecode, nPrompt), "decode_sampled_tok_s", sampled)}
+	for _, l := range longCtx {
+		results = append(results, mk(l.name, l.measure, l.samples))
+	}
+	for _, l := range batched {
+		results = append(results, mk(l.name, l.measure, l.samples))
+	}
 	out := map[string]any{
-		"results":               []report.BenchResult{d, du, p, pr},
+		"results":               results,
 		"dispatches_per_step":   dispatches,
 		"weight_bytes":          weightBytes,
 		"bandwidth_GBps":        float64(weightBytes) / perToken / 1e9,
@@ -227,4 +265,92 @@ func run() error {
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))
 	return nil
+}
+
+// measured is one measure's samples.
+type measured struct {
+	name, measure string
+	samples       []float64
+}
+
+// longContext measures greedy decode of 64 tokens after past positions,
+// with attention split over the positions (the default) and whole.
+func longContext(ctx context.Context, dev *webgpu.Device, m *model.Model, batch, past int) ([]measured, error) {
+	const n = 64
+	ids := make([]int32, past)
+	for i := range ids {
+		ids[i] = int32((i*31 + 5) % m.Vocab)
+	}
+	var out []measured
+	for _, f := range []struct {
+		name    string
+		splitAt int
+	}{{"split", 1024}, {"whole", 0}} {
+		r, err := gpumodel.New(ctx, dev, m, past+n+8, batch, gpumodel.AttentionSplitAt(f.splitAt))
+		if err != nil {
+			return nil, err
+		}
+		var samples []float64
+		for s := 0; s < 3; s++ {
+			if err := r.Reset(past + n + 8); err != nil {
+				return nil, err
+			}
+			k := 0
+			var start time.Time
+			if err := r.DecodeGreedy(ctx, ids, n+1, func(int32) bool {
+				if k == 0 {
+					start = time.Now()
+				}
+				k++
+				return true
+			}); err != nil {
+				return nil, err
+			}
+			if s > 0 {
+				samples = append(samples, float64(n)/time.Since(start).Seconds())
+			}
+		}
+		r.Close()
+		out = append(out, measured{fmt.Sprintf("decode %d after %d, attention %s", n, past, f.name), "decode_long_" + f.name + "_tok_s", samples})
+	}
+	return out, nil
+}
+
+// batchedDecode measures StepBatch: B sequences decoding greedily in
+// shared steps (one token of each per step, read back every step), as
+// tokens per second over all of them, for B = 1, 4, 8.
+func batchedDecode(ctx context.Context, dev *webgpu.Device, m *model.Model, prompt []int32) ([]measured, error) {
+	const n = 32
+	r, err := gpumodel.New(ctx, dev, m, len(prompt)+n+8, max(len(prompt), 8), gpumodel.Sequences(8))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []measured
+	for _, B := range []int{1, 4, 8} {
+		var samples []float64
+		for s := 0; s < 3; s++ {
+			seqs := make([]int, B)
+			next := make([]int32, B)
+			for i := range seqs {
+				seqs[i] = i
+				r.ResetSeq(i)
+				if err := r.Prefill(ctx, i, prompt[:len(prompt)-1]); err != nil {
+					return nil, err
+				}
+				next[i] = prompt[len(prompt)-1]
+			}
+			start := time.Now()
+			for k := 0; k < n; k++ {
+				if next, err = r.StepBatch(ctx, seqs, next); err != nil {
+					return nil, err
+				}
+			}
+			if s > 0 {
+				samples = append(samples, float64(B*n)/time.Since(start).Seconds())
+			}
+		}
+		out = append(out, measured{fmt.Sprintf("batched decode, %d sequences, a step reads back", B), fmt.Sprintf("decode_batch%d_tok_s", B), samples})
+	}
+	return out, nil
 }
