@@ -32,10 +32,10 @@ for p in kernels gpumodel; do
 done
 (cd wasm/kernels && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/kernels.test.wasm -test.count=1 -test.v > "$OUT/test-kernels.log" 2>&1; echo "kernels tests rc=$?")
 grep -E "^(--- FAIL|FAIL|ok|PASS)" "$OUT/test-kernels.log" | head; grep -c "sg/wg=true" "$OUT/test-kernels.log" | sed 's/^/subgroup variant runs: /'
-(cd wasm/gpumodel && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/gpumodel.test.wasm -test.count=1 -test.v -test.run 'TestGPUMatchesCPU/default|TestLongPrompt|TestForwardArgmax|TestDecodeGreedy|TestProfile' > "$OUT/test-gpumodel.log" 2>&1; echo "gpumodel tests rc=$?")
-grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax" "$OUT/test-gpumodel.log" | head -20
+(cd wasm/gpumodel && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/gpumodel.test.wasm -test.count=1 -test.v -test.run 'TestGPUMatchesCPU/default|TestHalfActivations|TestLongPrompt|TestForwardArgmax|TestDecodeGreedy|TestDecodeSampled|TestStepBatch|TestAttentionSplit|TestProfile' > "$OUT/test-gpumodel.log" 2>&1; echo "gpumodel tests rc=$?")
+grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax|boundary" "$OUT/test-gpumodel.log" | head -30
 for m in smol135-q8_0 llama1b-q4_0; do
-  DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 240 /tmp/node scripts/node-gpu.mjs /tmp/gpubench.wasm /tmp/$m.gguf 32 128 512 > "$OUT/webgpu-$m.json" 2>> "$OUT/stderr.log"
+  DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 300 /tmp/node scripts/node-gpu.mjs /tmp/gpubench.wasm /tmp/$m.gguf 32 128 512 > "$OUT/webgpu-$m.json" 2>> "$OUT/stderr.log"
   echo "webgpu $m rc=$?"; cat "$OUT/webgpu-$m.json" | head -c 1500; echo
   (cd /tmp/nlcv && timeout 240 /tmp/node llamacpp-gpu-bench.mjs "{\"model\":\"/tmp/$m.gguf\",\"prompt\":32,\"decode\":128,\"prefill\":512}") > "$OUT/llamacpp-$m.json" 2>> "$OUT/stderr.log"
   echo "llama.cpp $m rc=$?"; cat "$OUT/llamacpp-$m.json"

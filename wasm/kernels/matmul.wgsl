@@ -122,15 +122,24 @@ var<workgroup> red: array<f32, 256>;
 {{if .Gated}}var<workgroup> red_up: array<f32, 256>;{{end}}
 // A chunk of xin(t), read from memory once per workgroup rather than once
 // per row: x is reread for every row, and would otherwise cost as much
-// cache traffic as the weights themselves.
+// cache traffic as the weights themselves. Units are held swizzled (see
+// swz).
 var<workgroup> xs: array<vec4<f32>, CHUNK>;
+
+// swz is where vec4 i (0..7) of unit u sits in a workgroup array of
+// units: 8u + (i xor u mod 8). Neighbouring invocations read the same i
+// of neighbouring units; unswizzled, 128 bytes apart, they would all hit
+// the same memory banks and be served one after another.
+fn swz(u: u32, i: u32) -> u32 {
+  return 8u * u + (i ^ (u & 7u));
+}
 
 // dot_chunk is W[row, 32(u0+u) .. +31] · the chunk's units u.
 fn dot_chunk(row: u32, u0: u32, u: u32) -> f32 {
   var w = unit(row, u0 + u);
   var s = vec4<f32>(0.0);
   for (var i = 0u; i < 8u; i++) {
-    s += w[i] * xs[8u * u + i];
+    s += w[i] * xs[swz(u, i)];
   }
   return (s.x + s.y) + (s.z + s.w);
 }
@@ -166,7 +175,7 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
     let n = min(CHUNK, cols4 - c0);
     workgroupBarrier(); // the previous chunk is used up
     for (var i = lid.x; i < n; i += 256u) {
-      xs[i] = xin(t, c0 + i);
+      xs[swz(i / 8u, i % 8u)] = xin(t, c0 + i);
     }
     workgroupBarrier();
     if (row < params.rows) {
@@ -208,7 +217,9 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
 // With .Norm, Σx² is gathered while x is staged. Dispatch MatMulTiles.
 const TR: u32 = 64u; // weight rows per tile
 const TT: u32 = 64u; // tokens per tile
-var<workgroup> wt: array<vec4<f32>, 512>; // (TR, 8): one unit of each row
+// (TR, 8): one unit of each row, swizzled (swz): the rows an invocation
+// group reads at once fall in different memory banks.
+var<workgroup> wt: array<vec4<f32>, 512>;
 var<workgroup> xt: array<vec4<f32>, 512>; // (TT, 8)
 
 // tile_row is the weight row that tile row j (0..TR-1) of row tile rt
@@ -251,7 +262,7 @@ fn main_tile(@builtin(local_invocation_id) lid: vec3<u32>,
     workgroupBarrier(); // the previous step's tiles are used up
     if (lid.x < TR) {
       for (var i = 0u; i < 8u; i++) {
-        wt[lid.x * 8u + i] = w[i];
+        wt[swz(lid.x, i)] = w[i];
       }
     }
 {{if .Norm}}    ss0 += dot(xa, xa);
@@ -271,10 +282,10 @@ fn main_tile(@builtin(local_invocation_id) lid: vec3<u32>,
       xb = tile_x(t0, 32u + lid.x / 8u, u + 1u, lid.x % 8u);
     }
     for (var c = 0u; c < 8u; c++) {
-      let w0 = wt[ri * 8u + c];
-      let w1 = wt[(ri + 16u) * 8u + c];
-      let w2 = wt[(ri + 32u) * 8u + c];
-      let w3 = wt[(ri + 48u) * 8u + c];
+      let w0 = wt[swz(ri, c)];
+      let w1 = wt[swz(ri + 16u, c)];
+      let w2 = wt[swz(ri + 32u, c)];
+      let w3 = wt[swz(ri + 48u, c)];
       for (var m = 0u; m < 4u; m++) {
         let xv = xt[(ti + 16u * m) * 8u + c];
         s[m] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));

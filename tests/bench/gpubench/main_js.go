@@ -274,7 +274,8 @@ type measured struct {
 }
 
 // longContext measures greedy decode of 64 tokens after past positions,
-// with attention split over the positions (the default) and whole.
+// with attention split over the positions (the default) and whole, and
+// split with f16 activations and cache where the device has shader-f16.
 func longContext(ctx context.Context, dev *webgpu.Device, m *model.Model, batch, past int) ([]measured, error) {
 	const n = 64
 	ids := make([]int32, past)
@@ -282,11 +283,20 @@ func longContext(ctx context.Context, dev *webgpu.Device, m *model.Model, batch,
 		ids[i] = int32((i*31 + 5) % m.Vocab)
 	}
 	var out []measured
-	for _, f := range []struct {
+	configs := []struct {
 		name    string
 		splitAt int
-	}{{"split", 1024}, {"whole", 0}} {
-		r, err := gpumodel.New(ctx, dev, m, past+n+8, batch, gpumodel.AttentionSplitAt(f.splitAt))
+		half    bool
+	}{{"split", 1024, false}, {"whole", 0, false}}
+	if dev.Info().HasFeature("shader-f16") {
+		configs = append(configs, struct {
+			name    string
+			splitAt int
+			half    bool
+		}{"split_f16", 1024, true})
+	}
+	for _, f := range configs {
+		r, err := gpumodel.New(ctx, dev, m, past+n+8, batch, gpumodel.AttentionSplitAt(f.splitAt), gpumodel.HalfActivations(f.half))
 		if err != nil {
 			return nil, err
 		}
