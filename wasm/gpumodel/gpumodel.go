@@ -1067,18 +1067,29 @@ func (r *Runner) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]i
 		}
 		seen[s] = true
 	}
-	if err := r.makeSampler(ctx); err != nil {
-		return nil, err
+	// All greedy: the argmax. Else the sampler, each column with its
+	// sequence's parameters.
+	how := pickArgmax
+	for _, s := range seqs {
+		if r.seqSample[s].Temperature > 0 || r.seqSample[s].RepeatPenalty != 0 && r.seqSample[s].RepeatPenalty != 1 ||
+			r.seqSample[s].FrequencyPenalty != 0 || r.seqSample[s].PresencePenalty != 0 {
+			how = pickSample
+		}
 	}
-	cols := growBytes(&r.colsBuf, 48*T)
-	for i, s := range seqs {
-		copy(cols[48*i:], r.seqSample[s].Bytes())
-		r.seqSample[s].Draw++
+	if how == pickSample {
+		if err := r.makeSampler(ctx); err != nil {
+			return nil, err
+		}
+		cols := growBytes(&r.colsBuf, 48*T)
+		for i, s := range seqs {
+			copy(cols[48*i:], r.seqSample[s].Bytes())
+			r.seqSample[s].Draw++
+		}
+		if err := r.dev.WriteBuffer(r.sampleCols, 0, cols); err != nil {
+			return nil, err
+		}
 	}
-	if err := r.dev.WriteBuffer(r.sampleCols, 0, cols); err != nil {
-		return nil, err
-	}
-	if err := r.submit(tokens, seqs, shape{T: T, all: true}, pickSample, false); err != nil {
+	if err := r.submit(tokens, seqs, shape{T: T, all: true}, how, false); err != nil {
 		return nil, err
 	}
 	return r.wait(ctx, r.dev.ReadAsync(r.best, 0, int64(4*T)))

@@ -15,7 +15,8 @@
 // penalized logits (the lowest id among equals). With top-k or top-p, the
 // K = min(top_k, MAX_CAND, vocab) likeliest tokens are found by a radix
 // select on order-preserving keys (four passes of 8-bit digits, counted in
-// workgroup memory), gathered in id order, sorted by (logit desc, id asc)
+// workgroup memory, of the keys above a floor taken from each invocation's
+// four largest), gathered in id order, sorted by (logit desc, id asc)
 // with a bitonic sort, cut by top-p and min-p by invocation 0 walking them
 // in order, sorted by id, and drawn from. Otherwise (temperature and
 // min-p alone) every token is a candidate: each invocation sums the
@@ -241,6 +242,34 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     if (c.top_k > 0u) {
       K = min(K, c.top_k);
     }
+    // A floor under the K-th largest key, so that the radix passes count
+    // (with workgroup atomics, contended when many keys share a bin) only
+    // the few keys that can be among the K largest: each invocation's four
+    // largest keys are 1,024 distinct logits (or 0, below every key), so
+    // the K-th largest of them has at least K logits at or above it.
+    var top = vec4<u32>(0u);
+    for (var i = lid; i < V; i += WG) {
+      let k = key(logits[base + i]);
+      if (k > top.w) {
+        if (k > top.x) {
+          top = vec4<u32>(k, top.x, top.y, top.z);
+        } else if (k > top.y) {
+          top = vec4<u32>(top.x, k, top.y, top.z);
+        } else if (k > top.z) {
+          top = vec4<u32>(top.x, top.y, k, top.z);
+        } else {
+          top.w = k;
+        }
+      }
+    }
+    for (var j = 0u; j < 4u; j++) {
+      cand_key[4u * lid + j] = top[j];
+      cand_id[4u * lid + j] = 4u * lid + j;
+    }
+    workgroupBarrier();
+    sort_cand(lid, MAX_CAND, false);
+    let floor_key = cand_key[K - 1u];
+    workgroupBarrier();
     // Radix select of the K-th largest key.
     var prefix = 0u;
     var mask = 0u;
@@ -251,7 +280,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
       workgroupBarrier();
       for (var i = lid; i < V; i += WG) {
         let k = key(logits[base + i]);
-        if ((k & mask) == prefix) {
+        if (k >= floor_key && (k & mask) == prefix) {
           atomicAdd(&hist[(k >> shift) & 255u], 1u);
         }
       }
