@@ -37,6 +37,10 @@ import (
 // minUniformBufferOffsetAlignment is 256 bytes on every adapter.
 const uniformStride = 256
 
+// uniformSize is the bytes bound of each uniform block (the largest,
+// attention's, is 48).
+const uniformSize = 64
+
 // maxUniformBlocks is the room in the step's uniform buffer: blocks are
 // shared by every layer, so a model needs about a dozen.
 const maxUniformBlocks = 64
@@ -106,9 +110,11 @@ type Runner struct {
 	subgroups bool
 	half      bool // see HalfActivations
 	splitAt   *int // see AttentionSplitAt
-	chunk     int  // positions per workgroup of split attention
-	timings   Timings
-	argmax    func(cl *webgpu.CommandList, cols int)
+	// ropeInAttention: see RopeInAttention
+	ropeInAttention bool
+	chunk           int // positions per workgroup of split attention
+	timings         Timings
+	argmax          func(cl *webgpu.CommandList, cols int)
 	// The sampler (kernels.Sample), made on first use: its columns'
 	// parameters, each sequence's ring of recent tokens its penalties
 	// see, and each sequence's parameters and draw counter.
@@ -138,6 +144,9 @@ type shape struct {
 	T      int
 	all    bool
 	chunks int
+	// fused: RoPE and the cache append run in attention, not rope_kv
+	// (each token is its sequence's only one in the step).
+	fused bool
 }
 
 // logitRows is how many rows of logits the step computes.
@@ -230,6 +239,12 @@ func AttentionSplitAt(n int) Option { return func(r *Runner) { r.splitAt = &n } 
 // has it).
 func HalfActivations(on bool) Option { return func(r *Runner) { r.half = on } }
 
+// RopeInAttention sets whether decode steps (each token its sequence's
+// only one in the step) rotate and append keys in the attention kernel
+// instead of a rope_kv dispatch before it: one dispatch fewer per block.
+// On by default.
+func RopeInAttention(on bool) Option { return func(r *Runner) { r.ropeInAttention = on } }
+
 // Sequences sets how many sequences the KV cache holds (default 1), for
 // StepBatch: each has ctx positions.
 func Sequences(n int) Option { return func(r *Runner) { r.seqs = max(n, 1) } }
@@ -244,7 +259,7 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	if err := Supported(m); err != nil {
 		return nil, err
 	}
-	r := &Runner{dev: dev, m: m, ctx: ctxLen, maxBatch: maxBatch, seqs: 1, pipes: map[string]webgpu.Pipeline{}, slots: map[string]int{}}
+	r := &Runner{dev: dev, m: m, ctx: ctxLen, maxBatch: maxBatch, seqs: 1, ropeInAttention: true, pipes: map[string]webgpu.Pipeline{}, slots: map[string]int{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -405,7 +420,7 @@ func (r *Runner) slot(name string, fill func(s shape) []byte) webgpu.Binding {
 		r.paramBlocks = append(r.paramBlocks, nil)
 		r.stepPre = append(r.stepPre, func(s shape) { r.paramBlocks[i] = fill(s) })
 	}
-	return webgpu.Binding{Buffer: r.params, Offset: int64(i * uniformStride), Size: 32}
+	return webgpu.Binding{Buffer: r.params, Offset: int64(i * uniformStride), Size: uniformSize}
 }
 
 func f32n(n int) int64 { return int64(4 * n) }
@@ -751,7 +766,8 @@ func (r *Runner) record(ctx context.Context) error {
 		return kernels.RopeKVParams(c.Heads, c.HeadsKV, c.HeadDim, c.RopeDims, s.T)
 	})
 	uAttn := r.slot("attn", func(s shape) []byte {
-		return kernels.AttentionParams(c.Heads, c.HeadsKV, c.HeadDim, r.ctx, s.T, 1/float32(math.Sqrt(float64(c.HeadDim))), chunks)
+		return kernels.AttentionParams{Heads: c.Heads, KVHeads: c.HeadsKV, HeadDim: c.HeadDim, Ctx: r.ctx, Batch: s.T,
+			Scale: 1 / float32(math.Sqrt(float64(c.HeadDim))), Chunks: chunks, Fused: s.fused, RopeDims: c.RopeDims, NeoX: c.RopeNeoX}.Bytes()
 	})
 	norm := kernels.Fusion{Norm: true}
 	// Products into the f16 activations write f16 (toAct); those from them
@@ -787,10 +803,13 @@ func (r *Runner) record(ctx context.Context) error {
 			return err
 		}
 		r.add("rope_kv", func(cl *webgpu.CommandList, s shape) {
+			if s.fused {
+				return // attention does it
+			}
 			x, y := kernels.RopeKVGrid(c.Heads, c.HeadsKV, c.HeadDim, s.T)
 			cl.Dispatch(pRope, bgRope, x, y, 1)
 		})
-		attn := []webgpu.Binding{whole(r.q), whole(r.kc[l]), whole(r.vc[l]), whole(r.scores), whole(r.att), uAttn, whole(r.spans), whole(partials)}
+		attn := []webgpu.Binding{whole(r.q), whole(r.kc[l]), whole(r.vc[l]), whole(r.scores), whole(r.att), uAttn, whole(r.spans), whole(partials), whole(r.qkv), whole(r.cs)}
 		bgAttn, err := r.dev.BindGroupRanges(pAttn, attn...)
 		if err != nil {
 			return err
@@ -1136,11 +1155,10 @@ func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 // it: one command list, one submit.
 func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, fromGPU bool) error {
 	t0 := time.Now()
-	if err := r.prepare(tokens, seqs, s, fromGPU); err != nil {
+	if err := r.prepare(tokens, seqs, &s, fromGPU); err != nil {
 		return err
 	}
 	t1 := time.Now()
-	r.splitAttention(&s)
 	r.encode(s, how, fromGPU)
 	if err := r.dev.Submit(&r.cl); err != nil {
 		return err
@@ -1183,8 +1201,8 @@ func (r *Runner) encode(s shape, how pick, fromGPU bool) {
 // prepare checks a step and writes its inputs: the token ids (unless
 // fromGPU) or their embedding rows, each token's span of the cache and
 // RoPE angles (token t is the next position of sequence seqs[t]), and the
-// uniform blocks.
-func (r *Runner) prepare(tokens []int32, seqs []int, s shape, fromGPU bool) error {
+// uniform blocks. It sets how the step runs attention (s.chunks, s.fused).
+func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) error {
 	c := r.m.Config
 	T := s.T
 	for _, t := range tokens {
@@ -1240,8 +1258,11 @@ func (r *Runner) prepare(tokens []int32, seqs []int, s shape, fromGPU bool) erro
 			cs[(i*half+j)*2], cs[(i*half+j)*2+1] = cosv[j], sinv[j]
 		}
 	}
+	r.splitAttention(s)
+	// Each token its sequence's only one: RoPE and the append in attention.
+	s.fused = r.ropeInAttention && len(next) == len(seqs)
 	for _, f := range r.stepPre {
-		f(s)
+		f(*s)
 	}
 	params := growBytes(&r.paramsBuf, len(r.paramBlocks)*uniformStride)
 	for i, b := range r.paramBlocks {
@@ -1283,15 +1304,14 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	if T == 0 || T > r.maxBatch {
 		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
-	if err := r.prepare(tokens, make([]int, T), shape{T: T}, false); err != nil {
+	s := shape{T: T}
+	if err := r.prepare(tokens, make([]int, T), &s, false); err != nil {
 		return nil, err
 	}
 	how := pickNone
 	if T == 1 {
 		how = pickArgmax
 	}
-	s := shape{T: T}
-	r.splitAttention(&s)
 	r.encode(s, how, false)
 	names := r.cmdNames
 	times, err := r.dev.SubmitProfiled(ctx, &r.cl)

@@ -10,6 +10,16 @@
 //           own; kernels.Span): the tokens of one step may belong to
 //           different sequences, at different positions
 //   part:   (T, heads, chunks) Partial   split form only
+//   qkv, cs: with params.fused, the Q/K/V product's output (T, heads·hd +
+//           2·kv_heads·hd) and the RoPE table (T, rope_dims/2, 2), as
+//           rope_kv.wgsl takes them: the kernel does rope_kv's work itself
+//           (one dispatch fewer per block in decode). It rotates its query
+//           head from qkv, takes its token's own key and value from qkv
+//           (rotating the key), and one workgroup per key/value head (its
+//           group's first query head, the chunk holding the token) appends
+//           them to the cache. Only for steps whose tokens are each their
+//           sequence's only new token (decode, batched decode): no
+//           workgroup reads a cache row another writes in the same step.
 //
 // Entry points:
 //   main      one workgroup per (head, token) walks all its positions.
@@ -42,6 +52,9 @@ struct Params {
   batch: u32,
   scale: f32,  // 1 / sqrt(head_dim)
   chunks: u32, // split and combine: chunks per (head, token)
+  fused: u32,  // 1: RoPE and the cache append here (see qkv, cs)
+  rope_dims: u32,
+  neox: u32,   // 1: NeoX pairs (i, i + rope_dims/2), else (2i, 2i+1)
 }
 
 // Partial is one chunk's result: its maximum score m, the sum l of
@@ -54,13 +67,15 @@ struct Partial {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<act>>;
-@group(0) @binding(1) var<storage, read> k: array<vec4<act>>;
-@group(0) @binding(2) var<storage, read> v: array<vec4<act>>;
+@group(0) @binding(1) var<storage, read_write> k: array<vec4<act>>;
+@group(0) @binding(2) var<storage, read_write> v: array<vec4<act>>;
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<act>>;
 @group(0) @binding(5) var<uniform> params: Params;
 @group(0) @binding(6) var<storage, read> spans: array<vec2<u32>>;
 @group(0) @binding(7) var<storage, read_write> partials: array<Partial>;
+@group(0) @binding(8) var<storage, read> qkv: array<act>;
+@group(0) @binding(9) var<storage, read> cs: array<f32>;
 
 // Invocations per workgroup: 256 on real GPUs; CPU adapters run small
 // workgroups faster (SwiftShader takes 64).
@@ -70,13 +85,20 @@ override CHUNK: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> qw: array<vec4<f32>, 64>;
 var<workgroup> part: array<vec4<f32>, WG>;
+// With params.fused: the rotated query, and the token's own rotated key
+// and value, as scalars while they are assembled.
+var<workgroup> qf: array<f32, 256>;
+var<workgroup> kf: array<f32, 256>;
+var<workgroup> vf: array<f32, 256>;
+var<workgroup> kw: array<vec4<f32>, 64>;
+var<workgroup> vw: array<vec4<f32>, 64>;
 
 // bind_all refers to every binding, under a condition that never holds,
 // so that each entry point's "auto" layout has all eight and one bind
 // group serves the three.
 fn bind_all() {
   if (params.chunks == 0xffffffffu) {
-    out[0] = vec4<act>(vec4<f32>(q[0]) + vec4<f32>(k[0]) + vec4<f32>(v[0]) + partials[0].o[0] + vec4<f32>(scores[0] + f32(spans[0].x)));
+    out[0] = vec4<act>(vec4<f32>(q[0]) + vec4<f32>(k[0]) + vec4<f32>(v[0]) + partials[0].o[0] + vec4<f32>(scores[0] + f32(spans[0].x) + f32(qkv[0]) + cs[0]));
   }
 }
 
@@ -85,22 +107,82 @@ fn bind_all() {
 // both returned, and leaves Σ exp(score − m)·v in part[0 … head_dim/4).
 // Every invocation of the workgroup must call it.
 fn attend(h: u32, t: u32, p0: u32, p1: u32, lid: u32) -> vec2<f32> {
-  let hd4 = params.head_dim / 4u;
-  let kvh = h / (params.heads / params.kv_heads);
+  let hd = params.head_dim;
+  let hd4 = hd / 4u;
+  let group = params.heads / params.kv_heads;
+  let kvh = h / group;
   let kv4 = params.kv_heads * hd4;         // vec4s per cache row
   let qo = (t * params.heads + h) * hd4;   // in vec4s
   let so = (t * params.heads + h) * params.ctx;
   let k0 = spans[t].x * kv4 + kvh * hd4;   // row 0 of the head, in vec4s
-  for (var i = lid; i < hd4; i += WG) {
-    qw[i] = vec4<f32>(q[qo + i]);
+  // own: the token's own position is in [p0, p1) and, fused, its key and
+  // value come from qkv (kw, vw), not the cache.
+  let last = spans[t].y - 1u;
+  let own = params.fused == 1u && last >= p0 && last < p1;
+  if (params.fused == 1u) {
+    let qdim = params.heads * hd;
+    let kvdim = params.kv_heads * hd;
+    let row = t * (qdim + 2u * kvdim);
+    let half = params.rope_dims / 2u;
+    for (var i = lid; i < hd / 2u; i += WG) {
+      var e = vec2<u32>(2u * i, 2u * i + 1u);
+      if (params.neox == 1u && i < half) {
+        e = vec2<u32>(i, i + half);
+      }
+      var c = 1.0;
+      var s = 0.0;
+      if (i < half) {
+        c = cs[(t * half + i) * 2u];
+        s = cs[(t * half + i) * 2u + 1u];
+      }
+      let qa = f32(qkv[row + h * hd + e.x]);
+      let qb = f32(qkv[row + h * hd + e.y]);
+      qf[e.x] = qa * c - qb * s;
+      qf[e.y] = qa * s + qb * c;
+      if (own) {
+        let ka = f32(qkv[row + qdim + kvh * hd + e.x]);
+        let kb = f32(qkv[row + qdim + kvh * hd + e.y]);
+        kf[e.x] = ka * c - kb * s;
+        kf[e.y] = ka * s + kb * c;
+      }
+    }
+    if (own) {
+      for (var i = lid; i < hd; i += WG) {
+        vf[i] = f32(qkv[row + qdim + kvdim + kvh * hd + i]);
+      }
+    }
+    workgroupBarrier();
+    for (var i = lid; i < hd4; i += WG) {
+      qw[i] = vec4<f32>(qf[4u * i], qf[4u * i + 1u], qf[4u * i + 2u], qf[4u * i + 3u]);
+      if (own) {
+        kw[i] = vec4<f32>(kf[4u * i], kf[4u * i + 1u], kf[4u * i + 2u], kf[4u * i + 3u]);
+        vw[i] = vec4<f32>(vf[4u * i], vf[4u * i + 1u], vf[4u * i + 2u], vf[4u * i + 3u]);
+        // The group's first query head appends the row for the others'
+        // later steps (this step's read it from qkv).
+        if (h % group == 0u) {
+          k[k0 + last * kv4 + i] = vec4<act>(kw[i]);
+          v[k0 + last * kv4 + i] = vec4<act>(vw[i]);
+        }
+      }
+    }
+  } else {
+    for (var i = lid; i < hd4; i += WG) {
+      qw[i] = vec4<f32>(q[qo + i]);
+    }
   }
   workgroupBarrier();
   var mx = -3.4e38;
   for (var p = p0 + lid; p < p1; p += WG) {
     let ko = k0 + p * kv4;
     var d = vec4<f32>(0.0);
-    for (var i = 0u; i < hd4; i++) {
-      d += qw[i] * vec4<f32>(k[ko + i]);
+    if (own && p == last) {
+      for (var i = 0u; i < hd4; i++) {
+        d += qw[i] * kw[i];
+      }
+    } else {
+      for (var i = 0u; i < hd4; i++) {
+        d += qw[i] * vec4<f32>(k[ko + i]);
+      }
     }
     let s = (d.x + d.y + d.z + d.w) * params.scale;
     scores[so + p] = s;
@@ -141,7 +223,11 @@ fn attend(h: u32, t: u32, p0: u32, p1: u32, lid: u32) -> vec2<f32> {
   var a = vec4<f32>(0.0);
   if (g < groups) {
     for (var p = p0 + g; p < p1; p += groups) {
-      a += scores[so + p] * vec4<f32>(v[k0 + p * kv4 + c]);
+      if (own && p == last) {
+        a += scores[so + p] * vw[c];
+      } else {
+        a += scores[so + p] * vec4<f32>(v[k0 + p * kv4 + c]);
+      }
     }
   }
   part[lid] = a;

@@ -366,8 +366,9 @@ func attentionCases(t *testing.T, dev *webgpu.Device, pipes []webgpu.Pipeline, r
 				chunks := kernels.AttentionChunks(c.ctx, kernels.AttentionChunk)
 				bufs := []webgpu.Buffer{upload(t, dev, qBytes), upload(t, dev, kBytes), upload(t, dev, vBytes),
 					upload(t, dev, make([]byte, 4*T*c.heads*c.ctx)), outBuf,
-					uniform(t, dev, kernels.AttentionParams(c.heads, c.kvHeads, c.headDim, c.ctx, T, 1/float32(math.Sqrt(float64(c.headDim))), chunks)),
-					upload(t, dev, kernels.SpanBytes(c.spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*c.heads*chunks)))}
+					uniform(t, dev, kernels.AttentionParams{Heads: c.heads, KVHeads: c.kvHeads, HeadDim: c.headDim, Ctx: c.ctx, Batch: T, Scale: 1 / float32(math.Sqrt(float64(c.headDim))), Chunks: chunks}.Bytes()),
+					upload(t, dev, kernels.SpanBytes(c.spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*c.heads*chunks))),
+					upload(t, dev, make([]byte, 16)), upload(t, dev, make([]byte, 16))}
 				var cl webgpu.CommandList
 				if split {
 					bg, err := dev.BindGroup(pipes[1], bufs...)
@@ -393,6 +394,96 @@ func attentionCases(t *testing.T, dev *webgpu.Device, pipes []webgpu.Pipeline, r
 					require.InDelta(t, want[i], got[i], tol, "out[%d]", i)
 				}
 			})
+		}
+	}
+}
+
+// TestAttentionFused checks attention with RoPE and the cache append
+// folded in (decode and batched decode: one new token per sequence)
+// against rope_kv's reference followed by attention's, whole and split,
+// for both RoPE layouts and partial rotation.
+func TestAttentionFused(t *testing.T) {
+	dev := webgputest.Open(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(11, 12))
+	const heads, kvHeads, headDim, ctxLen = 4, 2, 64, 400
+	qDim, kvDim := heads*headDim, kvHeads*headDim
+	// Three sequences, one new token each: positions 0, 9 and 300.
+	spans := []kernels.Span{{Base: 0, Len: 1}, {Base: ctxLen, Len: 10}, {Base: 2 * ctxLen, Len: 301}}
+	T := len(spans)
+	for _, half := range halves(dev) {
+		act := actBytes(half)
+		for _, wg := range []int{64, 256} {
+			var pipes []webgpu.Pipeline
+			for _, k := range []kernels.Kernel{kernels.Attention(wg), kernels.AttentionSplit(wg, 128), kernels.AttentionCombine(wg, 128)} {
+				if half {
+					k = k.Half()
+				}
+				p, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+				require.NoError(t, err)
+				pipes = append(pipes, p)
+			}
+			for _, neox := range []bool{false, true} {
+				for _, dims := range []int{headDim, 32} {
+					for _, split := range []bool{false, true} {
+						t.Run(fmt.Sprintf("f16=%v/wg=%d/neox=%v/dims=%d/split=%v", half, wg, neox, dims, split), func(t *testing.T) {
+							qkv := randoms(rng, T*(qDim+2*kvDim), 1)
+							cs := make([]float32, T*dims)
+							for i := 0; i < len(cs); i += 2 {
+								a := rng.Float64() * 100
+								cs[i], cs[i+1] = float32(math.Cos(a)), float32(math.Sin(a))
+							}
+							kc, vc := randoms(rng, 3*ctxLen*kvDim, 1), randoms(rng, 3*ctxLen*kvDim, 1)
+							qkvBytes, kBytes, vBytes := act(qkv), act(kc), act(vc)
+							q := kernels.RopeKVRef(qkv, cs, heads, kvHeads, headDim, dims, spans, neox, kc, vc)
+							want := kernels.AttentionRef(q, kc, vc, heads, kvHeads, headDim, spans)
+							chunks := kernels.AttentionChunks(ctxLen, 128)
+							kBuf, vBuf, outBuf := upload(t, dev, kBytes), upload(t, dev, vBytes), upload(t, dev, act(make([]float32, len(want))))
+							bufs := []webgpu.Buffer{upload(t, dev, make([]byte, 16)), kBuf, vBuf,
+								upload(t, dev, make([]byte, 4*T*heads*ctxLen)), outBuf,
+								uniform(t, dev, kernels.AttentionParams{Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Ctx: ctxLen, Batch: T,
+									Scale: 1 / float32(math.Sqrt(headDim)), Chunks: chunks, Fused: true, RopeDims: dims, NeoX: neox}.Bytes()),
+								upload(t, dev, kernels.SpanBytes(spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*heads*chunks))),
+								upload(t, dev, qkvBytes), upload(t, dev, webgpu.Float32Bytes(cs))}
+							var cl webgpu.CommandList
+							if split {
+								bg, err := dev.BindGroup(pipes[1], bufs...)
+								require.NoError(t, err)
+								cl.Dispatch(pipes[1], bg, heads, uint32(T), uint32(kernels.AttentionChunks(301, 128)))
+								bg, err = dev.BindGroup(pipes[2], bufs...)
+								require.NoError(t, err)
+								cl.Dispatch(pipes[2], bg, heads, uint32(T), 1)
+							} else {
+								bg, err := dev.BindGroup(pipes[0], bufs...)
+								require.NoError(t, err)
+								cl.Dispatch(pipes[0], bg, heads, uint32(T), 1)
+							}
+							require.NoError(t, dev.Submit(&cl))
+							got := readAct(t, dev, outBuf, len(want), half)
+							for i := range want {
+								tol := 2e-5
+								if half {
+									tol += math.Abs(float64(want[i]))/2048 + 2e-3 // q and k rounded before the dot
+								}
+								require.InDelta(t, want[i], got[i], tol, "out[%d]", i)
+							}
+							// The new rows in the caches.
+							gk, gv := readAct(t, dev, kBuf, len(kc), half), readAct(t, dev, vBuf, len(vc), half)
+							for _, s := range spans {
+								row := (s.Base + s.Len - 1) * kvDim
+								for i := row; i < row+kvDim; i++ {
+									tol := 4e-7 * (1 + math.Abs(float64(kc[i])))
+									if half {
+										tol += math.Abs(float64(kc[i]))/2048 + 1e-7
+									}
+									require.InDelta(t, kc[i], gk[i], tol, "k cache[%d]", i)
+									require.InDelta(t, vc[i], gv[i], tol, "v cache[%d]", i)
+								}
+							}
+						})
+					}
+				}
+			}
 		}
 	}
 }

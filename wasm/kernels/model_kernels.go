@@ -24,8 +24,9 @@ var elementwiseWGSL string
 // Attention is causal attention over one layer's cache, one workgroup of
 // wg invocations (64 or 256; head_dim at most 4·wg) per (head, token):
 // bindings q, k, v, scores, out, params (AttentionParams), spans
-// (SpanBytes), partials (unused here, but bound: AttentionPartialBytes of
-// one). Dispatch (heads, batch).
+// (SpanBytes), partials (AttentionPartialBytes; unused here, but bound),
+// qkv and cs (read when AttentionParams.Fused, bound always). Dispatch
+// (heads, batch).
 func Attention(wg int) Kernel {
 	return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main", Constants: map[string]float64{"WG": float64(wg)}}
 }
@@ -92,10 +93,30 @@ func pad16(b []byte) []byte {
 func f32bits(f float32) uint32 { return math.Float32bits(f) }
 
 // AttentionParams is the uniform block of attention.wgsl.
-// ctx is the scores' row length: at least every span's Len; chunks is the
-// partials per (head, token) of the split form (0 for Attention).
-func AttentionParams(heads, kvHeads, headDim, ctx, batch int, scale float32, chunks int) []byte {
-	return u32s(uint32(heads), uint32(kvHeads), uint32(headDim), uint32(ctx), uint32(batch), f32bits(scale), uint32(chunks))
+type AttentionParams struct {
+	Heads, KVHeads, HeadDim int
+	Ctx                     int     // the scores' row length: at least every span's Len
+	Batch                   int     // T
+	Scale                   float32 // 1/sqrt(HeadDim)
+	Chunks                  int     // partials per (head, token) in the split form
+	// Fused: RoPE and the cache append happen in attention (bindings qkv
+	// and cs, as rope_kv takes them), for steps whose tokens are each
+	// their sequence's only new one; RopeDims and NeoX as rope_kv's.
+	Fused    bool
+	RopeDims int
+	NeoX     bool
+}
+
+// Bytes is the uniform block.
+func (a AttentionParams) Bytes() []byte {
+	b := func(v bool) uint32 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return u32s(uint32(a.Heads), uint32(a.KVHeads), uint32(a.HeadDim), uint32(a.Ctx), uint32(a.Batch), f32bits(a.Scale), uint32(a.Chunks),
+		b(a.Fused), uint32(a.RopeDims), b(a.NeoX))
 }
 
 // ElementwiseParams is the uniform block of elementwise.wgsl.

@@ -185,6 +185,33 @@ func run() error {
 			sampled = append(sampled, float64(nDecode)/time.Since(start).Seconds())
 		}
 	}
+	// The same greedy decode with RoPE and the cache append in a dispatch
+	// of their own (rope_kv), as before they moved into attention.
+	var ropeApart []float64
+	if ra, err := gpumodel.New(ctx, dev, m, max(ctxLen, nPrompt+nDecode+8), nPrefill, gpumodel.RopeInAttention(false)); err != nil {
+		return err
+	} else {
+		for s := 0; s < 3; s++ {
+			if err := ra.Reset(ctxLen); err != nil {
+				return err
+			}
+			n := 0
+			var start time.Time
+			if err := ra.DecodeGreedy(ctx, prompt, nDecode+1, func(int32) bool {
+				if n == 0 {
+					start = time.Now()
+				}
+				n++
+				return true
+			}); err != nil {
+				return err
+			}
+			if s > 0 {
+				ropeApart = append(ropeApart, float64(nDecode)/time.Since(start).Seconds())
+			}
+		}
+		ra.Close()
+	}
 	longCtx, err := longContext(ctx, dev, m, nPrefill, arg(5, 4000))
 	if err != nil {
 		return err
@@ -242,7 +269,8 @@ func run() error {
 	p := mk(fmt.Sprintf("prefill %d", nPrefill), "prefill_tok_s", prefill)
 	pr := mk(fmt.Sprintf("prefill %d, row per invocation", nPrefill), "prefill_row_form_tok_s", prefillRow)
 	perToken := 1 / d.Median
-	results := []report.BenchResult{d, du, p, pr, mk(fmt.Sprintf("decode %d after %d, sampled (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05)", nDecode, nPrompt), "decode_sampled_tok_s", sampled)}
+	results := []report.BenchResult{d, du, p, pr, mk(fmt.Sprintf("decode %d after %d, sampled (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05)", nDecode, nPrompt), "decode_sampled_tok_s", sampled),
+		mk(fmt.Sprintf("decode %d after %d, RoPE in its own dispatch", nDecode, nPrompt), "decode_rope_apart_tok_s", ropeApart)}
 	for _, l := range longCtx {
 		results = append(results, mk(l.name, l.measure, l.samples))
 	}
