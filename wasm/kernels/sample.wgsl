@@ -63,6 +63,18 @@ var<workgroup> count_eq: array<u32, WG>;
 var<workgroup> shared_u: u32;
 var<workgroup> shared_v: u32;
 
+// fetch8 loads the column's logits i0, i0 + stride, …, i0 + 7·stride
+// (clamped to end − 1: callers skip those past end) before any is used:
+// a GPU thread stalls at the first use of a load, and one load per turn of
+// a loop over the vocabulary would pay the memory's latency each time.
+fn fetch8(base: u32, i0: u32, stride: u32, end: u32) -> array<f32, 8> {
+  var xs: array<f32, 8>;
+  for (var k = 0u; k < 8u; k++) {
+    xs[k] = logits[base + min(i0 + k * stride, end - 1u)];
+  }
+  return xs;
+}
+
 // key maps a logit to a u32 that orders as the logits do (−0 as +0).
 fn key(l: f32) -> u32 {
   let b = select(bitcast<u32>(l), 0u, l == 0.0);
@@ -203,11 +215,14 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
   // The largest logit and its lowest id.
   var v = -3.4e38;
   var vi = NONE;
-  for (var i = lid; i < V; i += WG) {
-    let l = logits[base + i];
-    if (l > v || vi == NONE) {
-      v = l;
-      vi = i;
+  for (var i0 = lid; i0 < V; i0 += 8u * WG) {
+    let xs = fetch8(base, i0, WG, V);
+    for (var k = 0u; k < 8u; k++) {
+      let i = i0 + k * WG;
+      if (i < V && (xs[k] > v || vi == NONE)) {
+        v = xs[k];
+        vi = i;
+      }
     }
   }
   red_v[lid] = v;
@@ -248,17 +263,20 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     // largest keys are 1,024 distinct logits (or 0, below every key), so
     // the K-th largest of them has at least K logits at or above it.
     var top = vec4<u32>(0u);
-    for (var i = lid; i < V; i += WG) {
-      let k = key(logits[base + i]);
-      if (k > top.w) {
-        if (k > top.x) {
-          top = vec4<u32>(k, top.x, top.y, top.z);
-        } else if (k > top.y) {
-          top = vec4<u32>(top.x, k, top.y, top.z);
-        } else if (k > top.z) {
-          top = vec4<u32>(top.x, top.y, k, top.z);
-        } else {
-          top.w = k;
+    for (var i0 = lid; i0 < V; i0 += 8u * WG) {
+      let xs = fetch8(base, i0, WG, V);
+      for (var j = 0u; j < 8u; j++) {
+        let k = key(xs[j]);
+        if (i0 + j * WG < V && k > top.w) {
+          if (k > top.x) {
+            top = vec4<u32>(k, top.x, top.y, top.z);
+          } else if (k > top.y) {
+            top = vec4<u32>(top.x, k, top.y, top.z);
+          } else if (k > top.z) {
+            top = vec4<u32>(top.x, top.y, k, top.z);
+          } else {
+            top.w = k;
+          }
         }
       }
     }
@@ -278,10 +296,13 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
       let shift = 24u - 8u * round;
       atomicStore(&hist[lid], 0u);
       workgroupBarrier();
-      for (var i = lid; i < V; i += WG) {
-        let k = key(logits[base + i]);
-        if (k >= floor_key && (k & mask) == prefix) {
-          atomicAdd(&hist[(k >> shift) & 255u], 1u);
+      for (var i0 = lid; i0 < V; i0 += 8u * WG) {
+        let xs = fetch8(base, i0, WG, V);
+        for (var j = 0u; j < 8u; j++) {
+          let k = key(xs[j]);
+          if (i0 + j * WG < V && k >= floor_key && (k & mask) == prefix) {
+            atomicAdd(&hist[(k >> shift) & 255u], 1u);
+          }
         }
       }
       workgroupBarrier();
@@ -310,17 +331,23 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     // keys equal to it.
     var gt = 0u;
     var eq = 0u;
-    for (var i = lo; i < hi; i++) {
-      let k = key(logits[base + i]);
-      gt += select(0u, 1u, k > kth);
-      eq += select(0u, 1u, k == kth);
+    for (var i0 = lo; i0 < hi; i0 += 8u) {
+      let xs = fetch8(base, i0, 1u, hi);
+      for (var j = 0u; j < 8u; j++) {
+        let k = key(xs[j]);
+        let inside = i0 + j < hi;
+        gt += select(0u, 1u, inside && k > kth);
+        eq += select(0u, 1u, inside && k == kth);
+      }
     }
     count_gt[lid] = gt;
     count_eq[lid] = eq;
     exclusive_scan(lid);
     var og = count_gt[lid];
     var oe = count_eq[lid];
-    for (var i = lo; i < hi; i++) {
+    // Most slices hold no candidate: only the others are read again.
+    let mine = select(lo, hi, gt + eq == 0u);
+    for (var i = mine; i < hi; i++) {
       let k = key(logits[base + i]);
       if (k > kth) {
         cand_key[og] = k;
@@ -389,10 +416,12 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     // Every token with exp(l − m) ≥ min_p is a candidate; the draw walks
     // them in id order, slice by slice.
     var s = 0.0;
-    for (var i = lo; i < hi; i++) {
-      let l = logits[base + i];
-      if (kept(l, m, c.min_p)) {
-        s += exp((l - m) / c.temp);
+    for (var i0 = lo; i0 < hi; i0 += 8u) {
+      let xs = fetch8(base, i0, 1u, hi);
+      for (var j = 0u; j < 8u; j++) {
+        if (i0 + j < hi && kept(xs[j], m, c.min_p)) {
+          s += exp((xs[j] - m) / c.temp);
+        }
       }
     }
     red_v[lid] = s;
