@@ -5,8 +5,8 @@ package gpumodel
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -102,7 +102,9 @@ func TestGPUMatchesCPU(t *testing.T) {
 	for _, wg := range []bool{false, true} {
 		steps := map[bool]int{false: 24, true: 4}[wg]
 		form := map[bool]string{false: "row per invocation", true: "workgroup per row"}[wg]
-		t.Run("default model Q8_0, "+form, func(t *testing.T) { gpuMatchesCPU(t, dev, defaultModel(t), "And God said", steps, f32Bounds, WorkgroupPerRow(wg)) })
+		t.Run("default model Q8_0, "+form, func(t *testing.T) {
+			gpuMatchesCPU(t, dev, defaultModel(t), "And God said", steps, f32Bounds, WorkgroupPerRow(wg))
+		})
 		// Synthetic models (tests/browser and make test-dawn make them in
 		// .cache/models) for the Q4_0 and f32 products.
 		// Every type in the row form; the workgroup and tiled forms (slow on
