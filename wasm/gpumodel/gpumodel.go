@@ -647,9 +647,10 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 	if p.f.Bias {
 		bindings = append(bindings, webgpu.Whole(p.bias))
 	}
-	// On real GPUs (wgRows), single tokens take the workgroup form and
-	// batches the tiled form (each weight read once per 32 tokens); on
-	// CPU adapters, everything takes the row form.
+	// On real GPUs (wgRows), single tokens take the workgroup form, up to
+	// 8 tokens (batched decode, short prompts) its few-tokens form, and
+	// larger batches the tiled form (each weight read once per 64 tokens);
+	// on CPU adapters, everything takes the row form.
 	pipe, err := r.pipeline(ctx, k)
 	if err != nil {
 		return err
@@ -659,8 +660,8 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 		return err
 	}
 	wg := *r.wgRows
-	var pipeWG, pipeTile webgpu.Pipeline
-	var bgWG, bgTile webgpu.BindGroup
+	var pipeWG, pipeWGB, pipeTile webgpu.Pipeline
+	var bgWG, bgWGB, bgTile webgpu.BindGroup
 	if wg {
 		if pipeTile, err = r.pipeline(ctx, kernels.TileForm(k)); err != nil {
 			return err
@@ -682,6 +683,12 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 		if bgWG, err = r.dev.BindGroupRanges(pipeWG, bindings...); err != nil {
 			return err
 		}
+		if pipeWGB, err = r.pipeline(ctx, kernels.BatchForm(k)); err != nil {
+			return err
+		}
+		if bgWGB, err = r.dev.BindGroupRanges(pipeWGB, bindings...); err != nil {
+			return err
+		}
 	}
 	r.add(k.Name, func(cl *webgpu.CommandList, s shape) {
 		T := s.T
@@ -691,6 +698,11 @@ func (r *Runner) addProductPart(ctx context.Context, p product, part weightPart)
 		if wg && T == 1 {
 			x, y, z := kernels.MatMulWorkgroups(rows, T, r.maxDim)
 			cl.Dispatch(pipeWG, bgWG, x, y, z)
+			return
+		}
+		if wg && T <= kernels.MatMulBatchMax {
+			x, y, _ := kernels.MatMulWorkgroups(rows, 1, r.maxDim)
+			cl.Dispatch(pipeWGB, bgWGB, x, y, 1)
 			return
 		}
 		if wg {

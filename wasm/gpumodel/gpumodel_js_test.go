@@ -355,16 +355,27 @@ func TestDecodeSampled(t *testing.T) {
 // TestStepBatch decodes three sequences of different lengths in shared
 // steps (one token of each per step, each with its own cache and
 // position; one sampled, two greedy) and checks that each gets the tokens
-// it gets decoded alone. Both runners take the row form, whose sums do not
-// depend on the batch, so the tokens must be equal.
+// it gets decoded alone. In the row form and in the workgroup forms (a
+// batch of 3 takes main_wgb, one token main_wg) a token's sums do not
+// depend on the others in its step, so the tokens must be equal.
 func TestStepBatch(t *testing.T) {
 	m := defaultModel(t)
-	ctx := context.Background()
 	dev := webgputest.Open(t)
-	batch, err := New(ctx, dev, m, 64, 16, Sequences(3), WorkgroupPerRow(false))
+	forms := []bool{false}
+	if !webgputest.SoftwareAdapter(dev.Info()) { // the workgroup forms take minutes on CPU adapters
+		forms = append(forms, true)
+	}
+	for _, wg := range forms {
+		t.Run(fmt.Sprintf("workgroups=%v", wg), func(t *testing.T) { stepBatch(t, dev, m, wg) })
+	}
+}
+
+func stepBatch(t *testing.T, dev *webgpu.Device, m *model.Model, wg bool) {
+	ctx := context.Background()
+	batch, err := New(ctx, dev, m, 64, 16, Sequences(3), WorkgroupPerRow(wg))
 	require.NoError(t, err)
 	defer batch.Close()
-	alone, err := New(ctx, dev, m, 64, 16, WorkgroupPerRow(false))
+	alone, err := New(ctx, dev, m, 64, 16, WorkgroupPerRow(wg))
 	require.NoError(t, err)
 	defer alone.Close()
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -86,7 +85,7 @@ func TestMatMulVariants(t *testing.T) {
 		// Q4_K and the plain product on the other types (the row form,
 		// which shares each type's unit(), takes everything). Real GPUs
 		// take the whole matrix.
-		brief := softwareAdapter(info)
+		brief := webgputest.SoftwareAdapter(info)
 		inBrief := func(f kernels.Fusion) bool {
 			if typ != "Q4_K" {
 				return f == kernels.Fusion{}
@@ -94,9 +93,9 @@ func TestMatMulVariants(t *testing.T) {
 			return f == kernels.Fusion{} || f == kernels.Fusion{Norm: true, Gated: true} || f == kernels.Fusion{Norm: true, Bias: true} || f == kernels.Fusion{Acc: true}
 		}
 		for _, f := range variants {
-			for _, form := range []string{"row", "wg", "tile"} {
-				if f.Subgroups && form != "wg" {
-					continue // only the workgroup form reduces with subgroups
+			for _, form := range []string{"row", "wg", "wgb", "tile"} {
+				if f.Subgroups && form != "wg" && form != "wgb" {
+					continue // only the workgroup forms reduce with subgroups
 				}
 				if brief && form != "row" && !inBrief(f) {
 					continue
@@ -110,6 +109,10 @@ func TestMatMulVariants(t *testing.T) {
 					batches = []int{3, 70}
 				case form == "wg" && brief:
 					batches = []int{1}
+				case form == "wgb" && brief:
+					batches = []int{5}
+				case form == "wgb":
+					batches = []int{2, 5, 8}
 				}
 				for _, batch := range batches {
 					name := fmt.Sprintf("%s/%v/%s/T=%d", typ, f, form, batch)
@@ -121,6 +124,8 @@ func TestMatMulVariants(t *testing.T) {
 							k = kernels.WorkgroupForm(k)
 						case "tile":
 							k = kernels.TileForm(k)
+						case "wgb":
+							k = kernels.BatchForm(k)
 						}
 						p := kernels.MatMulParams{Rows: rows, Cols: cols, Batch: batch, XOff: 4, YStride: rows + 5, YOff: 2, Eps: 1e-5}
 						x := randoms(rng, 4+batch*cols, 2)
@@ -164,6 +169,9 @@ func TestMatMulVariants(t *testing.T) {
 						} else if wg {
 							gx, gy, gz := kernels.MatMulWorkgroups(rows, batch, 65535)
 							cl.Dispatch(pipe, bg, gx, gy, gz)
+						} else if form == "wgb" {
+							gx, gy, _ := kernels.MatMulWorkgroups(rows, 1, 65535)
+							cl.Dispatch(pipe, bg, gx, gy, 1)
 						} else {
 							cl.Dispatch(pipe, bg, uint32((rows+63)/64), uint32(batch), 1)
 						}
@@ -188,16 +196,6 @@ func TestMatMulVariants(t *testing.T) {
 			}
 		}
 	}
-}
-
-// softwareAdapter says whether the adapter is a CPU one: marked fallback
-// (SwiftShader in Chromium and Dawn), named as one, or nameless (Firefox
-// hides lavapipe's strings).
-func softwareAdapter(info webgpu.Info) bool {
-	a := info.Adapter
-	name := strings.ToLower(a.Vendor + " " + a.Architecture + " " + a.Device + " " + a.Description)
-	return a.IsFallbackAdapter || strings.TrimSpace(name) == "" ||
-		strings.Contains(name, "swiftshader") || strings.Contains(name, "llvmpipe") || strings.Contains(name, "lavapipe")
 }
 
 func upload(t *testing.T, dev *webgpu.Device, data []byte) webgpu.Buffer {
@@ -552,7 +550,7 @@ func TestSample(t *testing.T) {
 		return h
 	}
 	vocabs := []int{7, 300, 5000, 49152}
-	if !softwareAdapter(dev.Info()) {
+	if !webgputest.SoftwareAdapter(dev.Info()) {
 		vocabs = append(vocabs, 128256)
 	}
 	const ring = 16

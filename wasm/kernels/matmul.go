@@ -171,6 +171,18 @@ func TileForm(k Kernel) Kernel {
 	return k
 }
 
+// BatchForm turns a matmul kernel into its few-tokens form (entry
+// main_wgb): 2 to MatMulBatchMax tokens, each weight read once; dispatch
+// MatMulWorkgroups(rows, 1). With Subgroups, as WorkgroupForm's.
+func BatchForm(k Kernel) Kernel {
+	k.Name += "/wgb"
+	k.EntryPoint = "main_wgb"
+	return k
+}
+
+// MatMulBatchMax is the most tokens BatchForm takes.
+const MatMulBatchMax = 8
+
 // MatMulTiles is the dispatch of a tiled product: tiles of 64 output rows
 // (32 when gated) by 64 tokens.
 func MatMulTiles(rows, batch int, gated bool) (x, y, z uint32) {

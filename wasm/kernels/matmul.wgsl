@@ -25,7 +25,7 @@
 //   y:  (T, ·) f32 (f16), y[t][row] at y_off + t·y_stride + row
 //   b:  (rows) f32
 //
-// Two entry points:
+// Entry points:
 //   main_row  one invocation per (row, t): the form for batches (prefill)
 //             and for CPU adapters. Dispatch (ceil(rows/64), T).
 //   main_wg   one workgroup per 8 rows, 32 invocations per row taking
@@ -33,6 +33,10 @@
 //             neighbouring memory: coalesced on a real GPU), x staged in
 //             workgroup memory, reduced in workgroup memory or by
 //             subgroupAdd. Dispatch MatMulWorkgroups(rows, T).
+//   main_wgb  main_wg for 2 to 8 tokens at once: each weight unit is read
+//             once and dotted with every token's x. Dispatch
+//             MatMulWorkgroups(rows, 1).
+//   main_tile 64×64 tiles for batches. Dispatch MatMulTiles.
 
 {{if or .HalfX .HalfY}}enable f16;
 {{end}}{{if .Subgroups}}enable subgroups;
@@ -205,6 +209,88 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
 {{if .Gated}}    finish(row, t, red[lid.x], red_up[lid.x], scale);{{else}}    finish(row, t, red[lid.x], 0.0, scale);{{end}}
   }
 {{end}}}
+
+// main_wgb: the workgroup form for a few tokens at once (batched decode,
+// short prompts: 2 ≤ T ≤ BT), laid out as main_wg (8 rows of 32 lanes),
+// with every lane dequantizing each of its units once and dotting it with
+// every token's x (read from memory: T tokens' x are a few KB, cached),
+// so a step reads the weights once, not T times. Dispatch
+// MatMulWorkgroups(rows, 1).
+const BT: u32 = 8u; // most tokens of main_wgb
+
+@compute @workgroup_size(256)
+fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = lid.x / LANES;
+  let lane = lid.x % LANES;
+  let row = (wid.y * nwg.x + wid.x) * ROWS + g;
+  let T = min(params.batch, BT);
+  let cols4 = params.cols / 4u;
+  var scale: array<f32, BT>;
+  for (var t = 0u; t < BT; t++) {
+    scale[t] = 1.0;
+  }
+{{if .Norm}}  // Each token's Σx², shared by the whole workgroup.
+  for (var t = 0u; t < T; t++) {
+    var ss = 0.0;
+    for (var i = lid.x; i < cols4; i += 256u) {
+      let v = xload((params.x_off + t * params.cols) / 4u + i);
+      ss += dot(v, v);
+    }
+    red[lid.x] = ss;
+    workgroupBarrier();
+    for (var k = 128u; k > 0u; k >>= 1u) {
+      if (lid.x < k) {
+        red[lid.x] += red[lid.x + k];
+      }
+      workgroupBarrier();
+    }
+    scale[t] = 1.0 / sqrt(red[0] / f32(params.cols) + params.eps);
+    workgroupBarrier();
+  }
+{{end}}  var a: array<f32, BT>;
+  var b: array<f32, BT>;
+  if (row < params.rows) {
+    for (var u = lane; u < params.cols / 32u; u += LANES) {
+      let w = unit(row, u);
+{{if .Gated}}      let wu = unit(row + params.rows, u);
+{{end}}      for (var t = 0u; t < T; t++) {
+        var s = vec4<f32>(0.0);
+{{if .Gated}}        var su = vec4<f32>(0.0);
+{{end}}        for (var i = 0u; i < 8u; i++) {
+          let xv = xin(t, 8u * u + i);
+          s += w[i] * xv;
+{{if .Gated}}          su += wu[i] * xv;
+{{end}}        }
+        a[t] += (s.x + s.y) + (s.z + s.w);
+{{if .Gated}}        b[t] += (su.x + su.y) + (su.z + su.w);
+{{end}}      }
+    }
+  }
+  for (var t = 0u; t < T; t++) {
+{{if .Subgroups}}    let at = subgroupAdd(a[t]);
+{{if .Gated}}    let bt = subgroupAdd(b[t]);
+{{else}}    let bt = 0.0;
+{{end}}    if (lane == 0u && row < params.rows) {
+      finish(row, t, at, bt, scale[t]);
+    }
+{{else}}    red[lid.x] = a[t];
+{{if .Gated}}    red_up[lid.x] = b[t];
+{{end}}    workgroupBarrier();
+    for (var k = LANES / 2u; k > 0u; k >>= 1u) {
+      if (lane < k) {
+        red[lid.x] += red[lid.x + k];
+{{if .Gated}}        red_up[lid.x] += red_up[lid.x + k];
+{{end}}      }
+      workgroupBarrier();
+    }
+    if (lane == 0u && row < params.rows) {
+{{if .Gated}}      finish(row, t, red[lid.x], red_up[lid.x], scale[t]);{{else}}      finish(row, t, red[lid.x], 0.0, scale[t]);{{end}}
+    }
+    workgroupBarrier();
+{{end}}  }
+}
 
 // main_tile: the form for batches on real GPUs. A workgroup computes a
 // tile of 64 weight rows × 64 tokens (with .Gated: 32 gate rows and the

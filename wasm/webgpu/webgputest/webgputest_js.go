@@ -5,6 +5,7 @@ package webgputest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,4 +25,15 @@ func Open(t testing.TB) *webgpu.Device {
 	require.NoError(t, err)
 	t.Cleanup(d.Destroy)
 	return d
+}
+
+// SoftwareAdapter says whether the adapter is a CPU one, where the
+// workgroup forms of the kernels compile and run slowly: marked fallback
+// (SwiftShader in Chromium and Dawn), named as one, or nameless (Firefox
+// hides lavapipe's strings).
+func SoftwareAdapter(info webgpu.Info) bool {
+	a := info.Adapter
+	name := strings.ToLower(a.Vendor + " " + a.Architecture + " " + a.Device + " " + a.Description)
+	return a.IsFallbackAdapter || strings.TrimSpace(name) == "" ||
+		strings.Contains(name, "swiftshader") || strings.Contains(name, "llvmpipe") || strings.Contains(name, "lavapipe")
 }
