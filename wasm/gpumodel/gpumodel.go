@@ -112,6 +112,9 @@ type Runner struct {
 	splitAt   *int // see AttentionSplitAt
 	// ropeInAttention: see RopeInAttention
 	ropeInAttention bool
+	// argmaxSplit forces the argmax's form (tests); nil: by vocabulary
+	// size and adapter
+	argmaxSplit *bool
 	chunk           int // positions per workgroup of split attention
 	timings         Timings
 	argmax          func(cl *webgpu.CommandList, cols int)
@@ -883,16 +886,52 @@ func (r *Runner) record(ctx context.Context) error {
 	if err := r.addProduct(ctx, product{w: &r.output, in: r.x, out: r.logits, f: norm, nw: r.outNorm, last: true}); err != nil {
 		return err
 	}
-	pArg, err := r.pipeline(ctx, kernels.Argmax())
+	// The argmax: one workgroup a row, or, for large vocabularies on real
+	// GPUs, one per 8,192 logits and a second dispatch to reduce them (one
+	// workgroup reading 128k logits takes ~85 us on an H100).
+	ua := r.slot("argmax", func(shape) []byte { return kernels.ArgmaxParams(m.Vocab) })
+	parts, err := r.buf(int64(8*r.seqs*kernels.ArgmaxParts(m.Vocab)), "argmax.parts")
 	if err != nil {
 		return err
 	}
-	ua := r.slot("argmax", func(shape) []byte { return kernels.ElementwiseParams(m.Vocab) })
-	bga, err := r.dev.BindGroupRanges(pArg, whole(r.logits), whole(r.best), ua)
-	if err != nil {
-		return err
+	argBinds := []webgpu.Binding{whole(r.logits), whole(r.best), ua, whole(parts)}
+	split := *r.wgRows && m.Vocab > 2*kernels.ArgmaxSlice
+	if r.argmaxSplit != nil {
+		split = *r.argmaxSplit
 	}
-	r.argmax = func(cl *webgpu.CommandList, cols int) { cl.Dispatch(pArg, bga, uint32(cols), 1, 1) }
+	if split {
+		pPart, err := r.pipeline(ctx, kernels.ArgmaxPartial())
+		if err != nil {
+			return err
+		}
+		pFin, err := r.pipeline(ctx, kernels.ArgmaxFinal())
+		if err != nil {
+			return err
+		}
+		bgPart, err := r.dev.BindGroupRanges(pPart, argBinds...)
+		if err != nil {
+			return err
+		}
+		bgFin, err := r.dev.BindGroupRanges(pFin, argBinds...)
+		if err != nil {
+			return err
+		}
+		nParts := uint32(kernels.ArgmaxParts(m.Vocab))
+		r.argmax = func(cl *webgpu.CommandList, cols int) {
+			cl.Dispatch(pPart, bgPart, nParts, uint32(cols), 1)
+			cl.Dispatch(pFin, bgFin, uint32(cols), 1, 1)
+		}
+	} else {
+		pArg, err := r.pipeline(ctx, kernels.Argmax())
+		if err != nil {
+			return err
+		}
+		bga, err := r.dev.BindGroupRanges(pArg, argBinds...)
+		if err != nil {
+			return err
+		}
+		r.argmax = func(cl *webgpu.CommandList, cols int) { cl.Dispatch(pArg, bga, uint32(cols), 1, 1) }
+	}
 	if len(r.paramBlocks) > maxUniformBlocks {
 		return fmt.Errorf("gpumodel: %d uniform blocks, room for %d", len(r.paramBlocks), maxUniformBlocks)
 	}
@@ -1202,7 +1241,9 @@ func (r *Runner) encode(s shape, how pick, fromGPU bool) {
 	switch how {
 	case pickArgmax:
 		r.argmax(&r.cl, s.logitRows())
-		names = append(names, "argmax")
+		for len(names) < r.cl.Len() {
+			names = append(names, "argmax")
+		}
 	case pickSample:
 		r.sampler(&r.cl, s.logitRows())
 		names = append(names, "sample")

@@ -246,12 +246,22 @@ func twoRunners(t *testing.T, m *model.Model) (a, b *Runner) {
 	return a, b
 }
 
-// TestForwardArgmax checks the GPU argmax (4-byte read back) against the
-// argmax of the logits read back, over a greedy continuation.
+// argmaxSplit forces the argmax's split form on or off.
+func argmaxSplit(on bool) Option { return func(r *Runner) { r.argmaxSplit = &on } }
+
+// TestForwardArgmax checks the GPU argmax (4-byte read back, in its
+// split form) against the argmax of the logits read back, over a greedy
+// continuation.
 func TestForwardArgmax(t *testing.T) {
 	m := defaultModel(t)
 	ctx := context.Background()
-	a, b := twoRunners(t, m)
+	dev := webgputest.Open(t)
+	a, err := New(ctx, dev, m, 128, 16, argmaxSplit(true))
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := New(ctx, dev, m, 128, 16)
+	require.NoError(t, err)
+	defer b.Close()
 	ids := m.Tokenizer.Encode("And God said", true, false)
 	got, err := a.ForwardArgmax(ctx, ids)
 	require.NoError(t, err)

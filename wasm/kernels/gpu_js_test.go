@@ -487,16 +487,21 @@ func TestAttentionFused(t *testing.T) {
 }
 
 // TestArgmax checks the largest logit's index, the lowest among equals,
-// for sizes around the workgroup's stride.
+// for sizes around the workgroup's stride and the split form's slice, in
+// both forms.
 func TestArgmax(t *testing.T) {
 	dev := webgputest.Open(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 8))
-	k := kernels.Argmax()
-	pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
-	require.NoError(t, err)
-	for _, n := range []int{1, 5, 256, 2047, 2048, 2049, 49152, 128256} {
-		for _, tie := range []bool{false, true} {
+	var pipes []webgpu.Pipeline
+	for _, k := range []kernels.Kernel{kernels.Argmax(), kernels.ArgmaxPartial(), kernels.ArgmaxFinal()} {
+		pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+		require.NoError(t, err)
+		pipes = append(pipes, pipe)
+	}
+	for _, n := range []int{1, 5, 256, 2047, 2048, 2049, 8192, 8193, 49152, 128256} {
+		for _, c := range []struct{ tie, split bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			tie := c.tie
 			x := randoms(rng, n, 10)
 			want := rng.IntN(n)
 			x[want] = 11
@@ -507,16 +512,34 @@ func TestArgmax(t *testing.T) {
 			x2 := randoms(rng, n, 10)
 			want2 := rng.IntN(n)
 			x2[want2] = 12
+			if c.tie && c.split && n > kernels.ArgmaxSlice {
+				// An equal value in another slice, before the maximum.
+				want = n - 1
+				x[want] = 11
+				x[0] = 11
+				want = 0
+			}
 			out := upload(t, dev, make([]byte, 8))
-			bg, err := dev.BindGroup(pipe, upload(t, dev, webgpu.Float32Bytes(append(x, x2...))), out, uniform(t, dev, kernels.ElementwiseParams(n)))
-			require.NoError(t, err)
+			bufs := []webgpu.Buffer{upload(t, dev, webgpu.Float32Bytes(append(x, x2...))), out, uniform(t, dev, kernels.ArgmaxParams(n)),
+				upload(t, dev, make([]byte, 8*2*kernels.ArgmaxParts(n)))}
 			var cl webgpu.CommandList
-			cl.Dispatch(pipe, bg, 2, 1, 1)
+			if c.split {
+				bg, err := dev.BindGroup(pipes[1], bufs...)
+				require.NoError(t, err)
+				cl.Dispatch(pipes[1], bg, uint32(kernels.ArgmaxParts(n)), 2, 1)
+				bg, err = dev.BindGroup(pipes[2], bufs...)
+				require.NoError(t, err)
+				cl.Dispatch(pipes[2], bg, 2, 1, 1)
+			} else {
+				bg, err := dev.BindGroup(pipes[0], bufs...)
+				require.NoError(t, err)
+				cl.Dispatch(pipes[0], bg, 2, 1, 1)
+			}
 			require.NoError(t, dev.Submit(&cl))
 			raw, err := dev.Read(ctx, out, 0, 8)
 			require.NoError(t, err)
-			require.Equal(t, uint32(want), binary.LittleEndian.Uint32(raw), "n=%d tie=%v", n, tie)
-			require.Equal(t, uint32(want2), binary.LittleEndian.Uint32(raw[4:]), "n=%d, row 2", n)
+			require.Equal(t, uint32(want), binary.LittleEndian.Uint32(raw), "n=%d %+v", n, c)
+			require.Equal(t, uint32(want2), binary.LittleEndian.Uint32(raw[4:]), "n=%d %+v, row 2", n, c)
 		}
 	}
 }

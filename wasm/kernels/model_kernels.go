@@ -67,9 +67,28 @@ func GetRows(typ uint32) Kernel {
 // GetRowsParams is the uniform block of get_rows.wgsl.
 func GetRowsParams(cols, batch int) []byte { return u32s(uint32(cols), uint32(batch)) }
 
-// Argmax finds the largest logit of each row: bindings logits (T, n), out
-// (T u32), params (ElementwiseParams with n). Dispatch (T, 1, 1).
+// Argmax finds the largest logit of each row, one workgroup a row:
+// bindings logits (T, n), out (T u32), params (ArgmaxParams), parts
+// (unused here, but bound). Dispatch (T, 1, 1).
 func Argmax() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "main"} }
+
+// ArgmaxPartial is the split form's first dispatch, for large
+// vocabularies on real GPUs: one workgroup per ArgmaxSlice logits of a
+// row writes its best into parts (ArgmaxParts(n) per row, 8 bytes each).
+// Bindings as Argmax's. Dispatch (ArgmaxParts(n), T, 1).
+func ArgmaxPartial() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "partial"} }
+
+// ArgmaxFinal reduces ArgmaxPartial's parts. Dispatch (T, 1, 1).
+func ArgmaxFinal() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "finish_parts"} }
+
+// ArgmaxSlice is the logits one workgroup of ArgmaxPartial reads.
+const ArgmaxSlice = 8192
+
+// ArgmaxParts is the partials per row of n logits.
+func ArgmaxParts(n int) int { return (n + ArgmaxSlice - 1) / ArgmaxSlice }
+
+// ArgmaxParams is the uniform block of argmax.wgsl.
+func ArgmaxParams(n int) []byte { return u32s(uint32(n), uint32(ArgmaxParts(n))) }
 
 // SiLUMul is a = silu(a)·b: bindings a, b, params (ElementwiseParams).
 func SiLUMul() Kernel { return Kernel{Name: "silu_mul", WGSL: elementwiseWGSL, EntryPoint: "silu_mul"} }
