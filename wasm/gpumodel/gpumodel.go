@@ -115,9 +115,9 @@ type Runner struct {
 	// argmaxSplit forces the argmax's form (tests); nil: by vocabulary
 	// size and adapter
 	argmaxSplit *bool
-	chunk           int // positions per workgroup of split attention
-	timings         Timings
-	argmax          func(cl *webgpu.CommandList, cols int)
+	chunk       int // positions per workgroup of split attention
+	timings     Timings
+	argmax      func(cl *webgpu.CommandList, cols int)
 	// The sampler (kernels.Sample), made on first use: its columns'
 	// parameters, each sequence's ring of recent tokens its penalties
 	// see, and each sequence's parameters and draw counter.

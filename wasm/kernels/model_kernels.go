@@ -79,7 +79,9 @@ func Argmax() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoin
 func ArgmaxPartial() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "partial"} }
 
 // ArgmaxFinal reduces ArgmaxPartial's parts. Dispatch (T, 1, 1).
-func ArgmaxFinal() Kernel { return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "finish_parts"} }
+func ArgmaxFinal() Kernel {
+	return Kernel{Name: "argmax", WGSL: argmaxWGSL, EntryPoint: "finish_parts"}
+}
 
 // ArgmaxSlice is the logits one workgroup of ArgmaxPartial reads.
 const ArgmaxSlice = 8192
