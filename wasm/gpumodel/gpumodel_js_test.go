@@ -320,6 +320,10 @@ func TestDecodeSampled(t *testing.T) {
 	ctx := context.Background()
 	a, b := twoRunners(t, m)
 	ids := m.Tokenizer.Encode("And God said", true, false)
+	n := 24
+	if webgputest.SoftwareAdapter(a.dev.Info()) {
+		n = 12 // CPU adapters: a few seconds a set
+	}
 	for _, p := range []sample.Params{
 		{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: 7},
 		{Temperature: 1, RepeatPenalty: 1.3, FrequencyPenalty: 0.2, PresencePenalty: 0.1, RepeatLastN: 16, Seed: 3},
@@ -336,7 +340,7 @@ func TestDecodeSampled(t *testing.T) {
 		var want []int32
 		var steps [][]float32
 		feed := ids
-		for i := 0; i < 24; i++ {
+		for i := 0; i < n; i++ {
 			logits, err := b.Forward(ctx, feed)
 			require.NoError(t, err)
 			steps = append(steps, logits)
@@ -346,8 +350,8 @@ func TestDecodeSampled(t *testing.T) {
 			feed = []int32{id}
 		}
 		var got []int32
-		require.NoError(t, a.Decode(ctx, ids, 24, p, ids, func(id int32) bool { got = append(got, id); return true }))
-		require.Len(t, got, 24)
+		require.NoError(t, a.Decode(ctx, ids, n, p, ids, func(id int32) bool { got = append(got, id); return true }))
+		require.Len(t, got, n)
 		for i := range want {
 			if got[i] != want[i] {
 				// A draw on a boundary of f32 and f64 sums ends the comparison.
@@ -457,18 +461,25 @@ func TestAttentionSplit(t *testing.T) {
 		ids = append(ids, m.Tokenizer.Encode("In the beginning God created the heaven and the earth. ", len(ids) == 0, false)...)
 	}
 	// The prompt (over four tokens: whole in both), then single tokens.
-	for step := 0; step < 6; step++ {
-		a, err := whole.Forward(ctx, ids)
-		require.NoError(t, err)
-		b, err := split.Forward(ctx, ids)
-		require.NoError(t, err)
-		for i := range a {
-			require.InDelta(t, a[i], b[i], 1e-4, "step %d logit %d", step, i)
-		}
-		ids = []int32{argmax(a)}
-	}
+	sameLogits(t, whole, split, ids, 6)
 	require.Greater(t, split.Pos(), 3*16, "three chunks at least")
 	assert.Equal(t, len(m.Layers), split.Dispatches()-whole.Dispatches(), "split and combine in each block")
+}
+
+// sameLogits feeds ids, then steps−1 greedy tokens, to a and b, and
+// checks their logits agree within 1e-4 at each step.
+func sameLogits(t *testing.T, a, b *Runner, ids []int32, steps int) {
+	ctx := context.Background()
+	for step := 0; step < steps; step++ {
+		la, err := a.Forward(ctx, ids)
+		require.NoError(t, err)
+		lb, err := b.Forward(ctx, ids)
+		require.NoError(t, err)
+		for i := range la {
+			require.InDelta(t, la[i], lb[i], 1e-4, "step %d logit %d", step, i)
+		}
+		ids = []int32{argmax(la)}
+	}
 }
 
 // onBoundary says whether sample.Pick's token moves when u moves by 1e-4.
@@ -523,16 +534,6 @@ func TestSplitWeights(t *testing.T) {
 	require.NoError(t, err)
 	defer split.Close()
 	assert.Nil(t, split.embed)
-	ids := m.Tokenizer.Encode("And God said", true, false)
-	for step := 0; step < 3; step++ {
-		a, err := whole.Forward(ctx, ids)
-		require.NoError(t, err)
-		b, err := split.Forward(ctx, ids)
-		require.NoError(t, err)
-		for i := range a {
-			require.InDelta(t, a[i], b[i], 1e-4, "step %d logit %d", step, i)
-		}
-		ids = []int32{argmax(a)}
-	}
+	sameLogits(t, whole, split, m.Tokenizer.Encode("And God said", true, false), 3)
 	t.Logf("a step: %d dispatches split, %d whole", split.Dispatches(), whole.Dispatches())
 }

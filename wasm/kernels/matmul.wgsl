@@ -148,6 +148,27 @@ fn dot_chunk(row: u32, u0: u32, u: u32) -> f32 {
   return (s.x + s.y) + (s.z + s.w);
 }
 
+// wg_inv_rms is 1/sqrt(mean(x[t]²) + eps), the 256 invocations of a
+// workgroup sharing the columns. Every invocation must call it.
+fn wg_inv_rms(t: u32, lid: u32) -> f32 {
+  var ss = 0.0;
+  for (var i = lid; i < params.cols / 4u; i += 256u) {
+    let v = xload((params.x_off + t * params.cols) / 4u + i);
+    ss += dot(v, v);
+  }
+  red[lid] = ss;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (lid < k) {
+      red[lid] += red[lid + k];
+    }
+    workgroupBarrier();
+  }
+  let r = 1.0 / sqrt(red[0] / f32(params.cols) + params.eps);
+  workgroupBarrier(); // red is free again
+  return r;
+}
+
 @compute @workgroup_size(256)
 fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
            @builtin(workgroup_id) wid: vec3<u32>,
@@ -158,21 +179,7 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
   let t = wid.z;
   let cols4 = params.cols / 4u;
   var scale = 1.0;
-{{if .Norm}}  // Σx² shared by the whole workgroup.
-  var ss = 0.0;
-  for (var i = lid.x; i < cols4; i += 256u) {
-    let v = xload((params.x_off + t * params.cols) / 4u + i);
-    ss += dot(v, v);
-  }
-  red[lid.x] = ss;
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      red[lid.x] += red[lid.x + k];
-    }
-    workgroupBarrier();
-  }
-  scale = 1.0 / sqrt(red[0] / f32(params.cols) + params.eps);
+{{if .Norm}}  scale = wg_inv_rms(t, lid.x);
 {{end}}  var a = 0.0;
   var b = 0.0;
   for (var c0 = 0u; c0 < cols4; c0 += CHUNK) {
@@ -226,28 +233,12 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
   let lane = lid.x % LANES;
   let row = (wid.y * nwg.x + wid.x) * ROWS + g;
   let T = min(params.batch, BT);
-  let cols4 = params.cols / 4u;
   var scale: array<f32, BT>;
   for (var t = 0u; t < BT; t++) {
     scale[t] = 1.0;
   }
-{{if .Norm}}  // Each token's Σx², shared by the whole workgroup.
-  for (var t = 0u; t < T; t++) {
-    var ss = 0.0;
-    for (var i = lid.x; i < cols4; i += 256u) {
-      let v = xload((params.x_off + t * params.cols) / 4u + i);
-      ss += dot(v, v);
-    }
-    red[lid.x] = ss;
-    workgroupBarrier();
-    for (var k = 128u; k > 0u; k >>= 1u) {
-      if (lid.x < k) {
-        red[lid.x] += red[lid.x + k];
-      }
-      workgroupBarrier();
-    }
-    scale[t] = 1.0 / sqrt(red[0] / f32(params.cols) + params.eps);
-    workgroupBarrier();
+{{if .Norm}}  for (var t = 0u; t < T; t++) {
+    scale[t] = wg_inv_rms(t, lid.x);
   }
 {{end}}  var a: array<f32, BT>;
   var b: array<f32, BT>;

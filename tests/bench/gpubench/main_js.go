@@ -164,53 +164,21 @@ func run() error {
 		}
 	}
 	// Sampled decode (the page's defaults), pipelined as greedy is.
-	var sampled []float64
 	pageSampling := sample.Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: 1}
-	for s := 0; s < 3; s++ {
-		if err := r.Reset(ctxLen); err != nil {
-			return err
-		}
-		n := 0
-		var start time.Time
-		if err := r.Decode(ctx, prompt, nDecode+1, pageSampling, prompt, func(int32) bool {
-			if n == 0 {
-				start = time.Now()
-			}
-			n++
-			return true
-		}); err != nil {
-			return err
-		}
-		if s > 0 {
-			sampled = append(sampled, float64(nDecode)/time.Since(start).Seconds())
-		}
+	sampled, err := decodeRate(ctx, r, prompt, nDecode, pageSampling)
+	if err != nil {
+		return err
 	}
 	// The same greedy decode with RoPE and the cache append in a dispatch
 	// of their own (rope_kv), as before they moved into attention.
-	var ropeApart []float64
-	if ra, err := gpumodel.New(ctx, dev, m, max(ctxLen, nPrompt+nDecode+8), nPrefill, gpumodel.RopeInAttention(false)); err != nil {
+	ra, err := gpumodel.New(ctx, dev, m, max(ctxLen, nPrompt+nDecode+8), nPrefill, gpumodel.RopeInAttention(false))
+	if err != nil {
 		return err
-	} else {
-		for s := 0; s < 3; s++ {
-			if err := ra.Reset(ctxLen); err != nil {
-				return err
-			}
-			n := 0
-			var start time.Time
-			if err := ra.DecodeGreedy(ctx, prompt, nDecode+1, func(int32) bool {
-				if n == 0 {
-					start = time.Now()
-				}
-				n++
-				return true
-			}); err != nil {
-				return err
-			}
-			if s > 0 {
-				ropeApart = append(ropeApart, float64(nDecode)/time.Since(start).Seconds())
-			}
-		}
-		ra.Close()
+	}
+	ropeApart, err := decodeRate(ctx, ra, prompt, nDecode, sample.Params{})
+	ra.Close()
+	if err != nil {
+		return err
 	}
 	longCtx, err := longContext(ctx, dev, m, nPrefill, arg(5, 4000))
 	if err != nil {
@@ -295,6 +263,33 @@ func run() error {
 	return nil
 }
 
+// decodeRate runs r.Decode of n tokens after prompt three times from an
+// empty cache and returns the tok/s of the last two (the first warms up),
+// timed from the first token (the prompt's prefill left out).
+func decodeRate(ctx context.Context, r *gpumodel.Runner, prompt []int32, n int, p sample.Params) ([]float64, error) {
+	var out []float64
+	for s := 0; s < 3; s++ {
+		if err := r.Reset(len(prompt) + n + 1); err != nil {
+			return nil, err
+		}
+		k := 0
+		var start time.Time
+		if err := r.Decode(ctx, prompt, n+1, p, prompt, func(int32) bool {
+			if k == 0 {
+				start = time.Now()
+			}
+			k++
+			return true
+		}); err != nil {
+			return nil, err
+		}
+		if s > 0 {
+			out = append(out, float64(n)/time.Since(start).Seconds())
+		}
+	}
+	return out, nil
+}
+
 // measured is one measure's samples.
 type measured struct {
 	name, measure string
@@ -328,27 +323,11 @@ func longContext(ctx context.Context, dev *webgpu.Device, m *model.Model, batch,
 		if err != nil {
 			return nil, err
 		}
-		var samples []float64
-		for s := 0; s < 3; s++ {
-			if err := r.Reset(past + n + 8); err != nil {
-				return nil, err
-			}
-			k := 0
-			var start time.Time
-			if err := r.DecodeGreedy(ctx, ids, n+1, func(int32) bool {
-				if k == 0 {
-					start = time.Now()
-				}
-				k++
-				return true
-			}); err != nil {
-				return nil, err
-			}
-			if s > 0 {
-				samples = append(samples, float64(n)/time.Since(start).Seconds())
-			}
-		}
+		samples, err := decodeRate(ctx, r, ids, n, sample.Params{})
 		r.Close()
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, measured{fmt.Sprintf("decode %d after %d, attention %s", n, past, f.name), "decode_long_" + f.name + "_tok_s", samples})
 	}
 	return out, nil

@@ -21,7 +21,7 @@ async function report(exit) {
 
 async function main() {
   const go = new Go();
-  go.argv = ["js", "-test.v", "-test.timeout=120s"];
+  go.argv = ["js", "-test.v", "-test.timeout=330s"];
   let done;
   const exited = new Promise((resolve) => { done = resolve; });
   go.exit = (code) => done(code);
