@@ -5,17 +5,20 @@
 // In: a *model.Model, an open *webgpu.Device, token ids. Out: the logits of
 // the last token, as model.Forward gives them on the CPU (to within the
 // float32 rounding of a different summation order: activations stay f32 on
-// the GPU, where the CPU path quantizes them as llama.cpp does), or the
-// greedy token ids, one step queued ahead of the one being read.
+// the GPU, where the CPU path quantizes them as llama.cpp does; f16 with
+// HalfActivations), or token ids picked on the GPU (greedy or sampled as
+// package sample does), one step queued ahead of the one being read; or,
+// with Sequences, one token for each of several sequences per step.
 //
-// A block is six dispatches: norm+Q/K/V (+biases) in one product, RoPE and
-// the cache append in one, attention, the output projection with the
-// residual add, norm+gate/up+SwiGLU in one product, and the down
-// projection with the residual add (kernels.Fusion). Weights of F32, F16,
+// A block is six dispatches in prefill: norm+Q/K/V (+biases) in one
+// product, RoPE and the cache append in one, attention, the output
+// projection with the residual add, norm+gate/up+SwiGLU in one product,
+// and the down projection with the residual add (kernels.Fusion); five in
+// decode, where attention rotates and appends itself. Weights of F32, F16,
 // Q8_0, Q4_0, Q4_K and Q6_K; llama and qwen2 architectures. The embedding
-// lookup runs on the GPU for F32/F16/Q8_0/Q4_0 embeddings (on the CPU for
-// the others); the RoPE angle table is computed on the CPU and written
-// each step.
+// lookup runs on the GPU (on the CPU for an embedding split over several
+// buffers); the RoPE angle table is computed on the CPU and written each
+// step.
 package gpumodel
 
 import (
@@ -69,9 +72,6 @@ func (w *weight) bindings(p weightPart) []webgpu.Binding {
 	}
 	return []webgpu.Binding{webgpu.Whole(p.data)}
 }
-
-// getRowsTypes are the embedding types get_rows.wgsl reads.
-var getRowsTypes = map[string]bool{"F32": true, "F16": true, "Q8_0": true, "Q4_0": true}
 
 // Runner holds a model's GPU buffers, pipelines and bind groups.
 type Runner struct {
@@ -511,7 +511,7 @@ func (r *Runner) build(ctx context.Context) error {
 	// The embedding lookup runs on the GPU for the types get_rows reads,
 	// from the output product's buffers when the two are tied.
 	// (get_rows reads one buffer: a split embedding is looked up on the CPU.)
-	if getRowsTypes[m.TokEmbd.Type.String()] && r.fits(m.TokEmbd) {
+	if _, ok := kernels.Layout(m.TokEmbd.Type.String()); ok && r.fits(m.TokEmbd) {
 		if m.TiedOutput {
 			r.embed = &r.output
 		} else if r.embed, err = r.uploadWeight(m.TokEmbd); err != nil {
@@ -732,23 +732,22 @@ func (r *Runner) record(ctx context.Context) error {
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
 	whole := webgpu.Whole
 	if r.embed != nil {
-		ew := *r.embed
-		pGet, err := r.pipeline(ctx, kernels.GetRows(uint32(m.TokEmbd.Type)))
+		k, err := kernels.GetRows(r.embed.typ)
 		if err != nil {
 			return err
 		}
-		part := ew.parts[0]
-		d := part.data // for the unsplit types d is unused, but must be bound
-		if ew.split {
-			d = part.scales
+		pGet, err := r.pipeline(ctx, k)
+		if err != nil {
+			return err
 		}
 		u := r.slot("get_rows", func(s shape) []byte { return kernels.GetRowsParams(c.Embd, s.T) })
-		bg, err := r.dev.BindGroupRanges(pGet, whole(r.ids), whole(part.data), whole(d), whole(r.x), u)
+		bg, err := r.dev.BindGroupRanges(pGet, append(r.embed.bindings(r.embed.parts[0]), whole(r.ids), whole(r.x), u)...)
 		if err != nil {
 			return err
 		}
 		r.add("get_rows", func(cl *webgpu.CommandList, s shape) {
-			cl.Dispatch(pGet, bg, uint32((c.Embd+63)/64), uint32(s.T), 1)
+			x, y := kernels.GetRowsGrid(c.Embd, s.T)
+			cl.Dispatch(pGet, bg, x, y, 1)
 		})
 	}
 	pRope, err := r.pipeline(ctx, r.actKernel(kernels.RopeKV(c.RopeNeoX)))

@@ -486,6 +486,53 @@ func TestAttentionFused(t *testing.T) {
 	}
 }
 
+// TestGetRows looks up rows of a matrix of every weight type (in its
+// product layout) and compares them with the Go dequantization.
+func TestGetRows(t *testing.T) {
+	dev := webgputest.Open(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(13, 14))
+	const rows, cols = 10, 512
+	ids := []uint32{3, 0, 9, 3}
+	for _, typ := range kernels.WeightTypes() {
+		t.Run(typ, func(t *testing.T) {
+			gt := typeByName(typ)
+			blocks, err := quant.Quantize(gt, randoms(rng, rows*cols, 2))
+			require.NoError(t, err)
+			want := make([]float32, rows*cols)
+			require.NoError(t, quant.Dequantize(gt, blocks, want))
+			k, err := kernels.GetRows(typ)
+			require.NoError(t, err)
+			pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
+			require.NoError(t, err)
+			data, scales := kernels.Split(typ, blocks, quant.F16ToF32)
+			bufs := []webgpu.Buffer{upload(t, dev, data)}
+			if layout, _ := kernels.Layout(typ); layout.Split {
+				bufs = append(bufs, upload(t, dev, webgpu.Float32Bytes(scales)))
+			}
+			x := upload(t, dev, make([]byte, 4*len(ids)*cols))
+			bufs = append(bufs, upload(t, dev, u32Bytes(ids)), x, uniform(t, dev, kernels.GetRowsParams(cols, len(ids))))
+			bg, err := dev.BindGroup(pipe, bufs...)
+			require.NoError(t, err)
+			var cl webgpu.CommandList
+			gx, gy := kernels.GetRowsGrid(cols, len(ids))
+			cl.Dispatch(pipe, bg, gx, gy, 1)
+			require.NoError(t, dev.Submit(&cl))
+			raw, err := dev.Read(ctx, x, 0, int64(4*len(ids)*cols))
+			require.NoError(t, err)
+			got := webgpu.BytesToFloat32(raw)
+			for i, id := range ids {
+				for e := 0; e < cols; e++ {
+					w := want[int(id)*cols+e]
+					// The same products as the Go dequantization, perhaps
+					// in another order.
+					require.InDelta(t, w, got[i*cols+e], 1e-6*(1+math.Abs(float64(w))), "%s row %d [%d]", typ, id, e)
+				}
+			}
+		})
+	}
+}
+
 // TestArgmax checks the largest logit's index, the lowest among equals,
 // for sizes around the workgroup's stride and the split form's slice, in
 // both forms.

@@ -1,9 +1,13 @@
 package kernels
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"strings"
+	"text/template"
 )
 
 // The kernels of a Llama-family forward pass on WebGPU. Bindings are listed
@@ -57,11 +61,34 @@ func AttentionChunks(n, chunk int) int { return (n + chunk - 1) / chunk }
 // AttentionPartialBytes is the size of n partials of AttentionSplit.
 func AttentionPartialBytes(n int) int64 { return int64(n) * (16 + 64*16) }
 
-// GetRows is the embedding lookup for a matrix of type typ (its ggml
-// number: F32, F16, Q8_0 or Q4_0) in its product layout: bindings ids, qs,
-// d, x, params (GetRowsParams). Dispatch (ceil(cols/64), batch).
-func GetRows(typ uint32) Kernel {
-	return Kernel{Name: "get_rows", WGSL: getRowsWGSL, EntryPoint: "main", Constants: map[string]float64{"TYPE": float64(typ)}}
+// GetRows is the embedding lookup for a matrix of type typ (a GGUF type
+// name: any the products read) in its product layout: bindings the
+// weights' (one buffer, or quants and scales), ids, x, params
+// (GetRowsParams). Dispatch GetRowsGrid.
+func GetRows(typ string) (Kernel, error) {
+	l, ok := weightLayouts[typ]
+	if !ok {
+		return Kernel{}, fmt.Errorf("kernels: get_rows: no lookup for %s (WebGPU reads %s)", typ, strings.Join(WeightTypes(), ", "))
+	}
+	n := 1
+	if l.Split {
+		n = 2
+	}
+	var b bytes.Buffer
+	if err := getRowsTemplate.Execute(&b, struct {
+		Weights   string
+		IDS, X, P int
+	}{l.wgsl, n, n + 1, n + 2}); err != nil {
+		return Kernel{}, err
+	}
+	return Kernel{Name: "get_rows_" + strings.ToLower(typ), WGSL: b.String(), EntryPoint: "main"}, nil
+}
+
+var getRowsTemplate = template.Must(template.New("get_rows.wgsl").Parse(getRowsWGSL))
+
+// GetRowsGrid is the dispatch of GetRows for batch rows of cols elements.
+func GetRowsGrid(cols, batch int) (x, y uint32) {
+	return uint32((cols/32 + 63) / 64), uint32(batch)
 }
 
 // GetRowsParams is the uniform block of get_rows.wgsl.
