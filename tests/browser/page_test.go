@@ -101,6 +101,12 @@ func TestPageReport(t *testing.T) {
 			assert.Greater(t, rep.Metrics.DecodeTokS, 0.0)
 			assert.Greater(t, rep.Metrics.LoadMillis, 0.0)
 			t.Logf("  generated %d tokens at %.1f tok/s (prefill %.1f tok/s): %q", len(rep.Tokens), rep.Metrics.DecodeTokS, rep.Metrics.PrefillTokS, rep.Text)
+			if rep.Backend == "webgpu" {
+				// GPU time per kernel of a decode step, from timestamp
+				// queries (SwiftShader and lavapipe have them here).
+				t.Logf("  GPU kernel times: %v", rep.Metrics.GPUKernels)
+				assert.Positive(t, rep.Metrics.GPUKernels["attention"].Dispatches, "per-kernel GPU times in the report")
+			}
 			if e.webgpu {
 				assert.Equal(t, "webgpu", rep.Features.Path.Backend)
 				require.NotNil(t, rep.Features.WebGPU.Adapter)

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,6 +161,29 @@ type generation struct {
 	text   string
 	res    engine.Result
 	itl    report.ITL
+}
+
+// kernelTimes times one more decode step on the GPU, kernel by kernel
+// (timestamp queries), after a generation of tokens, and undoes it; nil
+// without WebGPU, without timestamp-query, or without tokens.
+func (g *generator) kernelTimes(ctx context.Context, tokens []int) (map[string]report.KernelTime, error) {
+	r, ok := g.backend.(*gpumodel.Runner)
+	if !ok || len(tokens) == 0 {
+		return nil, nil
+	}
+	ops, err := r.ProfileDecode(ctx, int32(tokens[len(tokens)-1]))
+	var full model.ErrContextFull
+	if errors.Is(err, webgpu.ErrUnsupported) || errors.As(err, &full) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]report.KernelTime{}
+	for name, o := range ops {
+		out[name] = report.KernelTime{Micros: float64(o.GPU.Nanoseconds()) / 1000, Dispatches: o.Count}
+	}
+	return out, nil
 }
 
 // generate streams a generation into the playground and returns it.

@@ -191,6 +191,11 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		rep.Tokens, rep.Text = r.tokens, r.text
 		rep.Metrics.TTFTMillis, rep.Metrics.PrefillTokS, rep.Metrics.DecodeTokS = r.res.TTFTMillis, r.res.PrefillTokS, r.res.DecodeTokS
 		rep.Metrics.ITLMillis = r.itl
+		if k, err := g.kernelTimes(ctx, r.tokens); err != nil {
+			fail("GPU kernel times: %v", err)
+		} else {
+			rep.Metrics.GPUKernels = k
+		}
 	}
 	publish(ctx, opts, rep, fail)
 }

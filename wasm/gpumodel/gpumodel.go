@@ -1383,6 +1383,16 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	return out, nil
 }
 
+// ProfileDecode times one decode step of token on sequence 0 (as Profile)
+// and then undoes it: Pos is as before, and the cache row it wrote is
+// overwritten by the next step. For telemetry after a generation.
+func (r *Runner) ProfileDecode(ctx context.Context, token int32) (map[string]OpTime, error) {
+	pos := r.pos[0]
+	ops, err := r.Profile(ctx, []int32{token})
+	r.pos[0] = pos
+	return ops, err
+}
+
 // OpTime is one kernel's GPU time in a profiled step, over Count dispatches.
 type OpTime struct {
 	GPU   time.Duration

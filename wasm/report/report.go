@@ -34,6 +34,16 @@ type Metrics struct {
 	PrefillTokS   float64 `json:"prefill_tok_s"`
 	DecodeTokS    float64 `json:"decode_tok_s"`
 	ITLMillis     ITL     `json:"itl_ms"`
+	// GPUKernels is the GPU time of each kernel in one decode step after
+	// the generation, from timestamp queries (WebGPU with timestamp-query
+	// only): this project's addition to the contract's metrics.
+	GPUKernels map[string]KernelTime `json:"gpu_kernels,omitempty"`
+}
+
+// KernelTime is one kernel's GPU time in a step, over its dispatches.
+type KernelTime struct {
+	Micros     float64 `json:"us"`
+	Dispatches int     `json:"dispatches"`
 }
 
 // Report is one page run. Checks (the kernel self-checks) is this project's
