@@ -758,11 +758,14 @@ func (r *Runner) record(ctx context.Context) error {
 	if *r.wgRows {
 		attnWG = 256
 	}
-	pAttn, err := r.pipeline(ctx, r.actKernel(kernels.Attention(attnWG)))
+	// Subgroup reductions where subgroups are 32 wide and the workgroup
+	// is 256 (real GPUs).
+	sg := r.subgroups && attnWG == 256
+	pAttn, err := r.pipeline(ctx, r.actKernel(kernels.Attention(attnWG, sg)))
 	if err != nil {
 		return err
 	}
-	pSplit, err := r.pipeline(ctx, r.actKernel(kernels.AttentionSplit(attnWG, r.chunk)))
+	pSplit, err := r.pipeline(ctx, r.actKernel(kernels.AttentionSplit(attnWG, r.chunk, sg)))
 	if err != nil {
 		return err
 	}
