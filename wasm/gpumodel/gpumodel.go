@@ -758,14 +758,11 @@ func (r *Runner) record(ctx context.Context) error {
 	if *r.wgRows {
 		attnWG = 256
 	}
-	// Subgroup reductions where subgroups are 32 wide and the workgroup
-	// is 256 (real GPUs).
-	sg := r.subgroups && attnWG == 256
-	pAttn, err := r.pipeline(ctx, r.actKernel(kernels.Attention(attnWG, sg)))
+	pAttn, err := r.pipeline(ctx, r.actKernel(kernels.Attention(attnWG)))
 	if err != nil {
 		return err
 	}
-	pSplit, err := r.pipeline(ctx, r.actKernel(kernels.AttentionSplit(attnWG, r.chunk, sg)))
+	pSplit, err := r.pipeline(ctx, r.actKernel(kernels.AttentionSplit(attnWG, r.chunk)))
 	if err != nil {
 		return err
 	}

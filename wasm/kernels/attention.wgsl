@@ -40,8 +40,7 @@
 // groups are summed in workgroup memory. head_dim must be a multiple of 4,
 // at most 4·WG (and at most 256 for split). Query head h reads key/value
 // head h / (heads / kv_heads).
-{{if .Subgroups}}enable subgroups;
-{{end}}// act is the type of q, the caches and out: f32, or f16 where the device
+// act is the type of q, the caches and out: f32, or f16 where the device
 // has shader-f16 (package kernels rewrites this line); sums stay f32.
 alias act = f32;
 
@@ -101,56 +100,6 @@ fn bind_all() {
   if (params.chunks == 0xffffffffu) {
     out[0] = vec4<act>(vec4<f32>(q[0]) + vec4<f32>(k[0]) + vec4<f32>(v[0]) + partials[0].o[0] + vec4<f32>(scores[0] + f32(spans[0].x) + f32(qkv[0]) + cs[0]));
   }
-}
-
-// wg_max and wg_sum reduce one value of every invocation of the
-// workgroup, for all of them: by subgroups (exactly 32 invocations each,
-// laid out along the local index) and then their WG/32 results, or by a
-// tree in workgroup memory.
-fn wg_max(v: f32, lid: u32) -> f32 {
-{{if .Subgroups}}  let s = subgroupMax(v);
-  if (lid % 32u == 0u) {
-    red[lid / 32u] = s;
-  }
-  workgroupBarrier();
-  var m = red[0];
-  for (var i = 1u; i < WG / 32u; i++) {
-    m = max(m, red[i]);
-  }
-{{else}}  red[lid] = v;
-  workgroupBarrier();
-  for (var r = WG / 2u; r > 0u; r >>= 1u) {
-    if (lid < r) {
-      red[lid] = max(red[lid], red[lid + r]);
-    }
-    workgroupBarrier();
-  }
-  let m = red[0];
-{{end}}  workgroupBarrier(); // red is free again
-  return m;
-}
-
-fn wg_sum(v: f32, lid: u32) -> f32 {
-{{if .Subgroups}}  let s = subgroupAdd(v);
-  if (lid % 32u == 0u) {
-    red[lid / 32u] = s;
-  }
-  workgroupBarrier();
-  var m = red[0];
-  for (var i = 1u; i < WG / 32u; i++) {
-    m += red[i];
-  }
-{{else}}  red[lid] = v;
-  workgroupBarrier();
-  for (var r = WG / 2u; r > 0u; r >>= 1u) {
-    if (lid < r) {
-      red[lid] += red[lid + r];
-    }
-    workgroupBarrier();
-  }
-  let m = red[0];
-{{end}}  workgroupBarrier(); // red is free again
-  return m;
 }
 
 // attend computes, for query head h of token t over its positions p0 …
@@ -239,7 +188,16 @@ fn attend(h: u32, t: u32, p0: u32, p1: u32, lid: u32) -> vec2<f32> {
     scores[so + p] = s;
     mx = max(mx, s);
   }
-  let m = wg_max(mx, lid);
+  red[lid] = mx;
+  workgroupBarrier();
+  for (var r = WG / 2u; r > 0u; r >>= 1u) {
+    if (lid < r) {
+      red[lid] = max(red[lid], red[lid + r]);
+    }
+    workgroupBarrier();
+  }
+  let m = red[0];
+  workgroupBarrier();
   // Each invocation exponentiates the scores it wrote itself.
   var sum = 0.0;
   for (var p = p0 + lid; p < p1; p += WG) {
@@ -247,7 +205,15 @@ fn attend(h: u32, t: u32, p0: u32, p1: u32, lid: u32) -> vec2<f32> {
     scores[so + p] = e;
     sum += e;
   }
-  let l = wg_sum(sum, lid);
+  red[lid] = sum;
+  workgroupBarrier();
+  for (var r = WG / 2u; r > 0u; r >>= 1u) {
+    if (lid < r) {
+      red[lid] += red[lid + r];
+    }
+    workgroupBarrier();
+  }
+  let l = red[0];
   // The other invocations' scores must be visible before the weighted sum.
   storageBarrier();
   workgroupBarrier();

@@ -319,9 +319,9 @@ func TestAttention(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, half := range halves(dev) {
-		for _, wg := range attentionForms(dev) {
+		for _, wg := range []int{64, 256} {
 			var pipes []webgpu.Pipeline
-			for _, k := range []kernels.Kernel{kernels.Attention(wg.size, wg.sg), kernels.AttentionSplit(wg.size, kernels.AttentionChunk, wg.sg), kernels.AttentionCombine(wg.size, kernels.AttentionChunk)} {
+			for _, k := range []kernels.Kernel{kernels.Attention(wg), kernels.AttentionSplit(wg, kernels.AttentionChunk), kernels.AttentionCombine(wg, kernels.AttentionChunk)} {
 				if half {
 					k = k.Half()
 				}
@@ -329,26 +329,9 @@ func TestAttention(t *testing.T) {
 				require.NoError(t, err)
 				pipes = append(pipes, p)
 			}
-			attentionCases(t, dev, pipes, rng, wg.size, half)
+			attentionCases(t, dev, pipes, rng, wg, half)
 		}
 	}
-}
-
-// attentionForm is a workgroup size, with or without subgroup reductions.
-type attentionForm struct {
-	size int
-	sg   bool
-}
-
-// attentionForms are 64 and 256 wide, and 256 with subgroups where they
-// fit (SubgroupsFit).
-func attentionForms(dev *webgpu.Device) []attentionForm {
-	forms := []attentionForm{{64, false}, {256, false}}
-	info := dev.Info()
-	if kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize) {
-		forms = append(forms, attentionForm{256, true})
-	}
-	return forms
 }
 
 // attentionCases runs each case in the whole form (pipes[0]) and the
@@ -428,10 +411,9 @@ func TestAttentionFused(t *testing.T) {
 	T := len(spans)
 	for _, half := range halves(dev) {
 		act := actBytes(half)
-		for _, form := range attentionForms(dev) {
-			wg := form.size
+		for _, wg := range []int{64, 256} {
 			var pipes []webgpu.Pipeline
-			for _, k := range []kernels.Kernel{kernels.Attention(wg, form.sg), kernels.AttentionSplit(wg, 128, form.sg), kernels.AttentionCombine(wg, 128)} {
+			for _, k := range []kernels.Kernel{kernels.Attention(wg), kernels.AttentionSplit(wg, 128), kernels.AttentionCombine(wg, 128)} {
 				if half {
 					k = k.Half()
 				}
@@ -442,7 +424,7 @@ func TestAttentionFused(t *testing.T) {
 			for _, neox := range []bool{false, true} {
 				for _, dims := range []int{headDim, 32} {
 					for _, split := range []bool{false, true} {
-						t.Run(fmt.Sprintf("f16=%v/wg=%d/sg=%v/neox=%v/dims=%d/split=%v", half, wg, form.sg, neox, dims, split), func(t *testing.T) {
+						t.Run(fmt.Sprintf("f16=%v/wg=%d/neox=%v/dims=%d/split=%v", half, wg, neox, dims, split), func(t *testing.T) {
 							qkv := randoms(rng, T*(qDim+2*kvDim), 1)
 							cs := make([]float32, T*dims)
 							for i := 0; i < len(cs); i += 2 {

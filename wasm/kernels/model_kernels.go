@@ -31,28 +31,8 @@ var elementwiseWGSL string
 // (SpanBytes), partials (AttentionPartialBytes; unused here, but bound),
 // qkv and cs (read when AttentionParams.Fused, bound always). Dispatch
 // (heads, batch).
-// With subgroups (SubgroupsFit), the workgroup's maximum and sum are
-// reduced by subgroups.
-func Attention(wg int, subgroups bool) Kernel {
-	return Kernel{Name: "attention" + sgSuffix(subgroups), WGSL: attentionSource(subgroups), EntryPoint: "main", Constants: map[string]float64{"WG": float64(wg)}}
-}
-
-func sgSuffix(subgroups bool) string {
-	if subgroups {
-		return "+sg"
-	}
-	return ""
-}
-
-var attentionTemplate = template.Must(template.New("attention.wgsl").Parse(attentionWGSL))
-
-// attentionSource is attention.wgsl with or without subgroups.
-func attentionSource(subgroups bool) string {
-	var b bytes.Buffer
-	if err := attentionTemplate.Execute(&b, struct{ Subgroups bool }{subgroups}); err != nil {
-		panic(err) // the template is this package's own
-	}
-	return b.String()
+func Attention(wg int) Kernel {
+	return Kernel{Name: "attention", WGSL: attentionWGSL, EntryPoint: "main", Constants: map[string]float64{"WG": float64(wg)}}
 }
 
 // AttentionChunk is the positions a workgroup of AttentionSplit reads by
@@ -65,14 +45,14 @@ const AttentionChunk = 256
 // Attention's; AttentionParams with the chunks per (head, token) the
 // partials have room for. Dispatch (heads, batch, AttentionChunks(the
 // longest span, chunk)); head_dim at most 256.
-func AttentionSplit(wg, chunk int, subgroups bool) Kernel {
-	return Kernel{Name: "attention_split" + sgSuffix(subgroups), WGSL: attentionSource(subgroups), EntryPoint: "split", Constants: map[string]float64{"WG": float64(wg), "CHUNK": float64(chunk)}}
+func AttentionSplit(wg, chunk int) Kernel {
+	return Kernel{Name: "attention_split", WGSL: attentionWGSL, EntryPoint: "split", Constants: map[string]float64{"WG": float64(wg), "CHUNK": float64(chunk)}}
 }
 
 // AttentionCombine merges AttentionSplit's partials into the output.
 // Bindings and params as AttentionSplit's. Dispatch (heads, batch).
 func AttentionCombine(wg, chunk int) Kernel {
-	return Kernel{Name: "attention_combine", WGSL: attentionSource(false), EntryPoint: "combine", Constants: map[string]float64{"WG": float64(wg), "CHUNK": float64(chunk)}}
+	return Kernel{Name: "attention_combine", WGSL: attentionWGSL, EntryPoint: "combine", Constants: map[string]float64{"WG": float64(wg), "CHUNK": float64(chunk)}}
 }
 
 // AttentionChunks is how many chunks of `chunk` positions cover n.
