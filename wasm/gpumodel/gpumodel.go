@@ -98,7 +98,7 @@ type Runner struct {
 	outNorm webgpu.Buffer
 	steps   []func(cl *webgpu.CommandList, s shape) // one dispatch each
 	names   []string                                // each step's kernel
-	// cmdNames is the kernel of each command of the last step encoded.
+	// cmdNames is the kernel of each command of the last step Profile encoded.
 	cmdNames []string
 	cl       webgpu.CommandList
 	pipes    map[string]webgpu.Pipeline
@@ -125,6 +125,7 @@ type Runner struct {
 	sampleCols webgpu.Buffer
 	recent     webgpu.Buffer
 	seqSample  []kernels.SampleColumn
+	seqGreedy  []bool        // per sequence: its SetSampling params are sample.Params.Greedy
 	ids        webgpu.Buffer // (maxBatch) u32 token ids, when the lookup runs on the GPU
 	embed      *weight       // the token embedding on the GPU, nil: looked up on the CPU
 	maxDim     int           // maxComputeWorkgroupsPerDimension
@@ -137,7 +138,10 @@ type Runner struct {
 	csBuf     []float32
 	paramsBuf []byte
 	spanList  []kernels.Span
+	spanBuf   []byte
 	colsBuf   []byte
+	taken     []int // per sequence, scratch of prepare
+	seq0      []int // maxBatch zeros: the sequences of a step of sequence 0
 }
 
 // shape is what a step computes: T tokens, and the logits of the last
@@ -267,7 +271,13 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 		o(r)
 	}
 	r.pos = make([]int, r.seqs)
+	r.taken = make([]int, r.seqs)
+	r.seq0 = make([]int, maxBatch)
 	r.seqSample = make([]kernels.SampleColumn, r.seqs)
+	r.seqGreedy = make([]bool, r.seqs)
+	for i := range r.seqGreedy {
+		r.seqGreedy[i] = true
+	}
 	if r.chunk == 0 {
 		r.chunk = kernels.AttentionChunk
 	}
@@ -1064,6 +1074,7 @@ func (r *Runner) SetSampling(ctx context.Context, seq int, p sample.Params, rece
 	for i, id := range recent {
 		binary.LittleEndian.PutUint32(row[4*(1+i):], uint32(id))
 	}
+	r.seqGreedy[seq] = p.Greedy()
 	r.seqSample[seq] = kernels.SampleColumn{Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
 		RepeatPenalty: p.RepeatPenalty, FrequencyPenalty: p.FrequencyPenalty, PresencePenalty: p.PresencePenalty,
 		LastN: min(p.RepeatLastN, recentRing), Seed: p.Seed, Row: uint32(seq)}
@@ -1107,7 +1118,7 @@ func (r *Runner) makeSampler(ctx context.Context) error {
 func (r *Runner) Prefill(ctx context.Context, seq int, tokens []int32) error {
 	for len(tokens) > 0 {
 		n := min(len(tokens), r.maxBatch)
-		seqs := make([]int, n)
+		seqs := make([]int, n) // prefill: once a chunk, not a hot path
 		for i := range seqs {
 			seqs[i] = seq
 		}
@@ -1140,8 +1151,7 @@ func (r *Runner) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]i
 	// sequence's parameters.
 	how := pickArgmax
 	for _, s := range seqs {
-		if r.seqSample[s].Temperature > 0 || r.seqSample[s].RepeatPenalty != 0 && r.seqSample[s].RepeatPenalty != 1 ||
-			r.seqSample[s].FrequencyPenalty != 0 || r.seqSample[s].PresencePenalty != 0 {
+		if !r.seqGreedy[s] {
 			how = pickSample
 		}
 	}
@@ -1198,7 +1208,7 @@ func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 		}
 		r.seqSample[0].Draw++
 	}
-	return r.submit(tokens, make([]int, T), shape{T: T}, how, fromGPU)
+	return r.submit(tokens, r.seq0[:T], shape{T: T}, how, fromGPU)
 }
 
 // submit writes a step's inputs (token t of sequence seqs[t]) and submits
@@ -1209,7 +1219,7 @@ func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, fromGPU b
 		return err
 	}
 	t1 := time.Now()
-	r.encode(s, how, fromGPU)
+	r.encode(s, how, fromGPU, false)
 	if err := r.dev.Submit(&r.cl); err != nil {
 		return err
 	}
@@ -1223,31 +1233,32 @@ func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, fromGPU b
 }
 
 // encode records a step into r.cl: the copy of the previous pick into the
-// ids when fromGPU, the step's dispatches, the pick.
-func (r *Runner) encode(s shape, how pick, fromGPU bool) {
+// ids when fromGPU, the step's dispatches, the pick. With names (Profile),
+// r.cmdNames gets each command's kernel; a step for decoding skips that.
+func (r *Runner) encode(s shape, how pick, fromGPU, names bool) {
 	r.cl.Reset()
-	names := r.cmdNames[:0]
+	r.cmdNames = r.cmdNames[:0]
+	label := func(name string) {
+		for names && len(r.cmdNames) < r.cl.Len() {
+			r.cmdNames = append(r.cmdNames, name)
+		}
+	}
 	if fromGPU {
 		r.cl.Copy(r.best, 0, r.ids, 0, 4)
-		names = append(names, "copy")
+		label("copy")
 	}
 	for i, f := range r.steps {
 		f(&r.cl, s)
-		for len(names) < r.cl.Len() {
-			names = append(names, r.names[i])
-		}
+		label(r.names[i])
 	}
 	switch how {
 	case pickArgmax:
 		r.argmax(&r.cl, s.logitRows())
-		for len(names) < r.cl.Len() {
-			names = append(names, "argmax")
-		}
+		label("argmax")
 	case pickSample:
 		r.sampler(&r.cl, s.logitRows())
-		names = append(names, "sample")
+		label("sample")
 	}
-	r.cmdNames = names
 }
 
 // prepare checks a step and writes its inputs: the token ids (unless
@@ -1262,17 +1273,26 @@ func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) err
 			return fmt.Errorf("gpumodel: token id %d is outside the vocabulary", t)
 		}
 	}
-	// Spans: each token at its sequence's next position.
+	// Spans: each token at its sequence's next position (r.taken counts
+	// the step's tokens of each sequence so far, zeroed again below).
 	spans := r.spanList[:0]
-	next := map[int]int{}
+	once := true // each token its sequence's only one
 	for _, q := range seqs {
-		next[q]++
-		spans = append(spans, kernels.Span{Base: q * r.ctx, Len: r.pos[q] + next[q]})
+		r.taken[q]++
+		once = once && r.taken[q] == 1
+		spans = append(spans, kernels.Span{Base: q * r.ctx, Len: r.pos[q] + r.taken[q]})
 	}
-	for q, n := range next {
-		if r.pos[q]+n > r.ctx {
-			return model.ErrContextFull{Need: r.pos[q] + n, Have: r.ctx}
+	var full error
+	for _, q := range seqs {
+		if n := r.pos[q] + r.taken[q]; n > r.ctx && full == nil {
+			full = model.ErrContextFull{Need: n, Have: r.ctx}
 		}
+	}
+	for _, q := range seqs {
+		r.taken[q] = 0
+	}
+	if full != nil {
+		return full
 	}
 	r.spanList = spans
 	// The step's first input: token ids for the GPU lookup, or the rows.
@@ -1312,7 +1332,7 @@ func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) err
 	}
 	r.splitAttention(s)
 	// Each token its sequence's only one: RoPE and the append in attention.
-	s.fused = r.ropeInAttention && len(next) == len(seqs)
+	s.fused = r.ropeInAttention && once
 	for _, f := range r.stepPre {
 		f(*s)
 	}
@@ -1325,7 +1345,8 @@ func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) err
 	if err := r.dev.WriteBuffer(r.cs, 0, webgpu.Float32Bytes(cs)); err != nil {
 		return err
 	}
-	if err := r.dev.WriteBuffer(r.spans, 0, kernels.SpanBytes(spans)); err != nil {
+	r.spanBuf = kernels.AppendSpans(r.spanBuf[:0], spans)
+	if err := r.dev.WriteBuffer(r.spans, 0, r.spanBuf); err != nil {
 		return err
 	}
 	return r.dev.WriteBuffer(r.params, 0, params)
@@ -1357,14 +1378,14 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
 	s := shape{T: T}
-	if err := r.prepare(tokens, make([]int, T), &s, false); err != nil {
+	if err := r.prepare(tokens, r.seq0[:T], &s, false); err != nil {
 		return nil, err
 	}
 	how := pickNone
 	if T == 1 {
 		how = pickArgmax
 	}
-	r.encode(s, how, false)
+	r.encode(s, how, false, true)
 	names := r.cmdNames
 	times, err := r.dev.SubmitProfiled(ctx, &r.cl)
 	if err != nil {

@@ -251,7 +251,7 @@ func TestRopeKV(t *testing.T) {
 					qBuf := upload(t, dev, act(make([]float32, len(wantQ))))
 					kBuf, vBuf := upload(t, dev, kBytes), upload(t, dev, vBytes)
 					bg, err := dev.BindGroup(pipe, upload(t, dev, qkvBytes), upload(t, dev, webgpu.Float32Bytes(cs)), qBuf, kBuf, vBuf,
-						uniform(t, dev, kernels.RopeKVParams(heads, kvHeads, headDim, dims, T)), upload(t, dev, kernels.SpanBytes(spans)))
+						uniform(t, dev, kernels.RopeKVParams(heads, kvHeads, headDim, dims, T)), upload(t, dev, kernels.AppendSpans(nil, spans)))
 					require.NoError(t, err)
 					var cl webgpu.CommandList
 					gx, gy := kernels.RopeKVGrid(heads, kvHeads, headDim, T)
@@ -365,7 +365,7 @@ func attentionCases(t *testing.T, dev *webgpu.Device, pipes []webgpu.Pipeline, r
 				bufs := []webgpu.Buffer{upload(t, dev, qBytes), upload(t, dev, kBytes), upload(t, dev, vBytes),
 					upload(t, dev, make([]byte, 4*T*c.heads*c.ctx)), outBuf,
 					uniform(t, dev, kernels.AttentionParams{Heads: c.heads, KVHeads: c.kvHeads, HeadDim: c.headDim, Ctx: c.ctx, Batch: T, Scale: 1 / float32(math.Sqrt(float64(c.headDim))), Chunks: chunks}.Bytes()),
-					upload(t, dev, kernels.SpanBytes(c.spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*c.heads*chunks))),
+					upload(t, dev, kernels.AppendSpans(nil, c.spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*c.heads*chunks))),
 					upload(t, dev, make([]byte, 16)), upload(t, dev, make([]byte, 16))}
 				var cl webgpu.CommandList
 				if split {
@@ -441,7 +441,7 @@ func TestAttentionFused(t *testing.T) {
 								upload(t, dev, make([]byte, 4*T*heads*ctxLen)), outBuf,
 								uniform(t, dev, kernels.AttentionParams{Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Ctx: ctxLen, Batch: T,
 									Scale: 1 / float32(math.Sqrt(headDim)), Chunks: chunks, Fused: true, RopeDims: dims, NeoX: neox}.Bytes()),
-								upload(t, dev, kernels.SpanBytes(spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*heads*chunks))),
+								upload(t, dev, kernels.AppendSpans(nil, spans)), upload(t, dev, make([]byte, kernels.AttentionPartialBytes(T*heads*chunks))),
 								upload(t, dev, qkvBytes), upload(t, dev, webgpu.Float32Bytes(cs))}
 							var cl webgpu.CommandList
 							if split {

@@ -223,7 +223,7 @@ func (p MatMulParams) Bytes() []byte {
 
 // RopeKV rotates the heads of a fused Q/K/V product's output and appends
 // keys and values to a layer's cache: bindings qkv, cs, q, kc, vc, params
-// (RopeKVParams), spans (SpanBytes). Dispatch RopeKVGrid.
+// (RopeKVParams), spans (AppendSpans). Dispatch RopeKVGrid.
 func RopeKV(neox bool) Kernel {
 	n := 0.0
 	if neox {
@@ -257,13 +257,12 @@ func Consecutive(base, pos, T int) []Span {
 	return s
 }
 
-// SpanBytes encodes spans as rope_kv.wgsl and attention.wgsl read them
-// (vec2<u32> each).
-func SpanBytes(spans []Span) []byte {
-	b := make([]byte, 8*len(spans))
-	for i, s := range spans {
-		putU32(b[8*i:], uint32(s.Base))
-		putU32(b[8*i+4:], uint32(s.Len))
+// AppendSpans appends spans to b as rope_kv.wgsl and attention.wgsl read
+// them (vec2<u32> each).
+func AppendSpans(b []byte, spans []Span) []byte {
+	for _, s := range spans {
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.Base))
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.Len))
 	}
 	return b
 }

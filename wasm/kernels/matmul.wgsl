@@ -196,25 +196,35 @@ fn main_wg(@builtin(local_invocation_id) lid: vec3<u32>,
 {{end}}      }
     }
   }
+  reduce_finish(lid.x, row, t, a, b, scale);
+}
+
+// reduce_finish sums each row's LANES partial sums a (and b, the up
+// projection's, with .Gated) and finishes the row's output for token t.
+// Every invocation of the workgroup must call it.
+fn reduce_finish(lid: u32, row: u32, t: u32, a: f32, b: f32, scale: f32) {
+  let lane = lid % LANES;
 {{if .Subgroups}}  // Subgroups of exactly LANES invocations: one row each.
-  a = subgroupAdd(a);
-{{if .Gated}}  b = subgroupAdd(b);
+  let sa = subgroupAdd(a);
+{{if .Gated}}  let sb = subgroupAdd(b);
+{{else}}  let sb = 0.0;
 {{end}}  if (lane == 0u && row < params.rows) {
-    finish(row, t, a, b, scale);
+    finish(row, t, sa, sb, scale);
   }
-{{else}}  red[lid.x] = a;
-{{if .Gated}}  red_up[lid.x] = b;
+{{else}}  red[lid] = a;
+{{if .Gated}}  red_up[lid] = b;
 {{end}}  workgroupBarrier();
   for (var k = LANES / 2u; k > 0u; k >>= 1u) {
     if (lane < k) {
-      red[lid.x] += red[lid.x + k];
-{{if .Gated}}      red_up[lid.x] += red_up[lid.x + k];
+      red[lid] += red[lid + k];
+{{if .Gated}}      red_up[lid] += red_up[lid + k];
 {{end}}    }
     workgroupBarrier();
   }
   if (lane == 0u && row < params.rows) {
-{{if .Gated}}    finish(row, t, red[lid.x], red_up[lid.x], scale);{{else}}    finish(row, t, red[lid.x], 0.0, scale);{{end}}
+{{if .Gated}}    finish(row, t, red[lid], red_up[lid], scale);{{else}}    finish(row, t, red[lid], 0.0, scale);{{end}}
   }
+  workgroupBarrier(); // red is free again
 {{end}}}
 
 // main_wgb: the workgroup form for a few tokens at once (batched decode,
@@ -260,27 +270,8 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
     }
   }
   for (var t = 0u; t < T; t++) {
-{{if .Subgroups}}    let at = subgroupAdd(a[t]);
-{{if .Gated}}    let bt = subgroupAdd(b[t]);
-{{else}}    let bt = 0.0;
-{{end}}    if (lane == 0u && row < params.rows) {
-      finish(row, t, at, bt, scale[t]);
-    }
-{{else}}    red[lid.x] = a[t];
-{{if .Gated}}    red_up[lid.x] = b[t];
-{{end}}    workgroupBarrier();
-    for (var k = LANES / 2u; k > 0u; k >>= 1u) {
-      if (lane < k) {
-        red[lid.x] += red[lid.x + k];
-{{if .Gated}}        red_up[lid.x] += red_up[lid.x + k];
-{{end}}      }
-      workgroupBarrier();
-    }
-    if (lane == 0u && row < params.rows) {
-{{if .Gated}}      finish(row, t, red[lid.x], red_up[lid.x], scale[t]);{{else}}      finish(row, t, red[lid.x], 0.0, scale[t]);{{end}}
-    }
-    workgroupBarrier();
-{{end}}  }
+    reduce_finish(lid.x, row, t, a[t], b[t], scale[t]);
+  }
 }
 
 // main_tile: the form for batches on real GPUs. A workgroup computes a

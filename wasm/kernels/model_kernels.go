@@ -28,7 +28,7 @@ var elementwiseWGSL string
 // Attention is causal attention over one layer's cache, one workgroup of
 // wg invocations (64 or 256; head_dim at most 4·wg) per (head, token):
 // bindings q, k, v, scores, out, params (AttentionParams), spans
-// (SpanBytes), partials (AttentionPartialBytes; unused here, but bound),
+// (AppendSpans), partials (AttentionPartialBytes; unused here, but bound),
 // qkv and cs (read when AttentionParams.Fused, bound always). Dispatch
 // (heads, batch).
 func Attention(wg int) Kernel {
