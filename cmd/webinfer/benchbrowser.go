@@ -50,19 +50,9 @@ func newBrowserBench(root, modelPath string) (*browserBench, error) {
 	}
 	b := &browserBench{root: root, modelPath: modelPath, reports: make(chan []byte, 4)}
 	mux := http.NewServeMux()
-	isolated := func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// As the page server does: wllama's threads need
-			// SharedArrayBuffer, which only cross-origin-isolated pages get.
-			w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
-			w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
-			w.Header().Set("Cross-Origin-Resource-Policy", "same-origin")
-			if strings.HasSuffix(r.URL.Path, ".wasm") {
-				w.Header().Set("Content-Type", "application/wasm")
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
+	// As the page server does: wllama's threads need SharedArrayBuffer,
+	// which only cross-origin-isolated pages get.
+	isolated := server.Isolate
 	mux.Handle("GET /bench/model.gguf", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, modelPath)
 	})))

@@ -66,13 +66,9 @@ func startServer(t testing.TB) *testServer {
 	files := http.StripPrefix("/test/files/", http.FileServer(http.Dir(filepath.Join(root, "tests", "browser", "static"))))
 	bins := http.StripPrefix("/test/bin/", http.FileServer(http.Dir(testBinDir(root))))
 	isolate := func(h http.Handler) http.Handler {
+		h = server.Isolate(h)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
-			w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
 			w.Header().Set("Cache-Control", "no-cache")
-			if strings.HasSuffix(r.URL.Path, ".wasm") {
-				w.Header().Set("Content-Type", "application/wasm")
-			}
 			h.ServeHTTP(w, r)
 		})
 	}

@@ -74,15 +74,35 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	h := w.Header()
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Embedder-Policy", "require-corp")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	SetIsolation(h)
 	h.Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(rec, r)
 	if rec.status >= 400 {
 		s.failures.Add(1)
 	}
+}
+
+// SetIsolation sets the cross-origin isolation headers on h (see
+// ServeHTTP).
+func SetIsolation(h http.Header) {
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Embedder-Policy", "require-corp")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+// Isolate serves h's answers with the isolation headers, and .wasm files
+// as application/wasm (which WebAssembly.instantiateStreaming requires):
+// for the other servers that load the page's pieces (the bench's, the
+// browser tests').
+func Isolate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetIsolation(w.Header())
+		if strings.HasSuffix(r.URL.Path, ".wasm") {
+			w.Header().Set("Content-Type", "application/wasm")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 type statusRecorder struct {
