@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/webinfer/webinfer/cmd/webinfer/server"
+	"github.com/webinfer/webinfer/internal/server"
 )
 
 // serve runs `webinfer serve` until ctx ends.

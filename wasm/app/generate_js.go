@@ -43,7 +43,7 @@ func (g *generator) useWebGPU(ctx context.Context, dev *webgpu.Device, half bool
 	if err := gpumodel.Supported(g.m); err != nil {
 		return err
 	}
-	n := min(g.m.CtxTrain, 4096)
+	n := engine.ContextSize(g.m, 0)
 	r, err := gpumodel.New(ctx, dev, g.m, n, 64, gpumodel.HalfActivations(half))
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ func (g *generator) kernelTimes(ctx context.Context, tokens []int) (map[string]r
 		return nil, nil
 	}
 	ops, err := r.ProfileDecode(ctx, int32(tokens[len(tokens)-1]))
-	var full model.ErrContextFull
+	var full model.ContextFullError
 	if errors.Is(err, webgpu.ErrUnsupported) || errors.As(err, &full) {
 		return nil, nil
 	}
@@ -204,7 +204,8 @@ func (g *generator) generate(ctx context.Context, prompt string, maxTokens int, 
 	var stamps []time.Time
 	start := time.Now()
 	req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Backend: g.backend,
-		Sample: sample.Params{Temperature: temp, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: seed}}
+		Sample: sample.Defaults.WithSeed(seed)}
+	req.Sample.Temperature = temp
 	res, err := engine.Generate(ctx, g.m, req, func(t engine.Token) error {
 		now := time.Now()
 		stamps = append(stamps, now)

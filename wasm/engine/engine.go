@@ -25,7 +25,7 @@ type Request struct {
 	Sample    sample.Params
 	Stop      []string // stop strings: generation ends before any of them
 	Chat      bool     // wrap Prompt in the model's chat template
-	Ctx       int      // context size (prompt + output); 0: min(model's, 4096)
+	Ctx       int      // context size (prompt + output); 0: ContextSize's default
 	// Backend runs the forward passes; nil is the CPU path (model.Forward).
 	Backend Backend
 }
@@ -92,8 +92,21 @@ type Result struct {
 	DecodeTokS   float64 `json:"decode_tok_s"`
 }
 
+// DefaultContext is the most positions a sequence gets when nobody asks
+// for more: the model's trained context if smaller.
+const DefaultContext = 4096
+
+// ContextSize is the context a request of n positions gets on m: n, or
+// when n ≤ 0 min(m's trained context, DefaultContext).
+func ContextSize(m *model.Model, n int) int {
+	if n > 0 {
+		return n
+	}
+	return min(m.CtxTrain, DefaultContext)
+}
+
 // ErrPromptTooLong is returned when the prompt alone fills the context.
-var ErrPromptTooLong = errors.New("prompt is longer than the context")
+var ErrPromptTooLong = errors.New("engine: the prompt is longer than the context")
 
 // Generate runs req on m, calling emit for every generated token in order.
 // An error from emit, or ctx ending, stops generation and is returned.
@@ -109,10 +122,7 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 	if len(ids) == 0 {
 		return res, fmt.Errorf("the prompt is empty")
 	}
-	n := req.Ctx
-	if n <= 0 {
-		n = min(m.CtxTrain, 4096)
-	}
+	n := ContextSize(m, req.Ctx)
 	if len(ids) >= n {
 		return res, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, len(ids), n)
 	}

@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"os"
 	"sort"
+	"strings"
 )
 
 // Magic is the first four bytes of every GGUF file.
@@ -96,18 +97,19 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("gguf: %s (at byte %d): %v", e.What, e.Offset, e.Err)
+	// The cause's own "gguf: " prefix is said once.
+	return fmt.Sprintf("gguf: %s (at byte %d): %s", e.What, e.Offset, strings.TrimPrefix(e.Err.Error(), "gguf: "))
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // Sentinel causes, for errors.Is.
 var (
-	ErrBadMagic    = errors.New("not a GGUF file (bad magic)")
-	ErrVersion     = errors.New("unsupported GGUF version")
-	ErrTruncated   = errors.New("file is truncated")
-	ErrCorrupt     = errors.New("file is corrupt")
-	ErrUnknownType = errors.New("unknown tensor type")
+	ErrBadMagic    = errors.New("gguf: not a GGUF file (bad magic)")
+	ErrVersion     = errors.New("gguf: unsupported GGUF version")
+	ErrTruncated   = errors.New("gguf: file is truncated")
+	ErrCorrupt     = errors.New("gguf: file is corrupt")
+	ErrUnknownType = errors.New("gguf: unknown tensor type")
 )
 
 // decoder reads little-endian values and counts bytes.

@@ -1285,7 +1285,7 @@ func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) err
 	var full error
 	for _, q := range seqs {
 		if n := r.pos[q] + r.taken[q]; n > r.ctx && full == nil {
-			full = model.ErrContextFull{Need: n, Have: r.ctx}
+			full = model.ContextFullError{Need: n, Have: r.ctx}
 		}
 	}
 	for _, q := range seqs {

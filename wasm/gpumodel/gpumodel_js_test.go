@@ -230,7 +230,7 @@ func TestLongPromptIsChunked(t *testing.T) {
 		require.InDelta(t, a[i], b[i], 1e-3, "logit %d", i)
 	}
 	_, err = big.Forward(ctx, make([]int32, 200))
-	var full model.ErrContextFull
+	var full model.ContextFullError
 	assert.ErrorAs(t, err, &full)
 }
 

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -26,12 +27,20 @@ func (m *Model) NewState(ctx int) *State {
 	return s
 }
 
-// ErrContextFull is returned when tokens do not fit in the state's cache.
-type ErrContextFull struct{ Need, Have int }
+// ErrContextFull is what a full context is, for errors.Is: every
+// ContextFullError is one.
+var ErrContextFull = errors.New("model: the context is full")
 
-func (e ErrContextFull) Error() string {
-	return fmt.Sprintf("the prompt and output need %d positions but the context holds %d", e.Need, e.Have)
+// ContextFullError is returned when tokens do not fit in a cache (the CPU
+// path's State, or a backend's): Need positions, Have in the cache.
+type ContextFullError struct{ Need, Have int }
+
+func (e ContextFullError) Error() string {
+	return fmt.Sprintf("model: the prompt and output need %d positions but the context holds %d", e.Need, e.Have)
 }
+
+// Is makes errors.Is(err, ErrContextFull) true.
+func (e ContextFullError) Is(target error) bool { return target == ErrContextFull }
 
 // scratch holds a batch's activations between steps.
 type scratch struct {
@@ -49,7 +58,7 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 		return nil, fmt.Errorf("no tokens")
 	}
 	if st.Pos+n > st.Ctx {
-		return nil, ErrContextFull{Need: st.Pos + n, Have: st.Ctx}
+		return nil, ContextFullError{Need: st.Pos + n, Have: st.Ctx}
 	}
 	for _, t := range tokens {
 		if t < 0 || int(t) >= m.Vocab {

@@ -113,7 +113,7 @@ func TestUnsupportedTensorTypeIsNamed(t *testing.T) {
 	var out bytes.Buffer
 	_, err = w.WriteTo(&out)
 	require.NoError(t, err)
-	assert.EqualError(t, loadBytes(out.Bytes()), "bad model: unsupported tensor type IQ2_XS for blk.0.attn_q.weight")
+	assert.EqualError(t, loadBytes(out.Bytes()), "model: bad model: unsupported tensor type IQ2_XS for blk.0.attn_q.weight")
 }
 
 // FuzzLoad mutates a real model file: loading it and running a step must

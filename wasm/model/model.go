@@ -41,7 +41,7 @@ type Model struct {
 }
 
 // ErrBadModel marks problems with the model file itself.
-var ErrBadModel = errors.New("bad model")
+var ErrBadModel = errors.New("model: bad model")
 
 // Load reads the model described by f from r (the file the header came from).
 // Errors name the offending tensor or key.

@@ -25,7 +25,7 @@ import (
 // ErrBackend is wrapped by a backend's sampler (the GPU's) when it cannot
 // sample with the parameters given; it says so before running anything,
 // and the caller samples on the CPU instead.
-var ErrBackend = errors.New("the backend cannot sample with these parameters")
+var ErrBackend = errors.New("sample: the backend cannot sample with these parameters")
 
 // MaxCandidates bounds the tokens that top-k and top-p consider.
 const MaxCandidates = 1024
@@ -41,6 +41,17 @@ type Params struct {
 	PresencePenalty  float32
 	RepeatLastN      int // how many recent tokens the penalties see (0: 64)
 	Seed             uint64
+}
+
+// Defaults are the sampling settings everything uses unless told
+// otherwise (the CLI's flags, the page, the JS API): temperature 0.8,
+// top-k 40, top-p 0.95, min-p 0.05, no penalties, seed 0.
+var Defaults = Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05}
+
+// WithSeed returns p with its seed set.
+func (p Params) WithSeed(seed uint64) Params {
+	p.Seed = seed
+	return p
 }
 
 // Normalized returns p with RepeatLastN's default filled in.

@@ -62,7 +62,7 @@ type Tokenizer struct {
 }
 
 // ErrUnsupported is returned for vocabularies this package cannot run.
-var ErrUnsupported = errors.New("unsupported tokenizer")
+var ErrUnsupported = errors.New("tokenizer: unsupported tokenizer")
 
 // FromGGUF builds the tokenizer described by a GGUF file's metadata.
 func FromGGUF(f *gguf.File) (*Tokenizer, error) {
@@ -86,14 +86,14 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 		}
 		p, ok := preTokenizers[t.Pre]
 		if !ok {
-			return nil, fmt.Errorf("tokenizer: %w: pre-tokenizer %q", ErrUnsupported, t.Pre)
+			return nil, fmt.Errorf("%w: pre-tokenizer %q", ErrUnsupported, t.Pre)
 		}
 		t.split, t.ignoreMerges = p.split, p.ignoreMerges
 		t.AddBOS = p.ignoreMerges // llama.cpp turns add_bos on for the Llama 3 family
 	case "":
 		return nil, fmt.Errorf("tokenizer: the model has no tokenizer.ggml.model")
 	default:
-		return nil, fmt.Errorf("tokenizer: %w: model %q (want llama or gpt2)", ErrUnsupported, model)
+		return nil, fmt.Errorf("%w: model %q (want llama or gpt2)", ErrUnsupported, model)
 	}
 
 	tv, ok := f.Get("tokenizer.ggml.tokens")

@@ -164,7 +164,7 @@ func run() error {
 		}
 	}
 	// Sampled decode (the page's defaults), pipelined as greedy is.
-	pageSampling := sample.Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, Seed: 1}
+	pageSampling := sample.Defaults.WithSeed(1)
 	sampled, err := decodeRate(ctx, r, prompt, nDecode, pageSampling)
 	if err != nil {
 		return err

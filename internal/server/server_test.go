@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/report"
 )
 
 func newTestServer(t *testing.T) *httptest.Server {
@@ -111,7 +112,7 @@ func TestReportsRoundTripAndCompat(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &list))
 	assert.Empty(t, list.Reports)
 
-	var compat Compat
+	var compat report.Compat
 	_, body = do(t, ts, "GET", "/api/compat", "")
 	require.NoError(t, json.Unmarshal([]byte(body), &compat))
 	require.Len(t, compat.Rows, 1)
