@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/webinfer/webinfer/internal/server"
 	"github.com/webinfer/webinfer/internal/headless"
+	"github.com/webinfer/webinfer/internal/server"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/synth"
 )

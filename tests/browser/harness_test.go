@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/webinfer/webinfer/internal/server"
 	"github.com/webinfer/webinfer/internal/headless"
+	"github.com/webinfer/webinfer/internal/server"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/synth"
 )
