@@ -7,9 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/sample"
+	"github.com/webinfer/webinfer/wasm/source"
 	"github.com/webinfer/webinfer/wasm/synth"
 	"github.com/webinfer/webinfer/wasm/tokenizer"
 )
@@ -28,69 +26,14 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// openModel opens a GGUF model from a path or an http(s) URL (downloaded
-// to a temporary file first). The returned func closes it.
-func openModel(ctx context.Context, src string) (*gguf.File, *os.File, func(), error) {
-	path := src
-	cleanup := func() {}
-	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-		p, err := download(ctx, src)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		path, cleanup = p, func() { os.Remove(p) }
-	}
-	f, fh, err := gguf.Open(path)
-	if err != nil {
-		cleanup()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil, err // the error names the path already
-		}
-		return nil, nil, nil, fmt.Errorf("%s: %w", src, err)
-	}
-	return f, fh, func() { fh.Close(); cleanup() }, nil
-}
-
-func download(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	tmp, err := os.CreateTemp("", "webinfer-*.gguf")
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(tmp, resp.Body); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("%s: %w", url, err)
-	}
-	return tmp.Name(), tmp.Close()
-}
-
+// loadModel loads a model from a path or an http(s) URL (package source).
 func loadModel(ctx context.Context, src string) (*model.Model, func(), error) {
-	f, fh, closeFn, err := openModel(ctx, src)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := model.Load(f, fh)
-	if err != nil {
-		closeFn()
-		return nil, nil, fmt.Errorf("%s: %w", src, err)
-	}
-	return m, closeFn, nil
+	m, _, closeFn, err := source.Load(ctx, src, nil)
+	return m, closeFn, err
 }
 
 func loadTokenizer(ctx context.Context, src string) (*tokenizer.Tokenizer, error) {
-	f, _, closeFn, err := openModel(ctx, src)
+	f, _, closeFn, err := source.Open(ctx, src, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +214,7 @@ func info(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := needModel(*modelPath); err != nil {
 		return err
 	}
-	f, _, closeFn, err := openModel(ctx, *modelPath)
+	f, _, closeFn, err := source.Open(ctx, *modelPath, nil)
 	if err != nil {
 		return err
 	}

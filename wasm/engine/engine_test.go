@@ -34,6 +34,7 @@ func TestGenerateGreedyIsDeterministicAndStreams(t *testing.T) {
 	run := func(req Request) ([]Token, Result) {
 		var toks []Token
 		res, err := Generate(context.Background(), m, req, func(tk Token) error {
+			tk.At = 0 // timings differ from run to run
 			toks = append(toks, tk)
 			return nil
 		})
@@ -124,45 +125,50 @@ func TestChatTemplates(t *testing.T) {
 	assert.Equal(t, "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n", Render("<|user|>", msgs))
 }
 
-// argmaxDecoder is the CPU path behind the GreedyBackend and Decoder
-// interfaces, for the logic of Generate's pipelined branch (the real one,
-// wasm/gpumodel, is tested in browsers and under Dawn).
-type argmaxDecoder struct {
+// cpuDecoder is the CPU path behind the Decoder interface, for the logic
+// of Generate's pipelined branch and Pipeline (the real one,
+// wasm/gpumodel, is tested in browsers, under Dawn and on the H200). It
+// runs each queued step at once; Unqueue steps its cache back.
+type cpuDecoder struct {
 	cpuBackend
-	fed int
+	p      sample.Params
+	recent []int32
+	draws  uint32
+	last   int32
+	fed    int // tokens fed
+	undone int // steps undone
+	refuse bool
 }
 
-func argmaxOf(x []float32) int32 {
-	b := 0
-	for i := range x {
-		if x[i] > x[b] {
-			b = i
-		}
+func (d *cpuDecoder) SetSampling(_ context.Context, seq int, p sample.Params, recent []int32) error {
+	if d.refuse && !p.Greedy() {
+		return fmt.Errorf("test: %w", sample.ErrBackend)
 	}
-	return int32(b)
-}
-
-func (d *argmaxDecoder) ForwardArgmax(ctx context.Context, tokens []int32) (int32, error) {
-	logits, err := d.Forward(ctx, tokens)
-	return argmaxOf(logits), err
-}
-
-func (d *argmaxDecoder) Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
-	recent = append([]int32(nil), recent...)
-	for i := 0; i < n; i++ {
-		logits, err := d.Forward(ctx, tokens)
-		if err != nil {
-			return err
-		}
-		id := sample.Pick(logits, recent, p, sample.Uniform(p.Seed, uint32(i)))
-		recent = append(recent, id)
-		d.fed += len(tokens)
-		if !yield(id) {
-			return nil
-		}
-		tokens = []int32{id}
-	}
+	d.p, d.recent, d.draws = p.Normalized(), append([]int32(nil), recent...), 0
 	return nil
+}
+
+func (d *cpuDecoder) Queue(ctx context.Context, tokens []int32) (Pick, error) {
+	logits, err := d.Forward(ctx, tokens)
+	if err != nil {
+		return nil, err
+	}
+	d.fed += len(tokens)
+	id := sample.Pick(logits, d.recent, d.p, sample.Uniform(d.p.Seed, d.draws))
+	d.draws++
+	d.recent = append(d.recent, id)
+	d.last = id
+	return func(context.Context) (int32, error) { return id, nil }, nil
+}
+
+func (d *cpuDecoder) QueueFromPick(ctx context.Context) (Pick, bool, error) {
+	p, err := d.Queue(ctx, []int32{d.last})
+	return p, err == nil, err
+}
+
+func (d *cpuDecoder) Unqueue() {
+	d.st.Pos--
+	d.undone++
 }
 
 func TestGenerateThroughDecoder(t *testing.T) {
@@ -173,40 +179,114 @@ func TestGenerateThroughDecoder(t *testing.T) {
 		require.NoError(t, err)
 		return toks, res
 	}
+	ids := func(ts []Token) []int32 {
+		var out []int32
+		for _, t := range ts {
+			out = append(out, t.ID)
+		}
+		return out
+	}
 	want, wantRes := collect(Request{Prompt: "Hello world", MaxTokens: 10})
-	d := &argmaxDecoder{cpuBackend: cpuBackend{m: m}}
+	d := &cpuDecoder{cpuBackend: cpuBackend{m: m}}
 	got, res := collect(Request{Prompt: "Hello world", MaxTokens: 10, Backend: d})
-	assert.Equal(t, want, got)
+	assert.Equal(t, ids(want), ids(got))
 	assert.Equal(t, wantRes.Reason, res.Reason)
 	assert.Equal(t, 10, res.Tokens)
-	assert.Equal(t, 3+9, d.fed, "the prompt, then every token but the last")
+	assert.Equal(t, 3+9, d.fed, "the prompt, then every token but the last (no step is queued past the limit)")
+	assert.Equal(t, 0, d.undone)
 
-	// A stop string ends it through the decoder too.
+	// A stop string ends it through the decoder too, one step late.
 	stop := want[2].Text
 	require.NotEmpty(t, stop)
+	d.undone = 0
 	got, res = collect(Request{Prompt: "Hello world", MaxTokens: 10, Backend: d, Stop: []string{stop}})
 	assert.Equal(t, "stop", res.Reason)
 	assert.Len(t, got, 3)
+	assert.Equal(t, 1, d.undone, "the step queued ahead of the stop is undone")
 
 	// Sampling goes through the decoder too, with the prompt as the
 	// penalties' window, and gives the CPU sampler's tokens.
 	p := sample.Params{Temperature: 1.5, TopK: 20, RepeatPenalty: 1.3, Seed: 5}
 	want, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p})
 	got, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p, Backend: d})
-	assert.Equal(t, want, got)
+	assert.Equal(t, ids(want), ids(got))
 
 	// A decoder that refuses the parameters: Generate samples on the CPU.
-	got, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p, Backend: refusingDecoder{d}})
-	assert.Equal(t, want, got)
+	fed := d.fed
+	d.refuse = true
+	got, _ = collect(Request{Prompt: "Hello world", MaxTokens: 10, Sample: p, Backend: d})
+	assert.Equal(t, ids(want), ids(got))
+	assert.Equal(t, fed, d.fed, "nothing queued on a decoder that refused")
 }
 
-// refusingDecoder refuses every sampling parameter but greedy, as the GPU
-// refuses a repeat window it cannot hold.
-type refusingDecoder struct{ *argmaxDecoder }
-
-func (d refusingDecoder) Decode(ctx context.Context, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
-	if !p.Greedy() {
-		return fmt.Errorf("test: %w", sample.ErrBackend)
+func TestSequenceRules(t *testing.T) {
+	m := tinyModel(t)
+	seq, err := NewSequence(m, Request{Prompt: "Hello world", MaxTokens: 3})
+	require.NoError(t, err)
+	assert.Equal(t, 3, len(seq.Prompt()))
+	assert.Equal(t, seq.Prompt(), seq.Recent(), "the prompt is what the penalties see first")
+	var n int
+	for i := 0; !seq.Done(); i++ {
+		tok, ok := seq.Accept(int32(10 + i))
+		require.True(t, ok)
+		assert.Equal(t, i, tok.Index)
+		n++
 	}
-	return d.argmaxDecoder.Decode(ctx, tokens, n, p, recent, yield)
+	assert.Equal(t, 3, n, "the limit ends it")
+	_, ok := seq.Accept(11)
+	assert.False(t, ok, "nothing after the end")
+	_, _, res := seq.Finish()
+	assert.Equal(t, "length", res.Reason)
+	assert.Equal(t, 3, res.Tokens)
+
+	seq, err = NewSequence(m, Request{Prompt: "Hello world"})
+	require.NoError(t, err)
+	eog := m.Tokenizer.EOS
+	_, ok = seq.Accept(eog)
+	assert.False(t, ok, "the end-of-generation token is not emitted")
+	assert.True(t, seq.Done())
+	_, _, res = seq.Finish()
+	assert.Equal(t, "stop", res.Reason)
+	assert.Equal(t, 0, res.Tokens)
+}
+
+// TestRunBatch: sequences generated together in one batch each get the
+// tokens they get alone, greedy and seeded, whatever their lengths.
+func TestRunBatch(t *testing.T) {
+	m := tinyModel(t)
+	reqs := []Request{
+		{Prompt: "Hello world", MaxTokens: 9},
+		{Prompt: "In the beginning was", MaxTokens: 5, Sample: sample.Params{Temperature: 1.2, TopK: 30, Seed: 7}},
+		{Prompt: "One", MaxTokens: 12, Sample: sample.Params{Temperature: 0.9, RepeatPenalty: 1.2, Seed: 3}},
+	}
+	var alone [][]int32
+	for _, r := range reqs {
+		var ids []int32
+		_, err := Generate(context.Background(), m, r, func(tk Token) error {
+			if tk.ID >= 0 {
+				ids = append(ids, tk.ID)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		alone = append(alone, ids)
+	}
+	var seqs []*Sequence
+	for _, r := range reqs {
+		s, err := NewSequence(m, r)
+		require.NoError(t, err)
+		seqs = append(seqs, s)
+	}
+	got := make([][]int32, len(reqs))
+	res, err := RunBatch(context.Background(), CPUBatch(m, len(reqs), 64), seqs, func(i int, tk Token) error {
+		if tk.ID >= 0 {
+			got[i] = append(got[i], tk.ID)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, alone, got)
+	for i, r := range res {
+		assert.Equal(t, len(alone[i]), r.Tokens)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/sample"
@@ -296,7 +297,7 @@ func TestDecodeGreedy(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var got []int32
-	require.NoError(t, a.DecodeGreedy(ctx, ids, 12, func(id int32) bool { got = append(got, id); return true }))
+	require.NoError(t, decode(ctx, a, ids, 12, sample.Params{}, nil, func(id int32) bool { got = append(got, id); return true }))
 	assert.Equal(t, want, got)
 	// n tokens: the last is not fed back, as with ForwardArgmax.
 	assert.Equal(t, len(ids)+11, a.Pos())
@@ -305,10 +306,10 @@ func TestDecodeGreedy(t *testing.T) {
 	// from there gives the same tokens.
 	require.NoError(t, a.Reset(128))
 	got = got[:0]
-	require.NoError(t, a.DecodeGreedy(ctx, ids, 100, func(id int32) bool { got = append(got, id); return len(got) < 5 }))
+	require.NoError(t, decode(ctx, a, ids, 100, sample.Params{}, nil, func(id int32) bool { got = append(got, id); return len(got) < 5 }))
 	assert.Equal(t, want[:5], got)
 	assert.Equal(t, len(ids)+4, a.Pos())
-	require.NoError(t, a.DecodeGreedy(ctx, []int32{got[4]}, 3, func(id int32) bool { got = append(got, id); return true }))
+	require.NoError(t, decode(ctx, a, []int32{got[4]}, 3, sample.Params{}, nil, func(id int32) bool { got = append(got, id); return true }))
 	assert.Equal(t, want[:8], got)
 }
 
@@ -350,7 +351,7 @@ func TestDecodeSampled(t *testing.T) {
 			feed = []int32{id}
 		}
 		var got []int32
-		require.NoError(t, a.Decode(ctx, ids, n, p, ids, func(id int32) bool { got = append(got, id); return true }))
+		require.NoError(t, decode(ctx, a, ids, n, p, ids, func(id int32) bool { got = append(got, id); return true }))
 		require.Len(t, got, n)
 		for i := range want {
 			if got[i] != want[i] {
@@ -403,7 +404,7 @@ func stepBatch(t *testing.T, dev *webgpu.Device, m *model.Model, wg bool) {
 	want := make([][]int32, len(prompts))
 	for s, p := range prompts {
 		require.NoError(t, alone.Reset(64))
-		require.NoError(t, alone.Decode(ctx, p, n, params[s], p, func(id int32) bool { want[s] = append(want[s], id); return true }))
+		require.NoError(t, decode(ctx, alone, p, n, params[s], p, func(id int32) bool { want[s] = append(want[s], id); return true }))
 	}
 
 	seqs := []int{2, 0, 1} // any order
@@ -537,3 +538,19 @@ func TestSplitWeights(t *testing.T) {
 	sameLogits(t, whole, split, m.Tokenizer.Encode("And God said", true, false), 3)
 	t.Logf("a step: %d dispatches split, %d whole", split.Dispatches(), whole.Dispatches())
 }
+
+// decode sets sequence 0's sampling (p, recent) and runs the engine's
+// pipelined loop on r: tokens, then up to n picks handed to yield.
+func decode(ctx context.Context, r *Runner, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
+	if err := r.SetSampling(ctx, 0, p, recent); err != nil {
+		return err
+	}
+	return engine.Pipeline(ctx, r, tokens, n, yield)
+}
+
+// The runner is the engine's Decoder (one sequence, picks queued ahead)
+// and Batcher (several sequences a step).
+var (
+	_ engine.Decoder = (*Runner)(nil)
+	_ engine.Batcher = (*Runner)(nil)
+)

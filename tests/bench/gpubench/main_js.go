@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,11 +19,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/cpu"
+	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gpumodel"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/sample"
+	"github.com/webinfer/webinfer/wasm/source"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
@@ -50,19 +51,12 @@ func run() error {
 	}
 	path := os.Args[1]
 	nPrompt, nDecode, nPrefill := arg(2, 32), arg(3, 128), arg(4, 512)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return err
-	}
-	m, err := model.LoadFromMemory(f, data)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
+	m, modelInfo, closeModel, err := source.Load(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	defer closeModel()
 	dev, err := webgpu.Open(ctx, webgpu.Options{})
 	if err != nil {
 		return err
@@ -95,7 +89,7 @@ func run() error {
 	for i := range long {
 		long[i] = int32((i*104729 + 7) % m.Vocab)
 	}
-	for sample := 0; sample < 4; sample++ {
+	for run := 0; run < 4; run++ {
 		// Greedy decode as the engine runs it: the argmax on the GPU, each
 		// step queued before the previous token is read back.
 		if err := r.Reset(ctxLen); err != nil {
@@ -104,7 +98,7 @@ func run() error {
 		n := 0
 		var start time.Time
 		r.Timings()
-		if err := r.DecodeGreedy(ctx, prompt, nDecode+1, func(int32) bool {
+		if err := pipelined(ctx, r, prompt, nDecode+1, sample.Params{}, nil, func(int32) bool {
 			if n == 0 { // the first token ends the prompt's prefill
 				start = time.Now()
 				r.Timings()
@@ -116,7 +110,7 @@ func run() error {
 		}
 		tm := r.Timings()
 		dispatches = r.Dispatches()
-		if sample > 0 { // the first run compiles and warms up
+		if run > 0 { // the first run compiles and warms up
 			decode = append(decode, float64(nDecode)/time.Since(start).Seconds())
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(tm.Steps) }
 			split = map[string]float64{"prepare_ms": ms(tm.Prepare), "submit_ms": ms(tm.Submit), "wait_ms": ms(tm.Wait)}
@@ -135,16 +129,16 @@ func run() error {
 				return err
 			}
 		}
-		if sample > 0 {
+		if run > 0 {
 			decodeUnpipelined = append(decodeUnpipelined, float64(nDecode)/time.Since(start).Seconds())
 		}
 		// GPU time per kernel of one decode step (timestamp queries).
-		if prof, err := r.Profile(ctx, []int32{next}); err == nil && sample > 0 {
+		if prof, err := r.Profile(ctx, []int32{next}); err == nil && run > 0 {
 			for name, o := range prof {
 				ops[name] = append(ops[name], float64(o.GPU.Nanoseconds())/1000)
 				opCount[name] = o.Count
 			}
-		} else if err != nil && sample == 0 {
+		} else if err != nil && run == 0 {
 			fmt.Fprintln(os.Stderr, "gpubench: no GPU times per op:", err)
 		}
 		for _, pf := range []struct {
@@ -158,7 +152,7 @@ func run() error {
 			if _, err := pf.r.Forward(ctx, long); err != nil {
 				return err
 			}
-			if sample > 0 {
+			if run > 0 {
 				*pf.out = append(*pf.out, float64(nPrefill)/time.Since(start).Seconds())
 			}
 		}
@@ -211,22 +205,20 @@ func run() error {
 		opTimes[name] = map[string]float64{"us": med, "dispatches": float64(opCount[name])}
 		gpuStep += med
 	}
-	var weightBytes int64
-	for _, t := range f.Tensors {
-		if len(t.Dims) == 2 && t.Name != "token_embd.weight" {
-			weightBytes += t.Size
+	// The weights a decode step reads: every block's and the output's
+	// (the embedding itself when tied).
+	weightBytes := int64(len(m.Output.Data))
+	for _, l := range m.Layers {
+		for _, w := range []cpu.Weight{l.Wq, l.Wk, l.Wv, l.Wo, l.Wgate, l.Wup, l.Wdown} {
+			weightBytes += int64(len(w.Data))
 		}
-	}
-	if m.TiedOutput {
-		tok, _ := f.Tensor("token_embd.weight")
-		weightBytes += tok.Size
 	}
 	adapter := info.Adapter.Description
 	if adapter == "" {
 		adapter = info.Adapter.Architecture
 	}
 	tb := report.Testbed{Engine: "node-dawn", EngineVersion: "webgpu@0.6.2", Adapter: adapter, Fallback: info.Adapter.IsFallbackAdapter, OS: "linux"}
-	bm := report.BenchModel{Name: strings.TrimSuffix(filepath.Base(path), ".gguf"), Bytes: int64(len(data))}
+	bm := report.BenchModel{Name: strings.TrimSuffix(filepath.Base(path), ".gguf"), Bytes: modelInfo.Bytes}
 	mk := func(c, measure string, s []float64) report.BenchResult {
 		res := report.BenchResult{Testbed: tb, Model: bm, Backend: "webgpu", Case: c, Measure: measure, Unit: "tok/s", HigherIsBetter: true, Samples: s}
 		res.Summarize()
@@ -274,7 +266,7 @@ func decodeRate(ctx context.Context, r *gpumodel.Runner, prompt []int32, n int, 
 		}
 		k := 0
 		var start time.Time
-		if err := r.Decode(ctx, prompt, n+1, p, prompt, func(int32) bool {
+		if err := pipelined(ctx, r, prompt, n+1, p, prompt, func(int32) bool {
 			if k == 0 {
 				start = time.Now()
 			}
@@ -370,4 +362,13 @@ func batchedDecode(ctx context.Context, dev *webgpu.Device, m *model.Model, prom
 		out = append(out, measured{fmt.Sprintf("batched decode, %d sequences, a step reads back", B), fmt.Sprintf("decode_batch%d_tok_s", B), samples})
 	}
 	return out, nil
+}
+
+// pipelined sets sequence 0's sampling (p, recent) and runs the engine's
+// pipelined loop on r: tokens, then up to n picks handed to yield.
+func pipelined(ctx context.Context, r *gpumodel.Runner, tokens []int32, n int, p sample.Params, recent []int32, yield func(int32) bool) error {
+	if err := r.SetSampling(ctx, 0, p, recent); err != nil {
+		return err
+	}
+	return engine.Pipeline(ctx, r, tokens, n, yield)
 }

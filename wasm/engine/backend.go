@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/sample"
+)
+
+// The primitives a backend offers. Backends never call back into the
+// engine: the loops that drive a Sequence (Generate, RunBatch) live here.
+
+// Backend runs a model's forward passes for one sequence at a time.
+// Reset starts a new sequence of up to ctx positions; Forward feeds tokens
+// and returns the last one's logits.
+type Backend interface {
+	Reset(ctx int) error
+	Forward(ctx context.Context, tokens []int32) ([]float32, error)
+}
+
+// Pick is a token being picked on a backend: Wait blocks until it is
+// known (a read back from the GPU).
+type Pick = func(ctx context.Context) (int32, error)
+
+// Decoder is a backend that picks tokens itself (the GPU's sampler or
+// argmax) and lets the caller queue step t+1 before step t's token has
+// been read back, so that the read and the CPU's work overlap the
+// device's. It works on one sequence (Reset's).
+type Decoder interface {
+	Backend
+	// SetSampling sets how sequence seq's next tokens are picked: as
+	// sample.Pick picks with p, recent being the tokens the penalties see
+	// before the next pick, the k-th pick drawing sample.Uniform(p.Seed,
+	// k). An error wrapping sample.ErrBackend says, before anything ran,
+	// that the backend cannot sample so (the caller samples on the CPU).
+	SetSampling(ctx context.Context, seq int, p sample.Params, recent []int32) error
+	// Queue submits a step feeding tokens and picking the next token.
+	Queue(ctx context.Context, tokens []int32) (Pick, error)
+	// QueueFromPick submits a step whose one input is the pick of the
+	// step queued last, which stays on the device; false when the backend
+	// cannot (the caller then waits for that pick and Queues it).
+	QueueFromPick(ctx context.Context) (Pick, bool, error)
+	// Unqueue undoes the step queued last, once its pick has been waited
+	// for: its position is free again, as if it never ran.
+	Unqueue()
+}
+
+// Batcher is a backend holding several sequences (slots 0 … n−1), each
+// with its own cache, sampling settings and position, that runs one
+// token of each of several of them in one step and picks their next
+// tokens itself.
+type Batcher interface {
+	// ResetSeq empties slot seq.
+	ResetSeq(seq int)
+	// SetSampling is Decoder's, for slot seq.
+	SetSampling(ctx context.Context, seq int, p sample.Params, recent []int32) error
+	// Prefill feeds tokens to slot seq without picking a token.
+	Prefill(ctx context.Context, seq int, tokens []int32) error
+	// StepBatch feeds tokens[i] to slot seqs[i] (distinct slots) in one
+	// step and returns each one's next token.
+	StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error)
+}
+
+// CPUBackend returns the CPU path as a Backend.
+func CPUBackend(m *model.Model) Backend { return &cpuBackend{m: m} }
+
+// cpuBackend is model.Forward on a fresh KV cache per sequence.
+type cpuBackend struct {
+	m  *model.Model
+	st *model.State
+}
+
+func (b *cpuBackend) Reset(n int) error {
+	b.st = b.m.NewState(n)
+	return nil
+}
+
+func (b *cpuBackend) Forward(_ context.Context, tokens []int32) ([]float32, error) {
+	return b.m.Forward(b.st, tokens)
+}
+
+// CPUBatch returns the CPU path as a Batcher of n slots of ctx positions
+// each. A step runs the slots' forward passes one after the other (the
+// batching issue makes it read each weight once for all of them); each
+// slot picks with a sampler seeded from the recent tokens SetSampling
+// was given, as the GPU's ring is.
+func CPUBatch(m *model.Model, n, ctx int) Batcher {
+	b := &cpuBatch{m: m, ctx: ctx, states: make([]*model.State, n), samplers: make([]*sample.Sampler, n)}
+	for i := range b.states {
+		b.ResetSeq(i)
+	}
+	return b
+}
+
+type cpuBatch struct {
+	m        *model.Model
+	ctx      int
+	states   []*model.State
+	samplers []*sample.Sampler
+}
+
+func (b *cpuBatch) slot(seq int) error {
+	if seq < 0 || seq >= len(b.states) {
+		return fmt.Errorf("engine: slot %d of %d", seq, len(b.states))
+	}
+	return nil
+}
+
+func (b *cpuBatch) ResetSeq(seq int) {
+	if b.slot(seq) == nil {
+		b.states[seq] = b.m.NewState(b.ctx)
+		b.samplers[seq] = sample.New(sample.Params{})
+	}
+}
+
+func (b *cpuBatch) SetSampling(_ context.Context, seq int, p sample.Params, recent []int32) error {
+	if err := b.slot(seq); err != nil {
+		return err
+	}
+	s := sample.New(p)
+	for _, id := range recent {
+		s.Accept(id)
+	}
+	b.samplers[seq] = s
+	return nil
+}
+
+func (b *cpuBatch) Prefill(_ context.Context, seq int, tokens []int32) error {
+	if err := b.slot(seq); err != nil {
+		return err
+	}
+	_, err := b.m.Forward(b.states[seq], tokens)
+	return err
+}
+
+func (b *cpuBatch) StepBatch(_ context.Context, seqs []int, tokens []int32) ([]int32, error) {
+	if len(seqs) != len(tokens) {
+		return nil, fmt.Errorf("engine: a batch of %d slots and %d tokens", len(seqs), len(tokens))
+	}
+	out := make([]int32, len(seqs))
+	for i, seq := range seqs {
+		if err := b.slot(seq); err != nil {
+			return nil, err
+		}
+		logits, err := b.m.Forward(b.states[seq], tokens[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b.samplers[seq].Sample(logits)
+		b.samplers[seq].Accept(out[i])
+	}
+	return out, nil
+}

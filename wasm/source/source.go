@@ -1,0 +1,204 @@
+// Package source opens a model file wherever it is — a local path, an
+// http(s) URL, or in the browser a URL relative to the page (fetched as a
+// stream) — reports the bytes as they arrive, and loads the model. It is
+// the one way the CLI, the page, the session layer and the benchmarks get
+// a model.
+//
+// In: a source string and a progress callback. Out: a *model.Model and a
+// close function, or an error naming the source (a bad file wraps
+// model.ErrBadModel or a *gguf.Error).
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/model"
+)
+
+// Progress is how much of a source has been read.
+type Progress struct {
+	Loaded, Total int64 // bytes; Total is -1 when unknown
+}
+
+// Info describes an opened source.
+type Info struct {
+	Name  string // the file's base name
+	Bytes int64  // its size
+}
+
+// IsURL says whether src is fetched over HTTP wherever it runs.
+func IsURL(src string) bool {
+	return strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")
+}
+
+// fetched says whether src is read over HTTP here: a URL, or, in a browser
+// (js/wasm without a file system), any source the file system lacks.
+func fetched(src string) bool {
+	if IsURL(src) {
+		return true
+	}
+	if runtime.GOOS != "js" {
+		return false
+	}
+	_, err := os.Stat(src)
+	return err != nil
+}
+
+// Load opens src and loads its model. Natively a path is read in place
+// (tensor by tensor, never the whole file) and a URL is downloaded to a
+// temporary file first; in js/wasm a fetched source is read into memory.
+// progress (may be nil) gets the bytes read as they arrive. close frees
+// the file.
+func Load(ctx context.Context, src string, progress func(Progress)) (*model.Model, Info, func(), error) {
+	info := Info{Name: path.Base(src)}
+	if i := strings.IndexAny(info.Name, "?#"); i >= 0 {
+		info.Name = info.Name[:i]
+	}
+	if fetched(src) && runtime.GOOS == "js" {
+		data, err := fetch(ctx, src, progress)
+		if err != nil {
+			return nil, info, nil, err
+		}
+		info.Bytes = int64(len(data))
+		f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return nil, info, nil, fmt.Errorf("%s: %w", src, err)
+		}
+		m, err := model.LoadFromMemory(f, data)
+		if err != nil {
+			return nil, info, nil, fmt.Errorf("%s: %w", src, err)
+		}
+		return m, info, func() {}, nil
+	}
+	f, fh, closeFn, err := Open(ctx, src, progress)
+	if err != nil {
+		return nil, info, nil, err
+	}
+	if st, err := fh.Stat(); err == nil {
+		info.Bytes = st.Size()
+	}
+	m, err := model.Load(f, fh)
+	if err != nil {
+		closeFn()
+		return nil, info, nil, fmt.Errorf("%s: %w", src, err)
+	}
+	return m, info, closeFn, nil
+}
+
+// Open opens src's GGUF header and tensor table as a file: a path, or a
+// URL downloaded to a temporary file (removed by close). progress (may be
+// nil) gets a download's bytes as they arrive.
+func Open(ctx context.Context, src string, progress func(Progress)) (*gguf.File, *os.File, func(), error) {
+	p := src
+	cleanup := func() {}
+	if IsURL(src) {
+		tmp, err := download(ctx, src, progress)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		p, cleanup = tmp, func() { os.Remove(tmp) }
+	}
+	f, fh, err := gguf.Open(p)
+	if err != nil {
+		cleanup()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil, err // the error names the path already
+		}
+		return nil, nil, nil, fmt.Errorf("%s: %w", src, err)
+	}
+	if progress != nil && !IsURL(src) {
+		if st, err := fh.Stat(); err == nil {
+			progress(Progress{Loaded: st.Size(), Total: st.Size()})
+		}
+	}
+	return f, fh, func() { fh.Close(); cleanup() }, nil
+}
+
+// get starts an HTTP GET of src.
+func get(ctx context.Context, src string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", src, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err // net/http names the URL
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: HTTP %s", src, resp.Status)
+	}
+	return resp, nil
+}
+
+// counter reports the bytes read through it.
+type counter struct {
+	r        io.Reader
+	n, total int64
+	progress func(Progress)
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.progress != nil && n > 0 {
+		c.progress(Progress{Loaded: c.n, Total: c.total})
+	}
+	return n, err
+}
+
+// fetch reads src over HTTP into memory (a browser: no file system), the
+// buffer sized from Content-Length when the server sends it.
+func fetch(ctx context.Context, src string, progress func(Progress)) ([]byte, error) {
+	resp, err := get(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 0, max(resp.ContentLength, 0))
+	c := &counter{r: resp.Body, total: resp.ContentLength, progress: progress}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src, err)
+		}
+	}
+}
+
+// download writes src to a temporary file and returns its path.
+func download(ctx context.Context, src string, progress func(Progress)) (string, error) {
+	resp, err := get(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	tmp, err := os.CreateTemp("", "webinfer-*.gguf")
+	if err != nil {
+		return "", err
+	}
+	c := &counter{r: resp.Body, total: resp.ContentLength, progress: progress}
+	if _, err := io.Copy(tmp, c); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("%s: %w", src, err)
+	}
+	return tmp.Name(), tmp.Close()
+}
