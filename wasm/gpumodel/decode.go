@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"time"
-	
+
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 

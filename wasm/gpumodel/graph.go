@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	
+
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )

@@ -67,8 +67,8 @@ type Runner struct {
 	// (kernels.SubgroupsFit).
 	subgroups bool
 	target    kernels.Target // what the products run on (from the above)
-	half      bool // see HalfActivations
-	splitAt   *int // see AttentionSplitAt
+	half      bool           // see HalfActivations
+	splitAt   *int           // see AttentionSplitAt
 	// ropeInAttention: see RopeInAttention
 	ropeInAttention bool
 	// argmaxSplit forces the argmax's form (tests); nil: by vocabulary

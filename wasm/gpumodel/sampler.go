@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	
+
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/webgpu"

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-	
+
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/webgpu"

@@ -3,7 +3,7 @@ package gpumodel
 import (
 	"context"
 	"fmt"
-	
+
 	"github.com/webinfer/webinfer/wasm/cpu"
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/quant"
