@@ -154,10 +154,7 @@ func (r *Runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	attnWG := 64
-	if *r.wgRows {
-		attnWG = 256
-	}
+	attnWG := kernels.AttentionWorkgroup(r.target)
 	pAttn, err := r.pipeline(ctx, r.actKernel(kernels.Attention(attnWG)))
 	if err != nil {
 		return err
@@ -294,7 +291,7 @@ func (r *Runner) record(ctx context.Context) error {
 		return err
 	}
 	argBinds := []webgpu.Binding{whole(r.logits), whole(r.best), ua, whole(parts)}
-	split := *r.wgRows && m.Vocab > 2*kernels.ArgmaxSlice
+	split := kernels.ArgmaxSplits(r.target, m.Vocab)
 	if r.argmaxSplit != nil {
 		split = *r.argmaxSplit
 	}

@@ -24,6 +24,7 @@ package gpumodel
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/webinfer/webinfer/wasm/cpu"
 	"github.com/webinfer/webinfer/wasm/kernels"
@@ -144,6 +145,23 @@ func Supported(m *model.Model) error {
 	return nil
 }
 
+// WeightTypes lists the GGUF types of m's product weights (the blocks'
+// and the output's), sorted: the products a runner of m compiles.
+func WeightTypes(m *model.Model) []string {
+	seen := map[string]bool{m.Output.Type.String(): true}
+	for _, l := range m.Layers {
+		for _, w := range []cpu.Weight{l.Wq, l.Wk, l.Wv, l.Wo, l.Wgate, l.Wup, l.Wdown} {
+			seen[w.Type.String()] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for t := range seen {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Option tunes New.
 type Option func(*Runner)
 
@@ -213,13 +231,14 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	if r.seqs > maxBatch {
 		return nil, fmt.Errorf("gpumodel: %d sequences do not fit a batch of %d", r.seqs, maxBatch)
 	}
-	if r.wgRows == nil {
-		on := !dev.Info().Adapter.IsFallbackAdapter
-		r.wgRows = &on
-	}
 	info := dev.Info()
-	r.subgroups = kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize)
-	r.maxDim = int(info.Limit("maxComputeWorkgroupsPerDimension"))
+	r.target = DeviceTarget(info)
+	if r.wgRows == nil {
+		r.wgRows = &r.target.Workgroups
+	}
+	r.target.Workgroups = *r.wgRows
+	r.subgroups = r.target.Subgroups
+	r.maxDim = r.target.MaxPerDim
 	// WebGPU's defaults where the device says nothing.
 	orDefault := func(v, def int64) int64 {
 		if v <= 0 {
@@ -232,15 +251,27 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	if r.maxBinding == 0 || r.maxBinding > limit {
 		r.maxBinding = limit
 	}
-	if r.maxDim == 0 {
-		r.maxDim = 65535
-	}
-	r.target = kernels.Target{Workgroups: *r.wgRows, Subgroups: r.subgroups, MaxPerDim: r.maxDim}
 	if err := r.build(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// DeviceTarget is what the products run on by default on a device of
+// info (see WorkgroupPerRow): the workgroup forms except on a fallback
+// (software) adapter, subgroups where they are 32 wide. The start-up
+// self-check checks the forms it implies.
+func DeviceTarget(info webgpu.Info) kernels.Target {
+	t := kernels.Target{
+		Workgroups: !info.Adapter.IsFallbackAdapter,
+		Subgroups:  kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize),
+		MaxPerDim:  int(info.Limit("maxComputeWorkgroupsPerDimension")),
+	}
+	if t.MaxPerDim <= 0 {
+		t.MaxPerDim = 65535
+	}
+	return t
 }
 
 // Close frees the GPU buffers.

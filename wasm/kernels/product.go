@@ -118,3 +118,17 @@ func (p ProductPlan) Choose(part Part, T int) (k int, x, y, z uint32) {
 		return 2, x, y, z
 	}
 }
+
+// AttentionWorkgroup is the attention kernels' workgroup size on t: 256
+// invocations on real GPUs, 64 on CPU adapters (small workgroups win there).
+func AttentionWorkgroup(t Target) int {
+	if t.Workgroups {
+		return 256
+	}
+	return 64
+}
+
+// ArgmaxSplits says whether the argmax over vocab logits runs split
+// (ArgmaxPartial, then ArgmaxFinal) on t: large vocabularies on real GPUs,
+// where one workgroup reading 128k logits takes ~85 µs on an H100.
+func ArgmaxSplits(t Target, vocab int) bool { return t.Workgroups && vocab > 2*ArgmaxSlice }

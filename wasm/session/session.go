@@ -1,0 +1,401 @@
+// Package session is the layer between a front end (the page, and the
+// Web Worker engine of the JS API) and the engine: it detects the
+// browser's features, opens the WebGPU device, loads the model, checks the
+// kernels generation will use against their Go references, chooses the
+// backend (by measuring where both can run), and generates, emitting typed
+// events (Progress with phase and bytes, Token, Done with usage and
+// timings, Error with a stable code) that the front end turns into its own
+// state or messages. It is pure Go: natively WebGPU is unavailable and a
+// session runs on the CPU path, which is how it is tested.
+//
+// In: a Config and an emit callback. Out: events, in order, from the
+// goroutine that calls Start and Generate; the run report (report.Report)
+// the page publishes.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/features"
+	"github.com/webinfer/webinfer/wasm/gpumodel"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/selfcheck"
+	"github.com/webinfer/webinfer/wasm/source"
+	"github.com/webinfer/webinfer/wasm/webgpu"
+)
+
+// Config is what a session starts from.
+type Config struct {
+	Model string         // a path or URL (package source)
+	Prefs features.Prefs // ?backend= and ?precision=
+	// Detect reads the browser's features (shim/features.js in a page);
+	// nil: a host without WebGPU.
+	Detect func(context.Context) (features.Report, error)
+	// MaxBatch is the most prompt tokens a GPU step takes (0: 64).
+	MaxBatch int
+}
+
+// Session is one loaded model on its chosen backend.
+type Session struct {
+	cfg        Config
+	emit       func(Event)
+	m          *model.Model
+	closeModel func()
+	dev        *webgpu.Device
+	runner     *gpumodel.Runner // nil: the CPU path
+	precision  string
+	gen        sync.Mutex // one generation at a time
+	mu         sync.Mutex // guards rep
+	rep        report.Report
+	lastToken  int32
+}
+
+// Start runs a session's stages, emitting their events, and returns the
+// session ready to generate. A stage that fails on the GPU path emits a
+// recoverable Error and the session goes on on the CPU path; a model that
+// cannot be loaded emits a fatal Error, which Start also returns.
+func Start(ctx context.Context, cfg Config, emit func(Event)) (*Session, error) {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 64
+	}
+	s := &Session{cfg: cfg, emit: emit, precision: "f32",
+		rep: report.Report{Tokens: []int{}, Errors: []string{}, Checks: []selfcheck.Result{}}}
+	feats := s.detect(ctx)
+	if feats.Path.Backend == "webgpu" {
+		s.openDevice(ctx, feats.Path.Precision)
+	}
+	if err := s.load(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.check(ctx)
+	if s.dev != nil {
+		s.upload(ctx)
+	}
+	if s.runner != nil && cfg.Prefs.Backend != "webgpu" {
+		s.choose(ctx)
+	}
+	backend, why := "cpu", feats.Path.Why
+	if s.runner != nil {
+		backend = "webgpu"
+	} else {
+		s.precision = "f32"
+	}
+	if s.rep.Probe != nil {
+		why = fmt.Sprintf("measured: WebGPU %.1f ms a token, CPU %.1f", s.rep.Probe.WebGPUMillisPerToken, s.rep.Probe.CPUMillisPerToken)
+	}
+	s.setReport(func(r *report.Report) { r.Backend, r.Precision = backend, s.precision })
+	s.emit(Chosen{Backend: backend, Precision: s.precision, Why: why, Probe: s.rep.Probe})
+	s.progress(PhaseReady, "ready")
+	return s, nil
+}
+
+func (s *Session) progress(p Phase, format string, args ...any) {
+	s.emit(Progress{Phase: p, Text: fmt.Sprintf(format, args...)})
+}
+
+// fail emits e and records it in the report.
+func (s *Session) fail(e Error) {
+	s.setReport(func(r *report.Report) { r.Errors = append(r.Errors, e.Message) })
+	s.emit(e)
+}
+
+func (s *Session) setReport(f func(*report.Report)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.rep)
+}
+
+// detect reads the features and chooses the code path from them.
+func (s *Session) detect(ctx context.Context) features.Report {
+	s.progress(PhaseDetect, "detecting browser features")
+	var feats features.Report
+	if s.cfg.Detect != nil {
+		var err error
+		if feats, err = s.cfg.Detect(ctx); err != nil {
+			s.fail(newError(CodeInternal, true, "features: %v", err))
+		}
+	}
+	feats.Path = features.Choose(feats, s.cfg.Prefs)
+	s.setReport(func(r *report.Report) {
+		r.Engine = report.EngineFromUA(feats.UserAgent)
+		r.Features = feats
+	})
+	s.emit(Detected{Features: feats})
+	return feats
+}
+
+// openDevice opens WebGPU, shader-f16 only where f16 was chosen.
+func (s *Session) openDevice(ctx context.Context, precision string) {
+	s.progress(PhaseDevice, "opening the WebGPU device")
+	var disable []string
+	if precision != "f16" {
+		disable = append(disable, "shader-f16")
+	}
+	dev, err := webgpu.Open(ctx, webgpu.Options{DisableFeatures: disable})
+	if err != nil {
+		s.fail(newError(CodeOf(err), true, "%v; falling back to the CPU path", err))
+		return
+	}
+	s.dev, s.precision = dev, precision
+	s.emit(DeviceOpened{Info: dev.Info()})
+}
+
+// load reads the model, reporting the bytes as they arrive.
+func (s *Session) load(ctx context.Context) error {
+	s.progress(PhaseFetch, "loading the model")
+	t0 := time.Now()
+	m, info, closeFn, err := source.Load(ctx, s.cfg.Model, func(p source.Progress) {
+		s.emit(Progress{Phase: PhaseFetch, Text: "loading the model", Loaded: p.Loaded, Total: p.Total})
+	})
+	if err != nil {
+		code := CodeOf(err)
+		if code == CodeInternal {
+			code = CodeNetwork // the file could not be read or fetched
+		}
+		e := newError(code, false, "model %s: %v", s.cfg.Model, err)
+		s.fail(e)
+		return e
+	}
+	s.m, s.closeModel = m, closeFn
+	ms := float64(time.Since(t0).Microseconds()) / 1000
+	s.setReport(func(r *report.Report) { r.Metrics.LoadMillis = ms })
+	s.emit(Loaded{Name: info.Name, Bytes: info.Bytes, Millis: ms})
+	return nil
+}
+
+// check runs the CPU path's check and, with a device, the checks of the
+// kernels generation will run there; a failure drops the device.
+func (s *Session) check(ctx context.Context) {
+	s.progress(PhaseCheck, "checking the kernels")
+	cpuRes := selfcheck.MatVecCPU()
+	s.checked(cpuRes)
+	if !cpuRes.OK {
+		s.fail(newError(CodeKernelCheck, true, "CPU kernel check failed"))
+	}
+	if s.dev == nil {
+		return
+	}
+	if err := gpumodel.Supported(s.m); err != nil {
+		s.fail(newError(CodeWebGPUUnavailable, true, "%v; generating on the CPU path", err))
+		s.dropDevice()
+		return
+	}
+	t0 := time.Now()
+	plan := selfcheck.Plan{WeightTypes: gpumodel.WeightTypes(s.m), Target: gpumodel.DeviceTarget(s.dev.Info()), Vocab: s.m.Vocab}
+	var failed []string
+	for _, r := range selfcheck.Generation(ctx, s.dev, plan) {
+		s.checked(r)
+		if !r.OK {
+			failed = append(failed, failure(r))
+		}
+	}
+	ms := float64(time.Since(t0).Microseconds()) / 1000
+	s.setReport(func(r *report.Report) { r.Metrics.CompileMillis = ms })
+	if len(failed) > 0 {
+		s.fail(newError(CodeKernelCheck, true, "WebGPU kernel check failed (%s); generating on the CPU path", strings.Join(failed, "; ")))
+		s.dropDevice()
+	}
+}
+
+// failure says what failed in a kernel's check.
+func failure(r selfcheck.Result) string {
+	if r.Error != "" {
+		return r.Kernel + ": " + r.Error
+	}
+	for _, c := range r.Cases {
+		if !c.OK {
+			return fmt.Sprintf("%s: %s, %d outside the bound", r.Kernel, c.Name, c.Comparison.Failures)
+		}
+	}
+	return r.Kernel
+}
+
+func (s *Session) checked(r selfcheck.Result) {
+	s.setReport(func(rep *report.Report) { rep.Checks = append(rep.Checks, r) })
+	s.emit(Checked{Result: r})
+}
+
+// upload makes the GPU runner.
+func (s *Session) upload(ctx context.Context) {
+	s.progress(PhaseUpload, "uploading the weights to the GPU")
+	r, err := gpumodel.New(ctx, s.dev, s.m, engine.ContextSize(s.m, 0), s.cfg.MaxBatch, gpumodel.HalfActivations(s.precision == "f16"))
+	if err != nil {
+		s.fail(newError(CodeOf(err), true, "%v; generating on the CPU path", err))
+		s.dropDevice()
+		return
+	}
+	s.runner = r
+}
+
+// dropDevice frees the runner (its buffers) and the device.
+func (s *Session) dropDevice() {
+	if s.runner != nil {
+		s.runner.Close()
+		s.runner = nil
+	}
+	if s.dev != nil {
+		s.dev.Destroy()
+		s.dev = nil
+	}
+}
+
+// choose keeps the WebGPU backend only if it decodes faster than the CPU
+// path here: on a software adapter (SwiftShader, lavapipe) the CPU path
+// usually wins.
+func (s *Session) choose(ctx context.Context) {
+	s.progress(PhaseChoose, "measuring the WebGPU and CPU paths")
+	gpuMs, err := probe(ctx, s.m, s.runner)
+	if err != nil {
+		s.fail(newError(CodeOf(err), true, "measuring the backends: %v", err))
+		return
+	}
+	cpuMs, err := probe(ctx, s.m, engine.CPUBackend(s.m))
+	if err != nil {
+		s.fail(newError(CodeOf(err), true, "measuring the backends: %v", err))
+		return
+	}
+	p := &report.Probe{WebGPUMillisPerToken: gpuMs, CPUMillisPerToken: cpuMs, Chosen: "webgpu"}
+	if cpuMs < gpuMs {
+		p.Chosen = "cpu"
+		s.dropDevice()
+	}
+	s.setReport(func(r *report.Report) { r.Probe = p })
+}
+
+// probe times greedy decode steps of one short prompt on be, after one
+// warm-up step, and returns milliseconds per token.
+func probe(ctx context.Context, m *model.Model, be engine.Backend) (float64, error) {
+	if err := be.Reset(64); err != nil {
+		return 0, err
+	}
+	next := func(logits []float32) []int32 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return []int32{int32(best)}
+	}
+	logits, err := be.Forward(ctx, m.Tokenizer.Encode("And", true, false))
+	if err != nil {
+		return 0, err
+	}
+	if logits, err = be.Forward(ctx, next(logits)); err != nil { // warm-up
+		return 0, err
+	}
+	const steps = 4
+	start := time.Now()
+	for i := 0; i < steps; i++ {
+		if logits, err = be.Forward(ctx, next(logits)); err != nil {
+			return 0, err
+		}
+	}
+	return float64(time.Since(start).Microseconds()) / 1000 / steps, nil
+}
+
+// Model is the loaded model.
+func (s *Session) Model() *model.Model { return s.m }
+
+// Backend is where generation runs: "webgpu" or "cpu".
+func (s *Session) Backend() string {
+	if s.runner != nil {
+		return "webgpu"
+	}
+	return "cpu"
+}
+
+// Generate runs req on the chosen backend (req.Backend is set here),
+// emitting Started, a Token per token and Done; an error also emits an
+// Error (Done.Err says ctx ended: CodeAborted). Generations run one at a
+// time. The last generation's tokens, text and timings go into Report.
+func (s *Session) Generate(ctx context.Context, req engine.Request) (engine.Result, error) {
+	s.gen.Lock()
+	defer s.gen.Unlock()
+	if s.runner != nil {
+		req.Backend = s.runner
+	} else {
+		req.Backend = nil
+	}
+	s.emit(Started{Prompt: req.Prompt})
+	tokens := []int{}
+	var text strings.Builder
+	res, err := engine.Generate(ctx, s.m, req, func(t engine.Token) error {
+		if t.ID >= 0 {
+			tokens = append(tokens, int(t.ID))
+			s.lastToken = t.ID
+		}
+		text.WriteString(t.Text)
+		s.emit(Token{Token: t})
+		return nil
+	})
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", errAborted, err)
+	}
+	s.setReport(func(r *report.Report) {
+		r.Tokens, r.Text = tokens, text.String()
+		r.Metrics.TTFTMillis, r.Metrics.PrefillTokS, r.Metrics.DecodeTokS = res.TTFTMillis, res.PrefillTokS, res.DecodeTokS
+		r.Metrics.ITLMillis = report.ITL(res.ITLMillis)
+	})
+	if err != nil && CodeOf(err) != CodeAborted {
+		s.fail(newError(CodeOf(err), true, "generate: %v", err))
+	}
+	s.emit(Done{Result: res, Err: err})
+	return res, err
+}
+
+// ProfileDecode times one more decode step on the GPU, kernel by kernel
+// (timestamp queries), after the last generation, undoes it, and puts
+// the times in the report; nothing without WebGPU, timestamp-query or a
+// generated token.
+func (s *Session) ProfileDecode(ctx context.Context) error {
+	s.gen.Lock()
+	defer s.gen.Unlock()
+	if s.runner == nil || len(s.rep.Tokens) == 0 {
+		return nil
+	}
+	ops, err := s.runner.ProfileDecode(ctx, s.lastToken)
+	if errors.Is(err, webgpu.ErrUnsupported) || errors.Is(err, model.ErrContextFull) {
+		return nil
+	}
+	if err != nil {
+		s.fail(newError(CodeOf(err), true, "GPU kernel times: %v", err))
+		return err
+	}
+	out := map[string]report.KernelTime{}
+	for name, o := range ops {
+		out[name] = report.KernelTime{Micros: float64(o.GPU.Nanoseconds()) / 1000, Dispatches: o.Count}
+	}
+	s.setReport(func(r *report.Report) { r.Metrics.GPUKernels = out })
+	return nil
+}
+
+// Report is the run report so far (CONTRACTS.md section 4).
+func (s *Session) Report() report.Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rep
+}
+
+// Fail records an error of the front end's (publishing the report, say)
+// in the report and emits it.
+func (s *Session) Fail(code Code, format string, args ...any) {
+	s.fail(newError(code, true, format, args...))
+}
+
+// Close frees the GPU runner, the device and the model file.
+func (s *Session) Close() {
+	s.dropDevice()
+	if s.closeModel != nil {
+		s.closeModel()
+		s.closeModel = nil
+	}
+}
