@@ -112,7 +112,7 @@ func (c *Playground) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 		vgparent.AppendChild(vgn)
 		vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "pre", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "output"}}}
 		vgparent.AppendChild(vgn)
-		vgn.SetInnerHTML(c.State.Output)
+		vgn.SetInnerHTML(c.State.OutputText())
 		vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n"}
 		vgparent.AppendChild(vgn)
 	}

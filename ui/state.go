@@ -1,5 +1,6 @@
 // Package ui holds the page's Vugu components. They only display State;
-// the engine (wasm/app) fills State in and asks for a re-render.
+// State.Apply turns the session's events (wasm/session) into it, in one
+// place, and the page (wasm/app) asks for a re-render after each.
 //
 // Components: Page (the root: status bar and panels), AdapterPanel (the
 // detected browser features, WebGPU adapter, limits and the chosen code path)
@@ -10,9 +11,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/webinfer/webinfer/wasm/features"
 	"github.com/webinfer/webinfer/wasm/selfcheck"
+	"github.com/webinfer/webinfer/wasm/session"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
@@ -28,17 +31,80 @@ type State struct {
 	Done     bool
 
 	// The playground.
-	Model        string  // loaded model's name, "" while none
-	ModelBackend string  // where generation runs: "WebGPU", or "" for the CPU path
-	ModelBytes   int64   // its size
-	Prompt       string  // the prompt box
-	Output       string  // streamed text
-	Generating   bool    // a generation is running
-	TokS         float64 // decode tok/s of the last or current generation
-	TTFTMillis   float64 // time to first token
+	Model        string          // loaded model's name, "" while none
+	ModelBackend string          // where generation runs: "WebGPU", or "" for the CPU path
+	ModelBytes   int64           // its size
+	Prompt       string          // the prompt box
+	out          strings.Builder // streamed text (OutputText): appended, never copied whole
+	Generating   bool            // a generation is running
+	TokS         float64         // decode tok/s of the last or current generation
+	TTFTMillis   float64         // time to first token
+	firstAt      time.Duration
 	// OnGenerate and OnStop are set by the engine (wasm/app).
 	OnGenerate func(prompt string)
 	OnStop     func()
+}
+
+// OutputText is the prompt and the text streamed after it (#output).
+func (s *State) OutputText() string { return s.out.String() }
+
+// Apply turns one of the session's events into the page's state: the one
+// place that does. Call it under the event environment's lock.
+func (s *State) Apply(e session.Event) {
+	switch e := e.(type) {
+	case session.Progress:
+		s.Status = e.Text
+		if e.Phase == session.PhaseFetch && e.Loaded > 0 {
+			s.Status = fmt.Sprintf("%s: %.1f MB", e.Text, float64(e.Loaded)/1e6)
+			if e.Total > 0 {
+				s.Status += fmt.Sprintf(" of %.1f", float64(e.Total)/1e6)
+			}
+		}
+		if e.Phase == session.PhaseReady {
+			s.Done = true
+			s.Status = "ready: all kernel checks pass"
+			if len(s.Errors) > 0 {
+				s.Status = fmt.Sprintf("ready with %d error(s)", len(s.Errors))
+			}
+		}
+	case session.Detected:
+		f := e.Features
+		s.Features = &f
+	case session.DeviceOpened:
+		info := e.Info
+		s.Device = &info
+	case session.Checked:
+		s.Checks = append(s.Checks, e.Result)
+	case session.Loaded:
+		s.Model, s.ModelBytes = e.Name, e.Bytes
+	case session.Chosen:
+		s.Backend, s.ModelBackend = e.Backend, ""
+		if e.Backend == "webgpu" {
+			s.ModelBackend = "WebGPU"
+		}
+	case session.Started:
+		s.Generating, s.TokS, s.TTFTMillis = true, 0, 0
+		s.out.Reset()
+		s.out.WriteString(e.Prompt)
+		s.Status = "generating"
+	case session.Token:
+		s.out.WriteString(e.Text)
+		if e.Index == 0 {
+			s.TTFTMillis = float64(e.At.Microseconds()) / 1000
+			s.firstAt = e.At
+		} else if e.ID >= 0 && e.At > s.firstAt {
+			s.TokS = float64(e.Index) / (e.At - s.firstAt).Seconds()
+		}
+	case session.Done:
+		s.Generating = false
+		s.TokS = e.Result.DecodeTokS
+		s.Status = fmt.Sprintf("done: %d tokens (%s)", e.Result.Tokens, e.Result.Reason)
+		if e.Err != nil {
+			s.Status = "stopped: " + e.Err.Error()
+		}
+	case session.Error:
+		s.Errors = append(s.Errors, e.Message)
+	}
 }
 
 // ModelLabel says which model is loaded.

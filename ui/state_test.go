@@ -2,11 +2,14 @@ package ui
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/features"
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/selfcheck"
+	"github.com/webinfer/webinfer/wasm/session"
 )
 
 func TestStateText(t *testing.T) {
@@ -43,4 +46,31 @@ func TestStateText(t *testing.T) {
 
 	s.Features = &features.Report{}
 	assert.Equal(t, []Row{{"WebGPU", "not available (navigator.gpu is absent)"}}, s.AdapterRows())
+}
+
+// TestApply: the session's events become the page's state.
+func TestApply(t *testing.T) {
+	s := &State{}
+	s.Apply(session.Progress{Phase: session.PhaseFetch, Text: "loading the model", Loaded: 1.5e6, Total: 3e6})
+	assert.Equal(t, "loading the model: 1.5 MB of 3.0", s.Status)
+	s.Apply(session.Loaded{Name: "m.gguf", Bytes: 3e6})
+	s.Apply(session.Chosen{Backend: "webgpu", Precision: "f16"})
+	assert.Equal(t, "Model: m.gguf (3.0 MB), on WebGPU", s.ModelLabel())
+	s.Apply(session.Error{Code: session.CodeKernelCheck, Message: "boom", Recoverable: true})
+	s.Apply(session.Progress{Phase: session.PhaseReady, Text: "ready"})
+	assert.Equal(t, "ready with 1 error(s)", s.Status)
+	assert.True(t, s.Done)
+
+	s.Apply(session.Started{Prompt: "And"})
+	assert.True(t, s.Generating)
+	s.Apply(session.Token{Token: engine.Token{ID: 5, Text: " God", Index: 0, At: 40 * time.Millisecond}})
+	s.Apply(session.Token{Token: engine.Token{ID: 6, Text: " said", Index: 1, At: 140 * time.Millisecond}})
+	assert.Equal(t, "And God said", s.OutputText())
+	assert.Equal(t, "40 ms", s.TTFTLabel())
+	assert.Equal(t, "10.0", s.TokSLabel())
+	s.Apply(session.Done{Result: engine.Result{Tokens: 2, Reason: "length", DecodeTokS: 9.5}})
+	assert.False(t, s.Generating)
+	assert.Equal(t, "done: 2 tokens (length)", s.Status)
+	s.Apply(session.Started{Prompt: "Again"})
+	assert.Equal(t, "Again", s.OutputText(), "a new generation starts from its prompt")
 }

@@ -85,7 +85,7 @@ func TestStaticFilesAndIsolationHeaders(t *testing.T) {
 const pageReport = `{"engine":{"name":"firefox","version":"153.0","ua":"x"},
  "features":{"webgpu":{"present":true,"adapter":{"vendor":"","isFallbackAdapter":true},"features":["shader-f16"]},"wasm":{"simd":true}},
  "backend":"webgpu","precision":"f16","tokens":[],"text":"","metrics":{"compile_ms":12},
- "checks":[{"kernel":"matvec_f32","backend":"webgpu","ok":true}],"errors":[]}`
+ "checks":[{"kernel":"matmul_Q8_0+norm","backend":"webgpu","ok":true}],"errors":[]}`
 
 func TestReportsRoundTripAndCompat(t *testing.T) {
 	ts := newTestServer(t)

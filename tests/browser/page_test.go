@@ -110,10 +110,19 @@ func TestPageReport(t *testing.T) {
 			if e.webgpu {
 				assert.Equal(t, "webgpu", rep.Features.Path.Backend)
 				require.NotNil(t, rep.Features.WebGPU.Adapter)
+				// The start-up check ran the kernels generation uses here,
+				// each kernel's cases in one submit.
 				gpu := rep.Checks[0]
 				assert.Equal(t, "webgpu", gpu.Backend)
-				assert.Equal(t, 1, gpu.Submits, "the whole check is one submit")
+				assert.Equal(t, 1, gpu.Submits, "a kernel's check is one submit")
 				assert.Equal(t, len(gpu.Cases), gpu.Dispatches)
+				var kernels []string
+				for _, c := range rep.Checks {
+					if c.Backend == "webgpu" {
+						kernels = append(kernels, c.Kernel)
+					}
+				}
+				assert.Subset(t, kernels, []string{"matmul_Q8_0+norm", "matmul_Q8_0+norm+gated", "attention", "argmax", "sample"})
 			} else {
 				assert.Equal(t, "cpu", rep.Features.Path.Backend)
 				assert.False(t, rep.Features.WebGPU.Present)

@@ -10,16 +10,19 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hack-pad/safejs"
 	"github.com/vugu/vugu"
 	"github.com/webinfer/webinfer/ui"
+	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/features"
 	"github.com/webinfer/webinfer/wasm/jsutil"
 	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/selfcheck"
-	"github.com/webinfer/webinfer/wasm/webgpu"
+	"github.com/webinfer/webinfer/wasm/session"
 )
 
 // defaultModel is the model the page loads when ?model= is absent: the
@@ -46,7 +49,7 @@ func optionsFrom(q url.Values) options {
 		model:       q.Get("model"),
 		prompt:      q.Get("prompt"),
 		maxTokens:   64,
-		temperature: 0.8,
+		temperature: float64(sample.Defaults.Temperature),
 		seed:        1,
 	}
 	if o.model == "" {
@@ -67,137 +70,60 @@ func optionsFrom(q url.Values) options {
 	return o
 }
 
-// run detects features, picks the path, runs the kernel checks on it (and
-// on the CPU path, always), then publishes the report. Each stage updates
-// the page under the event environment's lock.
+// run starts a session (detect, open the device, load, check, choose)
+// whose events the page applies to its state, then generates: at once
+// with ?autorun=1 (and publishes the report), else a short continuation
+// of the prompt box's text (CONTRACTS.md section 1) and on every press of
+// Generate.
 func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
-	update := func(f func()) { ee.Lock(); f(); ee.UnlockRender() }
-	rep := report.Report{Tokens: []int{}, Errors: []string{}, Checks: []selfcheck.Result{}}
-	fail := func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		rep.Errors = append(rep.Errors, msg)
-		update(func() { st.Errors = append(st.Errors, msg) })
+	emit := func(e session.Event) {
+		ee.Lock()
+		st.Apply(e)
+		ee.UnlockRender()
+		if _, ok := e.(session.Token); ok {
+			// Give the browser a turn to paint: without a timer, a busy
+			// Go program never returns to the JS event loop.
+			time.Sleep(time.Millisecond)
+		}
 	}
-
-	update(func() { st.Status = "detecting browser features" })
-	feats, err := collectFeatures(ctx)
+	s, err := session.Start(ctx, session.Config{Model: opts.model, Prefs: opts.prefs, Detect: collectFeatures}, emit)
 	if err != nil {
-		fail("features: %v", err)
+		publish(ctx, opts, failedReport(err), nil)
+		return
 	}
-	feats.Path = features.Choose(feats, opts.prefs)
-	rep.Engine = report.EngineFromUA(feats.UserAgent)
-	rep.Features = feats
-	update(func() { st.Features = &rep.Features })
+	var mu sync.Mutex
+	var cancel context.CancelFunc = func() {}
+	generate := func(prompt string, maxTokens int, temperature float32, seed uint64) {
+		gctx, c := context.WithCancel(ctx)
+		mu.Lock()
+		cancel = c
+		mu.Unlock()
+		defer c()
+		req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Sample: sample.Defaults.WithSeed(seed)}
+		req.Sample.Temperature = temperature
+		_, _ = s.Generate(gctx, req) // errors arrive as events
+	}
+	ee.Lock()
+	st.Prompt = opts.prompt
+	st.OnGenerate = func(prompt string) { generate(prompt, 128, sample.Defaults.Temperature, uint64(time.Now().UnixNano())) }
+	st.OnStop = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cancel()
+	}
+	ee.UnlockRender()
+	if !opts.autorun {
+		generate(opts.prompt, 64, sample.Defaults.Temperature, uint64(time.Now().UnixNano()))
+		return
+	}
+	generate(opts.prompt, opts.maxTokens, float32(opts.temperature), opts.seed)
+	_ = s.ProfileDecode(ctx) // errors arrive as events
+	publish(ctx, opts, s.Report(), s)
+}
 
-	backend := "cpu"
-	var dev *webgpu.Device
-	if feats.Path.Backend == "webgpu" {
-		update(func() { st.Status = "opening the WebGPU device" })
-		var disable []string
-		if feats.Path.Precision != "f16" {
-			disable = append(disable, "shader-f16")
-		}
-		var err error
-		dev, err = webgpu.Open(ctx, webgpu.Options{DisableFeatures: disable})
-		if err != nil {
-			fail("%v; falling back to the CPU path", err)
-		} else {
-			info := dev.Info()
-			update(func() { st.Device = &info; st.Status = "checking the WebGPU kernels" })
-			t0 := time.Now()
-			res := selfcheck.MatVecGPU(ctx, dev)
-			rep.Metrics.CompileMillis = float64(time.Since(t0).Microseconds()) / 1000
-			rep.Checks = append(rep.Checks, res)
-			update(func() { st.Checks = append(st.Checks, res) })
-			if res.OK {
-				backend = "webgpu"
-			} else {
-				fail("WebGPU kernel check failed (%s); falling back to the CPU path", res.Error)
-				dev.Destroy()
-				dev = nil
-			}
-		}
-	}
-
-	update(func() { st.Status = "checking the CPU kernels" })
-	cpuRes := selfcheck.MatVecCPU()
-	rep.Checks = append(rep.Checks, cpuRes)
-	if !cpuRes.OK {
-		fail("CPU kernel check failed")
-	}
-	rep.Backend = backend
-	rep.Precision = "f32"
-	if backend == "webgpu" {
-		rep.Precision = feats.Path.Precision
-	}
-
-	update(func() {
-		st.Checks = append(st.Checks, cpuRes)
-		st.Backend = backend
-		st.Status = "loading the model"
-	})
-
-	// Generation runs on WebGPU where the device passed its check and the
-	// model's types have kernels there; otherwise on the CPU path. The
-	// report's backend says which ran.
-	g, err := loadGenerator(ctx, opts.model, st, ee)
-	if err != nil {
-		fail("model %s: %v", opts.model, err)
-	} else {
-		rep.Metrics.LoadMillis = g.loadMillis
-		if dev != nil {
-			if err := g.useWebGPU(ctx, dev, feats.Path.Precision == "f16"); err != nil {
-				fail("%v; generating on the CPU path", err)
-			} else if opts.prefs.Backend != "webgpu" {
-				// No explicit choice: measure both paths, keep the faster.
-				update(func() { st.Status = "measuring the WebGPU and CPU paths" })
-				p, err := g.chooseByMeasuring(ctx)
-				if err != nil {
-					fail("measuring the backends: %v", err)
-				}
-				rep.Probe = p
-			}
-		}
-		rep.Backend, rep.Precision = g.backendName(), "f32"
-		if rep.Backend == "webgpu" {
-			rep.Precision = feats.Path.Precision
-		}
-		update(func() { st.Backend = g.backendName() })
-	}
-
-	verdict := "ready: all kernel checks pass"
-	if len(rep.Errors) > 0 {
-		verdict = fmt.Sprintf("ready with %d error(s)", len(rep.Errors))
-	}
-	update(func() {
-		st.Status = verdict
-		st.Done = true
-		if g != nil {
-			st.Prompt = opts.prompt
-		}
-	})
-	if g != nil && !opts.autorun {
-		// Opening the page streams text (CONTRACTS.md section 1): a short
-		// continuation of the prompt box's text, which the user can stop.
-		if _, err := g.generate(ctx, opts.prompt, 64, 0.8, uint64(time.Now().UnixNano())); err != nil {
-			fail("generate: %v", err)
-		}
-	}
-	if g != nil && opts.autorun {
-		r, err := g.generate(ctx, opts.prompt, opts.maxTokens, float32(opts.temperature), opts.seed)
-		if err != nil {
-			fail("generate: %v", err)
-		}
-		rep.Tokens, rep.Text = r.tokens, r.text
-		rep.Metrics.TTFTMillis, rep.Metrics.PrefillTokS, rep.Metrics.DecodeTokS = r.res.TTFTMillis, r.res.PrefillTokS, r.res.DecodeTokS
-		rep.Metrics.ITLMillis = r.itl
-		if k, err := g.kernelTimes(ctx, r.tokens); err != nil {
-			fail("GPU kernel times: %v", err)
-		} else {
-			rep.Metrics.GPUKernels = k
-		}
-	}
-	publish(ctx, opts, rep, fail)
+// failedReport is the report of a session that could not start.
+func failedReport(err error) report.Report {
+	return report.Report{Tokens: []int{}, Errors: []string{err.Error()}, Checks: []selfcheck.Result{}}
 }
 
 // collectFeatures runs shim/features.js and decodes its report.
@@ -223,8 +149,15 @@ func collectFeatures(ctx context.Context) (features.Report, error) {
 }
 
 // publish sets window.__webinferReport and, with ?report=URL, POSTs the
-// report there (CONTRACTS.md section 4).
-func publish(ctx context.Context, opts options, rep report.Report, fail func(string, ...any)) {
+// report there (CONTRACTS.md section 4). A failure to POST is recorded in
+// s's report (when there is a session) and in the published one.
+func publish(ctx context.Context, opts options, rep report.Report, s *session.Session) {
+	fail := func(format string, args ...any) {
+		rep.Errors = append(rep.Errors, fmt.Sprintf(format, args...))
+		if s != nil {
+			s.Fail(session.CodeNetwork, format, args...)
+		}
+	}
 	body, err := json.Marshal(rep)
 	if err != nil {
 		fail("report: %v", err)

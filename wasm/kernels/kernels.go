@@ -14,12 +14,8 @@ package kernels
 
 import (
 	_ "embed"
-	"fmt"
 	"strings"
 )
-
-//go:embed matvec_f32.wgsl
-var matVecF32WGSL string
 
 // Kernel is one WGSL compute kernel: its source, entry point and the values
 // of its override constants.
@@ -41,31 +37,6 @@ func (k Kernel) Half() Kernel {
 	k.WGSL = "enable f16;\n" + strings.Replace(k.WGSL, f32, "\nalias act = f16;\n", 1)
 	k.Name += "/f16"
 	return k
-}
-
-// MatVecF32 is the f32 matrix-vector kernel (matvec_f32.wgsl) with the given
-// workgroup size, which must be a power of two in [1, 256] and within the
-// adapter's maxComputeInvocationsPerWorkgroup.
-// Bindings: 0 w (rows*cols f32), 1 x (cols f32), 2 y (rows f32), 3 uniform
-// MatVecParams.
-func MatVecF32(workgroupSize int) (Kernel, error) {
-	if workgroupSize < 1 || workgroupSize > 256 || workgroupSize&(workgroupSize-1) != 0 {
-		return Kernel{}, fmt.Errorf("kernels: matvec_f32: workgroup size %d is not a power of two in [1, 256]", workgroupSize)
-	}
-	return Kernel{
-		Name:       "matvec_f32",
-		WGSL:       matVecF32WGSL,
-		EntryPoint: "main",
-		Constants:  map[string]float64{"WORKGROUP_SIZE": float64(workgroupSize)},
-	}, nil
-}
-
-// MatVecParams is the uniform block of matvec_f32.wgsl, as bytes.
-func MatVecParams(rows, cols int) []byte {
-	b := make([]byte, 8)
-	putU32(b[0:], uint32(rows))
-	putU32(b[4:], uint32(cols))
-	return b
 }
 
 // Grid returns the workgroup counts (x, y) that cover n invocations with

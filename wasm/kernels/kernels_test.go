@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,19 +33,6 @@ func TestDotBoundScalesWithLengthAndMagnitude(t *testing.T) {
 	assert.InDelta(t, 1000.0/(1<<24), DotBound(1000, 1, 0), 1e-7)
 }
 
-func TestMatVecF32Kernel(t *testing.T) {
-	k, err := MatVecF32(64)
-	require.NoError(t, err)
-	assert.Equal(t, "main", k.EntryPoint)
-	assert.Equal(t, 64.0, k.Constants["WORKGROUP_SIZE"])
-	assert.True(t, strings.Contains(k.WGSL, "override WORKGROUP_SIZE"))
-	for _, bad := range []int{0, 3, 512} {
-		_, err := MatVecF32(bad)
-		assert.Error(t, err, bad)
-	}
-	assert.Equal(t, []byte{3, 0, 0, 0, 0, 1, 0, 0}, MatVecParams(3, 256))
-}
-
 func TestGrid(t *testing.T) {
 	cases := []struct {
 		name          string
@@ -66,4 +52,47 @@ func TestGrid(t *testing.T) {
 			assert.GreaterOrEqual(t, int(x)*int(y)*tc.wg, tc.n)
 		})
 	}
+}
+
+func TestPlanProduct(t *testing.T) {
+	one := []Part{{Row0: 0, Rows: 96}}
+	cpu, err := PlanProduct("Q8_0", Fusion{Norm: true}, one, Target{})
+	require.NoError(t, err)
+	assert.Equal(t, []Form{FormRow}, cpu.Forms)
+	assert.Equal(t, "main_row", cpu.Kernels[0].EntryPoint)
+	for _, T := range []int{1, 5, 100} {
+		k, x, y, z := cpu.Choose(one[0], T)
+		assert.Equal(t, 0, k, "CPU adapters: the row form for every step")
+		assert.Equal(t, [3]uint32{2, uint32(T), 1}, [3]uint32{x, y, z})
+	}
+
+	gpu, err := PlanProduct("Q8_0", Fusion{Norm: true, Gated: true}, one, Target{Workgroups: true, Subgroups: true, MaxPerDim: 65535})
+	require.NoError(t, err)
+	assert.Equal(t, []Form{FormWG, FormBatch, FormTile}, gpu.Forms)
+	assert.Equal(t, "matmul_q8_0+norm+gated+sg", gpu.Name)
+	assert.NotContains(t, gpu.Kernels[2].Name, "+sg", "the tiles never use subgroups")
+	for _, c := range []struct {
+		T    int
+		form Form
+	}{{1, FormWG}, {2, FormBatch}, {MatMulBatchMax, FormBatch}, {MatMulBatchMax + 1, FormTile}, {512, FormTile}} {
+		k, _, _, _ := gpu.Choose(one[0], c.T)
+		assert.Equal(t, c.form, gpu.Forms[k], "T=%d", c.T)
+	}
+	_, x, _, z := gpu.Choose(one[0], 1)
+	assert.Equal(t, uint32(96/2/MatMulRowsPerWorkgroup), x, "gated: half the rows are outputs")
+	assert.Equal(t, uint32(1), z)
+
+	parts := Parts(10, 100, 350)
+	assert.Equal(t, []Part{{0, 3}, {3, 3}, {6, 3}, {9, 1}}, parts)
+	assert.Equal(t, []Part{{0, 1}, {1, 1}, {2, 1}, {3, 1}}, Parts(4, 1000, 10), "at least a row a part")
+	_, err = PlanProduct("Q8_0", Fusion{Bias: true}, parts, Target{})
+	assert.Error(t, err, "a biased product cannot be split")
+	_, err = PlanProduct("IQ2_XS", Fusion{}, one, Target{})
+	assert.Error(t, err)
+
+	assert.Equal(t, 256, AttentionWorkgroup(Target{Workgroups: true}))
+	assert.Equal(t, 64, AttentionWorkgroup(Target{}))
+	assert.True(t, ArgmaxSplits(Target{Workgroups: true}, 128256))
+	assert.False(t, ArgmaxSplits(Target{}, 128256))
+	assert.False(t, ArgmaxSplits(Target{Workgroups: true}, 4096))
 }

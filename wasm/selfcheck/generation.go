@@ -58,11 +58,13 @@ func Generation(ctx context.Context, dev *webgpu.Device, plan Plan) []Result {
 	return out
 }
 
-// gpu is a check's buffers and command list.
+// gpu is a check's buffers and command list, and the time its pipelines
+// took to compile.
 type gpu struct {
-	dev  *webgpu.Device
-	bufs []webgpu.Buffer
-	cl   webgpu.CommandList
+	dev     *webgpu.Device
+	bufs    []webgpu.Buffer
+	cl      webgpu.CommandList
+	compile time.Duration
 }
 
 func (g *gpu) upload(data []byte) (webgpu.Buffer, error) {
@@ -84,7 +86,11 @@ func (g *gpu) uniform(data []byte) (webgpu.Buffer, error) {
 	return b, g.dev.WriteBuffer(b, 0, data)
 }
 
+// pipeline compiles k. The shim caches pipelines by source, entry point
+// and constants: the runner's identical kernels then reuse these.
 func (g *gpu) pipeline(ctx context.Context, k kernels.Kernel) (webgpu.Pipeline, error) {
+	t := time.Now()
+	defer func() { g.compile += time.Since(t) }()
 	return g.dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
 }
 
@@ -111,6 +117,7 @@ func run(ctx context.Context, dev *webgpu.Device, kernel string, check func(*gpu
 	for _, b := range g.bufs {
 		dev.DestroyBuffer(b)
 	}
+	r.CompileMillis = float64(g.compile.Microseconds()) / 1000
 	return finish(&r, start)
 }
 

@@ -8,20 +8,39 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
 
-// TestMatVecGPU runs the matvec check on whatever WebGPU this js/wasm host
-// has: a browser's (tests/browser) or Dawn's under Node (scripts/node-gpu.mjs).
-func TestMatVecGPU(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+// TestGeneration runs the start-up check of what generation uses: every
+// weight type's products in the forms this device's runner picks, then
+// (real GPUs' forms, forced) the workgroup, few-tokens and tiled forms of
+// one type, attention and the argmax in both forms, and the sampler.
+func TestGeneration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	dev := webgputest.Open(t)
-	r := MatVecGPU(ctx, dev)
-	for _, c := range r.Cases {
-		t.Logf("%s: max |err| %.2e, bound %.2e, NMSE %.1e", c.Name, c.Comparison.MaxAbsErr, c.Comparison.WorstBound, c.Comparison.NMSE)
+	info := dev.Info()
+	here := kernels.Target{Workgroups: !info.Adapter.IsFallbackAdapter,
+		Subgroups: kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize)}
+	plans := []Plan{
+		{WeightTypes: kernels.WeightTypes(), Target: here, Vocab: 49152},
+		{WeightTypes: []string{"Q4_K"}, Target: kernels.Target{Workgroups: true, Subgroups: here.Subgroups}, Vocab: 128256},
 	}
-	assert.True(t, r.OK, "%+v", r)
-	assert.Equal(t, 1, r.Submits)
-	assert.Equal(t, len(matVecCases), r.Dispatches)
+	for _, plan := range plans {
+		results := Generation(ctx, dev, plan)
+		var names []string
+		for _, r := range results {
+			names = append(names, r.Kernel)
+			for _, c := range r.Cases {
+				t.Logf("%s: %s: max |err| %.2e, bound %.2e", r.Kernel, c.Name, c.Comparison.MaxAbsErr, c.Comparison.WorstBound)
+			}
+			t.Logf("%s: %.0f ms (%.0f ms compiling), %d dispatches in %d submit(s)", r.Kernel, r.Millis, r.CompileMillis, r.Dispatches, r.Submits)
+			assert.True(t, r.OK, "%+v", r)
+			assert.Equal(t, 1, r.Submits, r.Kernel)
+		}
+		assert.Len(t, results, 2*len(plan.WeightTypes)+3)
+		assert.Contains(t, names, "attention")
+		assert.Contains(t, names, "sample")
+	}
 }

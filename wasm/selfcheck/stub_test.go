@@ -7,12 +7,16 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
-func TestMatVecGPUWithoutDeviceReportsError(t *testing.T) {
+func TestGenerationWithoutDeviceReportsErrors(t *testing.T) {
 	var native webgpu.Device // natively every call fails with ErrUnavailable
-	r := MatVecGPU(context.Background(), &native)
-	assert.False(t, r.OK)
-	assert.Contains(t, r.Error, "webgpu:")
+	rs := Generation(context.Background(), &native, Plan{WeightTypes: []string{"Q8_0"}, Vocab: 100, Target: kernels.Target{}})
+	assert.Len(t, rs, 5)
+	for _, r := range rs {
+		assert.False(t, r.OK)
+		assert.Contains(t, r.Error, "webgpu:", r.Kernel)
+	}
 }

@@ -175,11 +175,13 @@ func (s *Session) load(ctx context.Context) error {
 // kernels generation will run there; a failure drops the device.
 func (s *Session) check(ctx context.Context) {
 	s.progress(PhaseCheck, "checking the kernels")
-	cpuRes := selfcheck.MatVecCPU()
-	s.checked(cpuRes)
-	if !cpuRes.OK {
-		s.fail(newError(CodeKernelCheck, true, "CPU kernel check failed"))
-	}
+	defer func() {
+		cpuRes := selfcheck.MatVecCPU()
+		s.checked(cpuRes)
+		if !cpuRes.OK {
+			s.fail(newError(CodeKernelCheck, true, "CPU kernel check failed"))
+		}
+	}()
 	if s.dev == nil {
 		return
 	}
