@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"generate": generate, "tokenize": tokenize, "detokenize": detokenize,
-		"logits": logits, "info": info, "synth": synthCmd, "bench": bench,
+		"logits": logits, "info": info, "synth": synthCmd, "bench": benchCmd,
 	}
 	if c, ok := cmds[args[0]]; ok {
 		return c(ctx, args[1:], stdout, stderr)

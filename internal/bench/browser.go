@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -144,7 +144,7 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 		if !want[path.engine] {
 			continue
 		}
-		q := url.Values{"autorun": {"1"}, "backend": {path.backend}, "model": {"/bench/model.gguf"}, "prompt": {benchPrompt},
+		q := url.Values{"autorun": {"1"}, "backend": {path.backend}, "model": {"/bench/model.gguf"}, "prompt": {Prompt},
 			"maxTokens": {fmt.Sprint(n)}, "report": {"/bench/report"}}
 		var prefill, decode []float64
 		var tb report.Testbed
@@ -190,7 +190,7 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 		var prefill, decode []float64
 		for len(decode) < samples {
 			k := min(2, samples-len(decode))
-			q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {benchPrompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(k)},
+			q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {Prompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(k)},
 				"threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
 			body, err := b.run(ctx, "/bench/wllama.html?"+q.Encode())
 			if err != nil {
