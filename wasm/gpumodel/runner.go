@@ -7,8 +7,10 @@
 // float32 rounding of a different summation order: activations stay f32 on
 // the GPU, where the CPU path quantizes them as llama.cpp does; f16 with
 // HalfActivations), or token ids picked on the GPU (greedy or sampled as
-// package sample does), one step queued ahead of the one being read; or,
-// with Sequences, one token for each of several sequences per step.
+// package sample does), a step queued ahead of the one being read
+// (engine.Decoder: engine.Pipeline drives it); or, with Sequences, one
+// token for each of several sequences per step (engine.Batcher). The
+// runner never calls back into the engine.
 //
 // A block is six dispatches in prefill: norm+Q/K/V (+biases) in one
 // product, RoPE and the cache append in one, attention, the output
@@ -165,11 +167,12 @@ func WeightTypes(m *model.Model) []string {
 // Option tunes New.
 type Option func(*Runner)
 
-// WorkgroupPerRow picks the product forms: workgroups (for real GPUs: one
-// workgroup per 8 rows for single tokens, tiles of 32 rows × 32 tokens
-// for batches) or one invocation per row (for CPU adapters). By default
-// New picks from the adapter: one invocation per row on a fallback
-// (software) adapter, workgroups otherwise.
+// WorkgroupPerRow picks the product forms (kernels.Target.Workgroups):
+// workgroups (for real GPUs: 8 rows per workgroup for up to 8 tokens, 64×64
+// tiles for larger batches; kernels.ProductPlan.Choose) or one invocation
+// per row (for CPU adapters). By default New takes DeviceTarget's choice:
+// one invocation per row on a fallback (software) adapter, workgroups
+// otherwise.
 func WorkgroupPerRow(on bool) Option { return func(r *Runner) { r.wgRows = &on } }
 
 // AttentionSplitAt sets when attention is split over the positions
