@@ -302,6 +302,9 @@ func (s *State) CheckSummary() []string {
 	var out []string
 	for _, r := range s.Checks {
 		line := fmt.Sprintf("%s on %s: %.1f ms", r.Kernel, r.Backend, r.Millis)
+		if r.CompileMillis > 0 {
+			line += fmt.Sprintf(" (%.1f compiling)", r.CompileMillis)
+		}
 		if r.Backend == "webgpu" {
 			line += fmt.Sprintf(", %d dispatches in %d submit(s)", r.Dispatches, r.Submits)
 		}

@@ -230,7 +230,7 @@ func checkProduct(ctx context.Context, g *gpu, r *Result, typ string, f kernels.
 			return err
 		}
 		g.cl.Dispatch(pipes[k], bg, gx, gy, gz)
-		name := fmt.Sprintf("%s, %d token(s), %s form", plan.Kernels[k].Name, T, plan.Forms[k])
+		name := fmt.Sprintf("%d token(s), %s form", T, plan.Forms[k])
 		todo = append(todo, pending{c: Case{Name: name, Rows: outRows, Cols: checkCols}, y: yb, want: want, tol: tol, kernelIdx: k})
 	}
 	if err := g.submit(r); err != nil {
