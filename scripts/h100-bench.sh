@@ -27,13 +27,16 @@ ls -la /tmp/*.gguf
 export DAWN_NODE=/tmp/dawn.node GOROOT=/tmp/goroot
 # The kernel tests and the model tests that need no generated fixtures,
 # on the real GPU (subgroup variants run only where subgroups fit).
-for p in kernels gpumodel; do
+for p in kernels gpumodel selfcheck; do
   xz -dc .h100/$p.test.wasm.xz > /tmp/$p.test.wasm
 done
 (cd wasm/kernels && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/kernels.test.wasm -test.count=1 -test.v > "$OUT/test-kernels.log" 2>&1; echo "kernels tests rc=$?")
 grep -E "^(--- FAIL|FAIL|ok|PASS)" "$OUT/test-kernels.log" | head; grep -c "sg/wg=true" "$OUT/test-kernels.log" | sed 's/^/subgroup variant runs: /'
-(cd wasm/gpumodel && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/gpumodel.test.wasm -test.count=1 -test.v -test.run 'TestGPUMatchesCPU/default|TestHalfActivations|TestLongPrompt|TestForwardArgmax|TestDecodeGreedy|TestDecodeSampled|TestStepBatch|TestAttentionSplit|TestProfile' > "$OUT/test-gpumodel.log" 2>&1; echo "gpumodel tests rc=$?")
+(cd wasm/gpumodel && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/gpumodel.test.wasm -test.count=1 -test.v -test.run 'TestGPUMatchesCPU/default|TestHalfActivations|TestLongPrompt|TestForwardArgmax|TestDecodeGreedy|TestDecodeSampled|TestStepBatch|TestAttentionSplit|TestProfile|TestEngineStreams' > "$OUT/test-gpumodel.log" 2>&1; echo "gpumodel tests rc=$?")
 grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax|boundary" "$OUT/test-gpumodel.log" | head -30
+# The start-up self-check in the real GPU's forms (workgroups, subgroups).
+(cd wasm/selfcheck && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/selfcheck.test.wasm -test.count=1 -test.v -test.run TestGeneration > "$OUT/test-selfcheck.log" 2>&1; echo "selfcheck tests rc=$?")
+grep -E "^(--- |FAIL|ok|PASS)| ms \(" "$OUT/test-selfcheck.log" | head -30
 for m in smol135-q8_0 llama1b-q4_0; do
   DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 300 /tmp/node scripts/node-gpu.mjs /tmp/gpubench.wasm /tmp/$m.gguf 32 128 512 > "$OUT/webgpu-$m.json" 2>> "$OUT/stderr.log"
   echo "webgpu $m rc=$?"; cat "$OUT/webgpu-$m.json" | head -c 1500; echo

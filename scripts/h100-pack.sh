@@ -29,7 +29,7 @@ GOOS=js GOARCH=wasm go build -ldflags="-s -w" -o dist/gpubench.wasm ./tests/benc
 xz -T0 -c bin/webinfer > .h100/webinfer.xz
 xz -T0 -c dist/gpubench.wasm > .h100/gpubench.wasm.xz
 # The kernel and model tests, to run on the real GPU too.
-for p in kernels gpumodel; do
+for p in kernels gpumodel selfcheck; do
   mkdir -p dist/h100; GOOS=js GOARCH=wasm go test -c -ldflags="-s -w" -o dist/h100/$p.test.wasm ./wasm/$p
   xz -9 -T0 -c dist/h100/$p.test.wasm > .h100/$p.test.wasm.xz
 done
