@@ -12,16 +12,11 @@ import (
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/sample"
-	"github.com/webinfer/webinfer/wasm/synth"
+	"github.com/webinfer/webinfer/wasm/synth/synthtest"
 )
 
 func tinyModel(t *testing.T) *model.Model {
-	path, err := synth.Cached("tiny", gguf.TypeQ8_0, 1)
-	if errors.Is(err, synth.ErrNoVocabularies) {
-		t.Skip(err)
-	}
-	require.NoError(t, err)
-	f, fh, err := gguf.Open(path)
+	f, fh, err := gguf.Open(synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1))
 	require.NoError(t, err)
 	t.Cleanup(func() { fh.Close() })
 	m, err := model.Load(f, fh)

@@ -77,6 +77,32 @@ func (g *gpu) upload(data []byte) (webgpu.Buffer, error) {
 	return b, g.dev.WriteBuffer(b, 0, data)
 }
 
+// bindings makes a kernel's buffers in binding order: storage ones from
+// data, a uniform block where data is a uniformBlock.
+func (g *gpu) bindings(data ...any) ([]webgpu.Buffer, error) {
+	bufs := make([]webgpu.Buffer, 0, len(data))
+	for _, d := range data {
+		var b webgpu.Buffer
+		var err error
+		switch d := d.(type) {
+		case uniformBlock:
+			b, err = g.uniform(d)
+		case []byte:
+			b, err = g.upload(d)
+		default:
+			panic(fmt.Sprintf("selfcheck: binding of %T", d))
+		}
+		if err != nil {
+			return nil, err
+		}
+		bufs = append(bufs, b)
+	}
+	return bufs, nil
+}
+
+// uniformBlock is a uniform block's bytes, for bindings.
+type uniformBlock []byte
+
 func (g *gpu) uniform(data []byte) (webgpu.Buffer, error) {
 	b, err := g.dev.CreateBuffer(64, webgpu.UsageUniform|webgpu.UsageCopyDst, "selfcheck.params")
 	if err != nil {
@@ -276,26 +302,15 @@ func checkAttention(ctx context.Context, g *gpu, r *Result, t kernels.Target) er
 		q := randoms(rng, T*heads*headDim, 1)
 		kc, vc := randoms(rng, 2*ctxLen*kvHeads*headDim, 1), randoms(rng, 2*ctxLen*kvHeads*headDim, 1)
 		want := kernels.AttentionRef(q, kc, vc, heads, kvHeads, headDim, c.spans)
-		var bufs []webgpu.Buffer
-		for _, data := range [][]byte{webgpu.Float32Bytes(q), webgpu.Float32Bytes(kc), webgpu.Float32Bytes(vc), make([]byte, 4*T*heads*ctxLen), make([]byte, 4*len(want))} {
-			b, err := g.upload(data)
-			if err != nil {
-				return err
-			}
-			bufs = append(bufs, b)
-		}
-		ub, err := g.uniform(kernels.AttentionParams{Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Ctx: ctxLen, Batch: T,
-			Scale: 1 / float32(math.Sqrt(headDim)), Chunks: 1}.Bytes())
+		params := kernels.AttentionParams{Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Ctx: ctxLen, Batch: T,
+			Scale: 1 / float32(math.Sqrt(headDim)), Chunks: 1}
+		// q, k, v, scores, out, params, spans, partials, qkv and cs
+		// (bound, unread when not fused).
+		bufs, err := g.bindings(webgpu.Float32Bytes(q), webgpu.Float32Bytes(kc), webgpu.Float32Bytes(vc), make([]byte, 4*T*heads*ctxLen),
+			make([]byte, 4*len(want)), uniformBlock(params.Bytes()), kernels.AppendSpans(nil, c.spans),
+			make([]byte, kernels.AttentionPartialBytes(T*heads)), make([]byte, 16), make([]byte, 16))
 		if err != nil {
 			return err
-		}
-		bufs = append(bufs, ub)
-		for _, data := range [][]byte{kernels.AppendSpans(nil, c.spans), make([]byte, kernels.AttentionPartialBytes(T*heads)), make([]byte, 16), make([]byte, 16)} {
-			b, err := g.upload(data)
-			if err != nil {
-				return err
-			}
-			bufs = append(bufs, b)
 		}
 		bg, err := g.dev.BindGroup(pipe, bufs...)
 		if err != nil {
@@ -335,23 +350,11 @@ func checkArgmax(ctx context.Context, g *gpu, r *Result, plan Plan) error {
 	if want[0]+1 < vocab {
 		x[vocab-1] = 11 // a tie later in the row: the first wins
 	}
-	var bufs []webgpu.Buffer
-	for _, data := range [][]byte{webgpu.Float32Bytes(x), make([]byte, 8)} {
-		b, err := g.upload(data)
-		if err != nil {
-			return err
-		}
-		bufs = append(bufs, b)
-	}
-	ub, err := g.uniform(kernels.ArgmaxParams(vocab))
+	// logits, the picks, params, the partials of the split form.
+	bufs, err := g.bindings(webgpu.Float32Bytes(x), make([]byte, 8), uniformBlock(kernels.ArgmaxParams(vocab)), make([]byte, 8*2*kernels.ArgmaxParts(vocab)))
 	if err != nil {
 		return err
 	}
-	parts, err := g.upload(make([]byte, 8*2*kernels.ArgmaxParts(vocab)))
-	if err != nil {
-		return err
-	}
-	bufs = append(bufs, ub, parts)
 	ks := []kernels.Kernel{kernels.Argmax()}
 	form := "one workgroup a row"
 	if split {
@@ -451,19 +454,11 @@ func checkSample(ctx context.Context, g *gpu, r *Result) error {
 		}
 		recent = append(recent, rr...)
 	}
-	var bufs []webgpu.Buffer
-	for _, data := range [][]byte{webgpu.Float32Bytes(logits), make([]byte, 4*T), cols, recent} {
-		b, err := g.upload(data)
-		if err != nil {
-			return err
-		}
-		bufs = append(bufs, b)
-	}
-	ub, err := g.uniform(kernels.SampleParams(vocab, ring))
+	// logits, the picks, the columns, the rings, params.
+	bufs, err := g.bindings(webgpu.Float32Bytes(logits), make([]byte, 4*T), cols, recent, uniformBlock(kernels.SampleParams(vocab, ring)))
 	if err != nil {
 		return err
 	}
-	bufs = append(bufs, ub)
 	bg, err := g.dev.BindGroup(pipe, bufs...)
 	if err != nil {
 		return err

@@ -361,7 +361,7 @@ func (s *Session) Generate(ctx context.Context, req engine.Request) (engine.Resu
 func (s *Session) ProfileDecode(ctx context.Context) error {
 	s.gen.Lock()
 	defer s.gen.Unlock()
-	if s.runner == nil || len(s.rep.Tokens) == 0 {
+	if s.runner == nil || len(s.Report().Tokens) == 0 {
 		return nil
 	}
 	ops, err := s.runner.ProfileDecode(ctx, s.lastToken)

@@ -13,17 +13,10 @@ import (
 	"github.com/webinfer/webinfer/wasm/features"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/sample"
-	"github.com/webinfer/webinfer/wasm/synth"
+	"github.com/webinfer/webinfer/wasm/synth/synthtest"
 )
 
-func fixture(t *testing.T) string {
-	path, err := synth.Cached("tiny", gguf.TypeQ8_0, 1)
-	if errors.Is(err, synth.ErrNoVocabularies) {
-		t.Skip(err)
-	}
-	require.NoError(t, err)
-	return path
-}
+func fixture(t *testing.T) string { return synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1) }
 
 // record collects a session's events.
 type record struct{ events []Event }

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,17 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
-	"github.com/webinfer/webinfer/wasm/synth"
+	"github.com/webinfer/webinfer/wasm/synth/synthtest"
 )
 
-func fixture(t *testing.T) string {
-	path, err := synth.Cached("tiny", gguf.TypeQ8_0, 1)
-	if errors.Is(err, synth.ErrNoVocabularies) {
-		t.Skip(err)
-	}
-	require.NoError(t, err)
-	return path
-}
+func fixture(t *testing.T) string { return synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1) }
 
 func TestLoadPathAndURL(t *testing.T) {
 	path := fixture(t)
