@@ -43,7 +43,9 @@ func IsURL(src string) bool {
 }
 
 // fetched says whether src is read over HTTP here: a URL, or, in a browser
-// (js/wasm without a file system), any source the file system lacks.
+// (js/wasm without a file system: os.Stat fails with ENOSYS), a URL
+// relative to the page. Under Node (js/wasm with a file system) a path is
+// a file, and a missing one an error naming it.
 func fetched(src string) bool {
 	if IsURL(src) {
 		return true
@@ -52,7 +54,7 @@ func fetched(src string) bool {
 		return false
 	}
 	_, err := os.Stat(src)
-	return err != nil
+	return err != nil && !errors.Is(err, fs.ErrNotExist)
 }
 
 // Load opens src and loads its model. Natively a path is read in place
