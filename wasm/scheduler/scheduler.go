@@ -1,0 +1,281 @@
+// Package scheduler batches concurrent generation requests onto one
+// backend (continuous batching): requests join and leave between steps;
+// each step runs one token of every decoding sequence and, when there is
+// room, a chunk of a newly admitted request's prompt (chunked prefill, so a
+// long prompt does not stall the others); each sequence keeps its own
+// sampling settings, seed, stop strings and position (an engine.Sequence);
+// tokens reach each request's callback as they come; an aborted request
+// frees its slot at the next step. A Controller sizes the batch and the
+// prefill chunk from the measured step latency.
+//
+// In: an engine.Batcher (gpumodel's Runner with Sequences, or
+// engine.CPUBatch) and requests. Out: each request's tokens and Result,
+// exactly those it gets alone (greedy or seeded).
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/model"
+)
+
+// Config tunes a Scheduler.
+type Config struct {
+	Slots    int           // sequences the Batcher holds
+	Ctx      int           // positions each slot holds
+	MaxChunk int           // most prompt tokens one prefill takes (0: 64)
+	Target   time.Duration // inter-token latency target (0: twice the single-sequence step)
+	// Now is the clock the controller's latencies are read from (tests
+	// give a simulated one); nil: time.Now.
+	Now func() time.Time
+}
+
+// ErrClosed is returned for requests after the scheduler stopped.
+var ErrClosed = errors.New("scheduler: closed")
+
+// Scheduler runs requests on a Batcher from one goroutine (Run).
+type Scheduler struct {
+	m      *model.Model
+	b      engine.Batcher
+	cfg    Config
+	ctrl   *Controller
+	wake   chan struct{} // a request was queued
+	mu     sync.Mutex    // guards queue, closed and stats
+	queue  []*job        // submitted, not yet taken by Run
+	closed bool
+	stats  Stats
+}
+
+// Stats are the scheduler's counters, for telemetry.
+type Stats struct {
+	Submitted int        // requests submitted
+	Steps     int        // decode steps run
+	Prefills  int        // prefill chunks run
+	Running   int        // sequences in the last step
+	Waiting   int        // requests waiting for a slot
+	Decisions []Decision // the controller's changes
+}
+
+// job is one request in the scheduler.
+type job struct {
+	ctx  context.Context
+	seq  *engine.Sequence
+	emit func(engine.Token) error
+	done chan outcome
+	slot int
+	fed  int // prompt tokens prefilled (all but the last are)
+	next int32
+}
+
+type outcome struct {
+	res engine.Result
+	err error
+}
+
+// New makes a scheduler for m on b; Run must be running for requests to
+// progress.
+func New(m *model.Model, b engine.Batcher, cfg Config) *Scheduler {
+	if cfg.MaxChunk <= 0 {
+		cfg.MaxChunk = 64
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Slots = max(cfg.Slots, 1)
+	return &Scheduler{m: m, b: b, cfg: cfg, ctrl: NewController(cfg.Slots, cfg.MaxChunk, cfg.Target),
+		wake: make(chan struct{}, 1)}
+}
+
+// Generate runs req among the other requests, calling emit (from the
+// scheduler's goroutine) for each token in order, and returns when it
+// ends: its Result, or an error (req's own, ctx's when it was aborted, the
+// backend's, or emit's). req.Ctx must not exceed the slots' positions.
+func (s *Scheduler) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
+	if req.Ctx <= 0 || req.Ctx > s.cfg.Ctx {
+		req.Ctx = s.cfg.Ctx
+	}
+	seq, err := engine.NewSequence(s.m, req)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return engine.Result{}, ErrClosed
+	}
+	s.queue = append(s.queue, j)
+	s.stats.Submitted++
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // Run is already awake
+	}
+	o := <-j.done
+	return o.res, o.err
+}
+
+// Stats returns the counters so far.
+func (s *Scheduler) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Decisions = append([]Decision(nil), st.Decisions...)
+	return st
+}
+
+// Run schedules until ctx ends; requests still running then end with
+// ErrClosed.
+func (s *Scheduler) Run(ctx context.Context) {
+	var waiting []*job
+	active := make([]*job, s.cfg.Slots) // by slot
+	tokens := make([]int32, 0, s.cfg.Slots)
+	slots := make([]int, 0, s.cfg.Slots)
+	take := func() {
+		s.mu.Lock()
+		waiting = append(waiting, s.queue...)
+		s.queue = nil
+		s.mu.Unlock()
+	}
+	defer func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		take()
+		for _, j := range append(waiting, active...) {
+			if j != nil {
+				j.done <- outcome{err: ErrClosed}
+			}
+		}
+	}()
+	finish := func(j *job, err error) {
+		tail, ok, res := j.seq.Finish()
+		if err == nil && ok {
+			err = j.emit(tail)
+		}
+		if j.slot >= 0 {
+			s.b.ResetSeq(j.slot)
+			active[j.slot] = nil
+		}
+		j.done <- outcome{res: res, err: err}
+	}
+	running := func() int {
+		n := 0
+		for _, j := range active {
+			if j != nil {
+				n++
+			}
+		}
+		return n
+	}
+	for step := 0; ; step++ {
+		// Wait for work when there is none; take what has arrived.
+		if ctx.Err() != nil {
+			return
+		}
+		take()
+		if running() == 0 && len(waiting) == 0 {
+			select {
+			case <-s.wake:
+				take()
+			case <-ctx.Done():
+				return
+			}
+		}
+		// Aborted requests leave; free slots take waiting requests, up to
+		// the controller's batch.
+		still := waiting[:0]
+		for _, j := range waiting {
+			if err := j.ctx.Err(); err != nil {
+				finish(j, err)
+			} else {
+				still = append(still, j)
+			}
+		}
+		waiting = still
+		for _, j := range active {
+			if j != nil && j.ctx.Err() != nil {
+				finish(j, j.ctx.Err())
+			}
+		}
+		for slot := range active {
+			if len(waiting) == 0 || running() >= s.ctrl.Batch() {
+				break
+			}
+			if active[slot] != nil {
+				continue
+			}
+			j := waiting[0]
+			waiting = waiting[1:]
+			j.slot = slot
+			active[slot] = j
+			s.b.ResetSeq(slot)
+			if err := s.b.SetSampling(j.ctx, slot, j.seq.Params(), j.seq.Recent()); err != nil {
+				finish(j, err)
+				continue
+			}
+			p := j.seq.Prompt()
+			j.next = p[len(p)-1]
+		}
+		t0 := s.cfg.Now()
+		// One prefill chunk: the first sequence still reading its prompt.
+		prefilled := false
+		for _, j := range active {
+			if j == nil || j.fed >= len(j.seq.Prompt())-1 {
+				continue
+			}
+			p := j.seq.Prompt()
+			n := min(s.ctrl.Chunk(), len(p)-1-j.fed)
+			if err := s.b.Prefill(j.ctx, j.slot, p[j.fed:j.fed+n]); err != nil {
+				finish(j, err)
+			} else {
+				j.fed += n
+			}
+			prefilled = true
+			break
+		}
+		// One token of every sequence whose prompt is in.
+		slots, tokens = slots[:0], tokens[:0]
+		for _, j := range active {
+			if j != nil && j.fed >= len(j.seq.Prompt())-1 {
+				slots, tokens = append(slots, j.slot), append(tokens, j.next)
+			}
+		}
+		if len(slots) > 0 {
+			picks, err := s.b.StepBatch(ctx, slots, tokens)
+			for i, slot := range slots {
+				j := active[slot]
+				if err != nil {
+					finish(j, err) // the step failed for all of them
+					continue
+				}
+				if t, ok := j.seq.Accept(picks[i]); ok {
+					if eerr := j.emit(t); eerr != nil {
+						finish(j, eerr)
+						continue
+					}
+				}
+				if j.seq.Done() {
+					finish(j, nil)
+					continue
+				}
+				j.next = picks[i]
+			}
+		}
+		s.ctrl.Observe(step, s.cfg.Now().Sub(t0), len(slots), prefilled)
+		s.mu.Lock()
+		if len(slots) > 0 {
+			s.stats.Steps++
+		}
+		if prefilled {
+			s.stats.Prefills++
+		}
+		s.stats.Running, s.stats.Waiting, s.stats.Decisions = len(slots), len(waiting), s.ctrl.Decisions()
+		s.mu.Unlock()
+	}
+}
+
