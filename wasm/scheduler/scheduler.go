@@ -278,4 +278,3 @@ func (s *Scheduler) Run(ctx context.Context) {
 		s.mu.Unlock()
 	}
 }
-
