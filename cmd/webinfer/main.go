@@ -23,7 +23,7 @@ commands:
   detokenize  print the text of token ids
   logits      print the prompt's token ids and the last position's logits
   info        print a model's metadata and tensor table as JSON
-  serve       serve the page, the report store and the API
+  serve       serve the page, the report store, and generation (OpenAI HTTP, WebSocket)
   bench       measure our engine and llama.cpp side by side (JSON)
   synth       write a synthetic test model
   version     print the version

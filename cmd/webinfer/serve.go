@@ -9,9 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/webinfer/webinfer/internal/server"
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/scheduler"
+	"github.com/webinfer/webinfer/wasm/source"
 )
 
 // serve runs `webinfer serve` until ctx ends.
@@ -20,13 +25,40 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", defaultAddr(), "address to listen on (PORT sets the port of the default)")
 	root := fs.String("root", ".", "directory holding index.html, dist/, shim/ and assets/")
+	modelSrc := fs.String("model", "", "GGUF model the /v1 endpoints generate with: a path or an http(s) URL (default: the page's default model under --root, when present)")
+	slots := fs.Int("slots", 4, "requests generated together (batched) at most")
+	ctxLen := fs.Int("ctx", 2048, "context positions per request")
+	var origins stringList
+	fs.Var(&origins, "origin", "host pattern of another origin whose pages may open /v1/stream (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Root: *root})
+	cfg := server.Config{Root: *root, Origins: origins}
+	src := *modelSrc
+	if src == "" {
+		if p := filepath.Join(*root, "assets", "models", "kjv-q8_0.gguf"); fileExists(p) {
+			src = p
+		}
+	}
+	if src != "" {
+		m, info, closeModel, err := source.Load(ctx, src, nil)
+		if err != nil {
+			return err
+		}
+		defer closeModel()
+		n := min(*ctxLen, m.CtxTrain)
+		sched := scheduler.New(m, engine.CPUBatch(m, *slots, n), scheduler.Config{Slots: *slots, Ctx: n})
+		go sched.Run(ctx)
+		cfg.Engine, cfg.ModelName = sched, strings.TrimSuffix(info.Name, ".gguf")
+		fmt.Fprintf(stderr, "webinfer: model %s (%.1f MB), %d requests at once, %d positions each\n", info.Name, float64(info.Bytes)/1e6, *slots, n)
+	} else {
+		fmt.Fprintln(stderr, "webinfer: no model: /v1 endpoints answer no-model (give --model)")
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -46,6 +78,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return nil
 	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 func defaultAddr() string {

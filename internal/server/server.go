@@ -1,17 +1,22 @@
 // Package server is `webinfer serve`: it serves the page with the headers
-// WebGPU and WASM threads need, stores run reports, and answers health and
+// WebGPU and WASM threads need, streams generation from a native engine
+// (OpenAI-compatible HTTP with server-sent events, and the WebSocket
+// protocol of /v1/stream), stores run reports, and answers health and
 // metrics probes (CONTRACTS.md section 5).
 //
-// In: a directory holding index.html, dist/, shim/ and assets/, and a Store.
-// Out: an http.Handler.
+// In: a directory holding index.html, dist/, shim/ and assets/, a Store,
+// and a Generator (wasm/scheduler's Scheduler). Out: an http.Handler.
 package server
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"path"
@@ -30,6 +35,16 @@ type Config struct {
 	Store Store
 	// Logf logs requests that fail; nil means log.Printf.
 	Logf func(format string, args ...any)
+	// Engine generates for /v1/*; nil: those endpoints answer no-model.
+	Engine Generator
+	// ModelName is the model's name in /v1/models and the completions.
+	ModelName string
+	// Limits bound each client's requests; zero fields take DefaultLimits'.
+	Limits Limits
+	// Origins are the host patterns of pages on other origins that may
+	// open /v1/stream (websocket.AcceptOptions.OriginPatterns); the
+	// server's own origin always may.
+	Origins []string
 }
 
 // PublicDirs are the folders under Root that the page needs.
@@ -45,6 +60,9 @@ type Server struct {
 	started  time.Time
 	requests atomic.Int64
 	failures atomic.Int64 // 4xx and 5xx answers
+	streams  registry     // the requests of /v1/stream, by id
+	base     context.Context
+	stop     context.CancelFunc
 }
 
 // New checks cfg and returns a Server.
@@ -58,7 +76,13 @@ func New(cfg Config) (*Server, error) {
 	if _, err := os.Stat(filepath.Join(cfg.Root, "index.html")); err != nil {
 		return nil, fmt.Errorf("server: page root %q has no index.html", cfg.Root)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), started: time.Now()}
+	cfg.Limits = cfg.Limits.withDefaults()
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), started: time.Now(), streams: registry{reqs: map[string]*live{}}}
+	s.base, s.stop = context.WithCancel(context.Background())
+	s.mux.HandleFunc("GET /v1/models", s.models)
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+	s.mux.HandleFunc("POST /v1/completions", s.completions)
+	s.mux.HandleFunc("GET /v1/stream", s.stream)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.mux.HandleFunc("POST /api/reports", s.postReport)
@@ -67,6 +91,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/", s.static)
 	return s, nil
 }
+
+// Close ends the requests of /v1/stream still running.
+func (s *Server) Close() { s.stop() }
 
 // ServeHTTP sets the cross-origin isolation headers on every answer: WebGPU
 // needs a secure context (localhost is one) and WASM threads need
@@ -114,6 +141,26 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Flush lets server-sent events through as they are written.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands the connection to the WebSocket of /v1/stream.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: the connection cannot be hijacked")
+	}
+	r.status = http.StatusSwitchingProtocols
+	return h.Hijack()
+}
+
+// Unwrap is for http.ResponseController.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	p := path.Clean("/" + r.URL.Path)

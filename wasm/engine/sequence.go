@@ -18,7 +18,10 @@ type Request struct {
 	Sample    sample.Params
 	Stop      []string // stop strings: generation ends before any of them
 	Chat      bool     // wrap Prompt in the model's chat template
-	Ctx       int      // context size (prompt + output); 0: ContextSize's default
+	// Messages, when set, are a chat rendered with the model's template
+	// (Prompt and Chat are then unused).
+	Messages []Message
+	Ctx      int // context size (prompt + output); 0: ContextSize's default
 	// Backend runs the forward passes of Generate; nil is the CPU path
 	// (model.Forward). RunBatch takes its backend apart.
 	Backend Backend
@@ -101,7 +104,11 @@ type Sequence struct {
 func NewSequence(m *model.Model, req Request) (*Sequence, error) {
 	prompt := req.Prompt
 	parseSpecial := false
-	if req.Chat {
+	switch {
+	case len(req.Messages) > 0:
+		prompt = ApplyChatTemplate(m, req.Messages)
+		parseSpecial = true
+	case req.Chat:
 		prompt = ApplyChatTemplate(m, []Message{{Role: "user", Content: req.Prompt}})
 		parseSpecial = true
 	}

@@ -1,0 +1,322 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/sample"
+	"github.com/webinfer/webinfer/wasm/scheduler"
+	"github.com/webinfer/webinfer/wasm/synth/synthtest"
+)
+
+// apiServer serves a real (synthetic) model through the scheduler on the
+// CPU batch, as `webinfer serve` does.
+func apiServer(t *testing.T) (*httptest.Server, *model.Model) {
+	f, fh, err := gguf.Open(synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1))
+	require.NoError(t, err)
+	t.Cleanup(func() { fh.Close() })
+	m, err := model.Load(f, fh)
+	require.NoError(t, err)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
+	sched := scheduler.New(m, engine.CPUBatch(m, 3, 256), scheduler.Config{Slots: 3, Ctx: 256})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sched.Run(ctx); close(done) }()
+	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Limits: Limits{MaxBody: 4096, MaxTokens: 64}})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })
+	return ts, m
+}
+
+// alone is the text and token ids req gets by itself.
+func alone(t *testing.T, m *model.Model, req engine.Request) (string, []int32) {
+	var text strings.Builder
+	var ids []int32
+	_, err := engine.Generate(context.Background(), m, req, func(tk engine.Token) error {
+		text.WriteString(tk.Text)
+		if tk.ID >= 0 {
+			ids = append(ids, tk.ID)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return text.String(), ids
+}
+
+func post(t *testing.T, url, body string) (*http.Response, map[string]any) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out
+}
+
+func TestOpenAICompletions(t *testing.T) {
+	ts, m := apiServer(t)
+	resp, err := http.Get(ts.URL + "/v1/models")
+	require.NoError(t, err)
+	var models struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&models))
+	resp.Body.Close()
+	require.Len(t, models.Data, 1)
+	assert.Equal(t, "tiny", models.Data[0].ID)
+
+	msgs := []engine.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hello world"}}
+	want, _ := alone(t, m, engine.Request{Messages: msgs, MaxTokens: 12, Sample: sample.Params{}})
+	resp, out := post(t, ts.URL+"/v1/chat/completions", `{"model":"tiny","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello world"}],"max_tokens":12,"temperature":0}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", out)
+	choice := out["choices"].([]any)[0].(map[string]any)
+	assert.Equal(t, want, choice["message"].(map[string]any)["content"])
+	assert.Equal(t, "chat.completion", out["object"])
+	u := out["usage"].(map[string]any)
+	assert.Positive(t, u["prompt_tokens"])
+	assert.Equal(t, u["prompt_tokens"].(float64)+u["completion_tokens"].(float64), u["total_tokens"])
+
+	// The same streamed: server-sent events whose deltas add up to it, the
+	// last chunk with the usage, then [DONE].
+	resp, err = http.Post(ts.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello world"}],"max_tokens":12,"temperature":0,"stream":true}`))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	var text strings.Builder
+	var last map[string]any
+	sawDone := false
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if line == "[DONE]" {
+			sawDone = true
+			break
+		}
+		var c map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &c), line)
+		d := c["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)
+		if s, ok := d["content"].(string); ok {
+			text.WriteString(s)
+		}
+		last = c
+	}
+	assert.True(t, sawDone)
+	assert.Equal(t, want, text.String())
+	require.NotNil(t, last)
+	assert.NotNil(t, last["usage"], "the last chunk carries the usage")
+
+	// Plain completions, seeded.
+	wantC, _ := alone(t, m, engine.Request{Prompt: "In the beginning", MaxTokens: 8, Sample: sample.Defaults.WithSeed(5)})
+	resp, out = post(t, ts.URL+"/v1/completions", `{"prompt":"In the beginning","max_tokens":8,"seed":5}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", out)
+	assert.Equal(t, wantC, out["choices"].([]any)[0].(map[string]any)["text"])
+}
+
+func TestOpenAIBadRequests(t *testing.T) {
+	ts, _ := apiServer(t)
+	for _, c := range []struct {
+		path, body string
+		status     int
+		code, says string
+	}{
+		{"/v1/chat/completions", `not json`, 400, "bad-request", "JSON"},
+		{"/v1/chat/completions", `{"messages":[]}`, 400, "bad-option", "messages"},
+		{"/v1/chat/completions", `{"messages":[{"role":"robot","content":"hi"}]}`, 400, "bad-option", "role"},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"max_tokens":0}`, 400, "bad-option", "max_tokens"},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"max_tokens":100000}`, 400, "bad-option", "max_tokens"},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"temperature":9}`, 400, "bad-option", "temperature"},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"stop":7}`, 400, "bad-option", "stop"},
+		{"/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"n":3}`, 400, "bad-option", "n:"},
+		{"/v1/completions", `{"max_tokens":4}`, 400, "bad-option", "prompt"},
+		{"/v1/completions", `{"prompt":"` + strings.Repeat("a", 5000) + `"}`, 413, "too-large", "body"},
+		{"/v1/completions", `{"prompt":"` + strings.Repeat("word ", 300) + `","max_tokens":4}`, 400, "context-full", "context"},
+	} {
+		resp, out := post(t, ts.URL+c.path, c.body)
+		assert.Equal(t, c.status, resp.StatusCode, "%s %s", c.path, truncate(c.body, 60))
+		e, _ := out["error"].(map[string]any)
+		require.NotNil(t, e, "%s: %v", truncate(c.body, 60), out)
+		assert.Equal(t, c.code, e["code"], truncate(c.body, 60))
+		assert.Contains(t, e["message"], c.says)
+	}
+}
+
+// wsConn opens /v1/stream.
+func wsConn(t *testing.T, ts *httptest.Server) *websocket.Conn {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/v1/stream", nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+type frame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Index   int    `json:"index"`
+	Token   int32  `json:"token"`
+	Text    string `json:"text"`
+	Reason  string `json:"reason"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Usage   struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
+func send(t *testing.T, c *websocket.Conn, s string) {
+	require.NoError(t, c.Write(context.Background(), websocket.MessageText, []byte(s)))
+}
+
+func read(t *testing.T, c *websocket.Conn) frame {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	require.NoError(t, err)
+	var f frame
+	require.NoError(t, json.Unmarshal(b, &f), string(b))
+	return f
+}
+
+// TestStreamSocket: two requests on one socket get their own tokens (as
+// they get alone), indexed; a malformed frame gets a coded error and the
+// socket stays; an abort ends a request with reason abort; a client that
+// reconnects resumes from an index, nothing lost or repeated.
+func TestStreamSocket(t *testing.T) {
+	ts, m := apiServer(t)
+	c := wsConn(t, ts)
+	_, wantA := alone(t, m, engine.Request{Prompt: "Hello world", MaxTokens: 10, Sample: sample.Params{}})
+	_, wantB := alone(t, m, engine.Request{Prompt: "One", MaxTokens: 7, Sample: sample.Defaults.WithSeed(2)})
+	send(t, c, `{"type":"generate","id":"a","prompt":"Hello world","max_tokens":10,"temperature":0}`)
+	send(t, c, `{"type":"generate","id":"b","prompt":"One","max_tokens":7,"seed":2}`)
+	send(t, c, `{"type":"generate","id":"c","prompt":"x","max_tokens":"many"}`)
+	send(t, c, `{"type":"nonsense","id":"d"}`)
+	got := map[string][]int32{}
+	done := map[string]frame{}
+	var errs []frame
+	for len(done) < 2 || len(errs) < 2 {
+		f := read(t, c)
+		switch f.Type {
+		case "token":
+			assert.Equal(t, len(got[f.ID]), f.Index, "indexes in order")
+			got[f.ID] = append(got[f.ID], f.Token)
+		case "done":
+			done[f.ID] = f
+		case "error":
+			errs = append(errs, f)
+		}
+	}
+	assert.Equal(t, wantA, got["a"])
+	assert.Equal(t, wantB, got["b"])
+	assert.Equal(t, len(wantA), done["a"].Usage.CompletionTokens)
+	assert.Positive(t, done["a"].Usage.PromptTokens)
+	for _, e := range errs {
+		assert.Equal(t, "bad-frame", e.Code, e.Message)
+	}
+
+	// Abort.
+	send(t, c, `{"type":"generate","id":"long","prompt":"Hello","max_tokens":64}`)
+	require.Equal(t, "token", read(t, c).Type)
+	send(t, c, `{"type":"abort","id":"long"}`)
+	for {
+		f := read(t, c)
+		if f.Type == "done" {
+			assert.Equal(t, "abort", f.Reason)
+			assert.Less(t, f.Usage.CompletionTokens, 64)
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+	}
+	// The id is taken while it is kept.
+	send(t, c, `{"type":"generate","id":"a","prompt":"again"}`)
+	assert.Equal(t, "bad-frame", read(t, c).Code)
+
+	// Resume on a new socket after reading three tokens on the first.
+	_, want := alone(t, m, engine.Request{Prompt: "In the beginning", MaxTokens: 12, Sample: sample.Params{}})
+	first := wsConn(t, ts)
+	send(t, first, `{"type":"generate","id":"r1","prompt":"In the beginning","max_tokens":12,"temperature":0}`)
+	var ids []int32
+	for len(ids) < 3 {
+		f := read(t, first)
+		require.Equal(t, "token", f.Type)
+		ids = append(ids, f.Token)
+	}
+	first.CloseNow()
+	second := wsConn(t, ts)
+	send(t, second, `{"type":"resume","id":"r1","from":3}`)
+	for {
+		f := read(t, second)
+		if f.Type == "done" {
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+		require.Equal(t, len(ids), f.Index)
+		ids = append(ids, f.Token)
+	}
+	assert.Equal(t, want, ids)
+	send(t, second, `{"type":"resume","id":"nobody","from":0}`)
+	assert.Equal(t, "not-found", read(t, second).Code)
+
+	// A frame over the limit: a coded error, and the socket stays.
+	send(t, second, `{"type":"generate","id":"big","prompt":"`+strings.Repeat("a", 5000)+`"}`)
+	assert.Equal(t, "too-large", read(t, second).Code)
+	send(t, second, `{"type":"abort","id":"nobody"}`)
+	assert.Equal(t, "not-found", read(t, second).Code)
+}
+
+func FuzzParseFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"generate","id":"r1","prompt":"hi","max_tokens":4,"temperature":0,"seed":1,"stop":["\n"]}`,
+		`{"type":"abort","id":"r1"}`, `{"type":"resume","id":"r1","from":3}`, `{"type":"resume","id":"r1"}`,
+		`{}`, `[]`, `null`, `{"type":"generate","id":"x","prompt":"a","top_k":-1}`, `{"type":"generate","id":"` + strings.Repeat("x", 70) + `"}`,
+		`{"type":"generate","id":"a","prompt":"b"} {"type":"abort"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	lim := DefaultLimits
+	lim.MaxBody = 2048
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := parseFrame(data, lim)
+		if err != nil {
+			if err.code == "" || err.message == "" {
+				t.Fatalf("an error without its code or message: %+v", err)
+			}
+			return
+		}
+		if !idPattern.MatchString(fr.ID) {
+			t.Fatalf("accepted id %q", fr.ID)
+		}
+		switch fr.Type {
+		case "generate":
+			if _, err := fr.options.request(fr.Prompt, nil, lim); err != nil {
+				t.Fatalf("accepted a generate frame its request refuses: %v", err)
+			}
+		case "abort":
+		case "resume":
+			if fr.From == nil || *fr.From < 0 {
+				t.Fatal("accepted a resume without from")
+			}
+		default:
+			t.Fatalf("accepted type %q", fr.Type)
+		}
+	})
+}

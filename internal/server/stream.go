@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/webinfer/webinfer/wasm/engine"
+)
+
+// /v1/stream: many requests share one socket; every request is kept (its
+// token frames and its end) while it runs and for keepDone after, by id,
+// so that a client that reconnects sends resume with the index it wants
+// next and gets the rest, nothing lost or repeated. A request goes on when
+// its socket drops (bounded by its max_tokens) so that it can be resumed;
+// abort ends it.
+
+// keepDone is how long a finished request stays resumable.
+const keepDone = 5 * time.Minute
+
+// live is one request of /v1/stream: what it has produced so far.
+type live struct {
+	id      string
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	toks    []tokenFrame
+	end     any           // the doneFrame or errorFrame, once it ended
+	changed chan struct{} // closed and replaced at every change
+	ended   time.Time
+}
+
+func newLive(id string, cancel context.CancelFunc) *live {
+	return &live{id: id, cancel: cancel, changed: make(chan struct{})}
+}
+
+func (l *live) update(f func()) {
+	l.mu.Lock()
+	f()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// registry holds the requests of every socket, by id.
+type registry struct {
+	mu   sync.Mutex
+	reqs map[string]*live
+}
+
+// add registers a new request, or says the id is taken by one that runs
+// or ended recently.
+func (g *registry) add(l *live) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for id, r := range g.reqs { // forget requests that ended long ago
+		r.mu.Lock()
+		old := r.end != nil && now.Sub(r.ended) > keepDone
+		r.mu.Unlock()
+		if old {
+			delete(g.reqs, id)
+		}
+	}
+	if _, taken := g.reqs[l.id]; taken {
+		return false
+	}
+	g.reqs[l.id] = l
+	return true
+}
+
+func (g *registry) get(id string) *live {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reqs[id]
+}
+
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.Origins})
+	if err != nil {
+		return // Accept has answered the client
+	}
+	defer conn.CloseNow()
+	// Frames over MaxBody get a coded error (parseFrame) and the socket
+	// stays; frames over four times that are not read at all: the
+	// library closes the socket with status 1009 (message too big).
+	conn.SetReadLimit(4 * s.cfg.Limits.MaxBody)
+	ctx := r.Context()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	send := func(v any) error {
+		b, _ := json.Marshal(v)
+		wctx, c := context.WithTimeout(ctx, 30*time.Second)
+		defer c()
+		return conn.Write(wctx, websocket.MessageText, b)
+	}
+	var mu sync.Mutex
+	running := 0 // this socket's forwarders
+	forward := func(l *live, from int) {
+		mu.Lock()
+		running++
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			s.forward(ctx, l, from, send)
+		}()
+	}
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) || ctx.Err() != nil {
+				return
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			_ = send(errorFrame{Type: "error", Code: "bad-frame", Message: "frames are JSON text"})
+			continue
+		}
+		f, aerr := parseFrame(data, s.cfg.Limits)
+		if aerr != nil {
+			_ = send(errorFrame{Type: "error", ID: f.ID, Code: aerr.code, Message: aerr.message})
+			continue
+		}
+		switch f.Type {
+		case "generate":
+			if s.cfg.Engine == nil {
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "no-model", Message: "this server was started without a model"})
+				continue
+			}
+			mu.Lock()
+			full := running >= s.cfg.Limits.MaxPerClient
+			mu.Unlock()
+			if full {
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "too-many", Message: fmt.Sprintf("at most %d requests at once on one socket", s.cfg.Limits.MaxPerClient)})
+				continue
+			}
+			req, _ := f.options.request(f.Prompt, nil, s.cfg.Limits) // checked by parseFrame
+			// The request outlives its socket (see above), not the server.
+			gctx, gcancel := context.WithCancel(s.base)
+			l := newLive(f.ID, gcancel)
+			if !s.streams.add(l) {
+				gcancel()
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "bad-frame", Message: fmt.Sprintf("id %q is in use: resume it, or pick another", f.ID)})
+				continue
+			}
+			go s.run(gctx, l, req)
+			forward(l, 0)
+		case "abort":
+			if l := s.streams.get(f.ID); l != nil {
+				l.cancel()
+			} else {
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "not-found", Message: fmt.Sprintf("no request %q", f.ID)})
+			}
+		case "resume":
+			l := s.streams.get(f.ID)
+			if l == nil {
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "not-found", Message: fmt.Sprintf("no request %q to resume (requests are kept %v after they end)", f.ID, keepDone)})
+				continue
+			}
+			forward(l, *f.From)
+		}
+	}
+}
+
+// run generates req into l.
+func (s *Server) run(ctx context.Context, l *live, req engine.Request) {
+	defer l.cancel()
+	res, err := s.cfg.Engine.Generate(ctx, req, func(t engine.Token) error {
+		if t.Text == "" && t.ID < 0 {
+			return nil
+		}
+		l.update(func() {
+			l.toks = append(l.toks, tokenFrame{Type: "token", ID: l.id, Index: len(l.toks), Token: t.ID, Text: t.Text})
+		})
+		return nil
+	})
+	done := doneFrame{Type: "done", ID: l.id, Reason: res.Reason, Usage: frameUsage{PromptTokens: res.PromptTokens, CompletionTokens: res.Tokens}}
+	var end any = done
+	if err != nil {
+		ae := genError(err)
+		if ae.code == "aborted" {
+			done.Reason = "abort"
+			end = done
+		} else {
+			end = errorFrame{Type: "error", ID: l.id, Code: ae.code, Message: ae.message}
+		}
+	}
+	l.update(func() { l.end, l.ended = end, time.Now() })
+}
+
+// forward sends l's token frames from index from, as they come, then its
+// end, with send; it stops when ctx ends (the socket closed).
+func (s *Server) forward(ctx context.Context, l *live, from int, send func(any) error) {
+	next := from
+	for {
+		l.mu.Lock()
+		var pending []tokenFrame
+		if next < len(l.toks) {
+			pending = append(pending, l.toks[next:]...)
+		}
+		end, changed := l.end, l.changed
+		l.mu.Unlock()
+		for _, t := range pending {
+			if send(t) != nil {
+				return
+			}
+			next++
+		}
+		if end != nil && len(pending) == 0 {
+			_ = send(end)
+			return
+		}
+		if len(pending) > 0 {
+			continue // more may have come while sending
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
