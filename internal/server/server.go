@@ -61,6 +61,7 @@ type Server struct {
 	requests atomic.Int64
 	failures atomic.Int64 // 4xx and 5xx answers
 	streams  registry     // the requests of /v1/stream, by id
+	gz       compressor   // compressed static files
 	base     context.Context
 	stop     context.CancelFunc
 }
@@ -174,7 +175,13 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	}
 	if p == "/" || p == "/index.html" {
 		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFile(w, r, filepath.Join(s.cfg.Root, "index.html"))
+		file := filepath.Join(s.cfg.Root, "index.html")
+		st, err := os.Stat(file)
+		if err != nil {
+			writeError(w, http.StatusNotFound, "not-found", "not found: "+p)
+			return
+		}
+		s.serveFile(w, r, file, st)
 		return
 	}
 	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)
@@ -202,7 +209,7 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	}
 	// Revalidate every time: builds change these files in place.
 	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeFile(w, r, file)
+	s.serveFile(w, r, file, st)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,16 +11,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/andybalholm/brotli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/report"
 )
 
+// testWasm is the test page's dist/app.wasm: large enough to compress.
+var testWasm = "\x00asm" + strings.Repeat("webinfer ", 300)
+
 func newTestServer(t *testing.T) *httptest.Server {
 	root := t.TempDir()
 	for name, body := range map[string]string{
 		"index.html":       "<!doctype html><title>x</title>",
-		"dist/app.wasm":    "\x00asm",
+		"dist/app.wasm":    testWasm,
 		"shim/gpu.js":      "export {}",
 		"secret.txt":       "not public",
 		"assets/style.css": "body{}",
@@ -156,4 +161,48 @@ func TestBadReportsGet4xxWithJSON(t *testing.T) {
 	resp, body := do(t, ts, "GET", "/healthz", "")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Contains(t, body, `"status":"ok"`)
+}
+
+// TestCompressedStatic: a client that accepts brotli or gzip gets the
+// file compressed (the same bytes once decoded); one that does not, or
+// asks for a range, gets it as it is.
+func TestCompressedStatic(t *testing.T) {
+	ts := newTestServer(t)
+	raw := []byte(testWasm)
+	get := func(accept, rng string) *http.Response {
+		req, _ := http.NewRequest("GET", ts.URL+"/dist/app.wasm", nil)
+		req.Header.Set("Accept-Encoding", accept)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gzip
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := get("gzip, deflate, br", "")
+	assert.Equal(t, "br", resp.Header.Get("Content-Encoding"))
+	assert.Equal(t, "application/wasm", resp.Header.Get("Content-Type"))
+	got, err := io.ReadAll(brotli.NewReader(resp.Body))
+	require.NoError(t, err)
+	assert.Equal(t, raw, got)
+
+	resp = get("gzip", "")
+	assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+	zr, err := gzip.NewReader(resp.Body)
+	require.NoError(t, err)
+	got, err = io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.Equal(t, raw, got)
+
+	for _, c := range []struct{ accept, rng string }{{"", ""}, {"identity", ""}, {"br;q=0, gzip;q=0", ""}, {"br", "bytes=0-3"}} {
+		resp = get(c.accept, c.rng)
+		assert.Empty(t, resp.Header.Get("Content-Encoding"), "%+v", c)
+		got, _ = io.ReadAll(resp.Body)
+		if c.rng != "" {
+			assert.Equal(t, raw[:4], got)
+		} else {
+			assert.Equal(t, raw, got)
+		}
+	}
 }
