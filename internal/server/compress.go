@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path"
@@ -57,45 +58,45 @@ func encoding(accept string) string {
 	return ""
 }
 
-// get returns the compressed bytes of file in enc, compressing it when its
-// version is new.
+// get returns the compressed bytes of file in enc ("br" or "gzip"),
+// compressing it the first time this version of it is asked for in enc.
 func (c *compressor) get(file string, st os.FileInfo, enc string) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock() // one compression at a time: they are CPU-bound
 	f := c.files[file]
 	if f == nil || f.size != st.Size() || !f.modTime.Equal(st.ModTime()) {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
 		f = &compressedFile{size: st.Size(), modTime: st.ModTime()}
-		var b bytes.Buffer
-		bw := brotli.NewWriterLevel(&b, 6)
-		if _, err := bw.Write(raw); err != nil {
-			return nil, err
-		}
-		if err := bw.Close(); err != nil {
-			return nil, err
-		}
-		f.br = append([]byte(nil), b.Bytes()...)
-		b.Reset()
-		gw, _ := gzip.NewWriterLevel(&b, gzip.DefaultCompression)
-		if _, err := gw.Write(raw); err != nil {
-			return nil, err
-		}
-		if err := gw.Close(); err != nil {
-			return nil, err
-		}
-		f.gzip = append([]byte(nil), b.Bytes()...)
 		if c.files == nil {
 			c.files = map[string]*compressedFile{}
 		}
 		c.files[file] = f
 	}
+	out := &f.gzip
 	if enc == "br" {
-		return f.br, nil
+		out = &f.br
 	}
-	return f.gzip, nil
+	if *out != nil {
+		return *out, nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	var w io.WriteCloser
+	if enc == "br" {
+		w = brotli.NewWriterLevel(&b, 5)
+	} else {
+		w, _ = gzip.NewWriterLevel(&b, gzip.DefaultCompression)
+	}
+	if _, err := w.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	*out = b.Bytes()
+	return *out, nil
 }
 
 // serveFile sends file, compressed when the client accepts it and the
