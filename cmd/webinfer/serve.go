@@ -28,12 +28,32 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	modelSrc := fs.String("model", "", "GGUF model the /v1 endpoints generate with: a path or an http(s) URL (default: the page's default model under --root, when present)")
 	slots := fs.Int("slots", 4, "requests generated together (batched) at most")
 	ctxLen := fs.Int("ctx", 2048, "context positions per request")
+	dbPath := fs.String("db", "", "where reports are kept: a SQLite file (default: .cache/webinfer.db under --root), or :memory:")
 	var origins stringList
 	fs.Var(&origins, "origin", "host pattern of another origin whose pages may open /v1/stream (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := server.Config{Root: *root, Origins: origins}
+	switch *dbPath {
+	case ":memory:":
+		cfg.Store = server.NewMemoryStore()
+	default:
+		p := *dbPath
+		if p == "" {
+			p = filepath.Join(*root, ".cache", "webinfer.db")
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+		}
+		db, err := server.OpenSQLite(p)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		cfg.Store = db
+		fmt.Fprintf(stderr, "webinfer: reports in %s\n", p)
+	}
 	src := *modelSrc
 	if src == "" {
 		if p := filepath.Join(*root, "assets", "models", "kjv-q8_0.gguf"); fileExists(p) {

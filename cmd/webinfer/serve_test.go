@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startServe runs bin (webinfer) serve on a free port and returns its
+// base URL and process.
+func startServe(t *testing.T, bin string, args ...string) (string, *exec.Cmd) {
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "webinfer: serving "); ok {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return strings.TrimSuffix(u, "/"), cmd
+		}
+	}
+	t.Fatalf("webinfer serve did not start: %v", sc.Err())
+	return "", nil
+}
+
+// TestReportsSurviveKill: reports are POSTed while the server is killed
+// with SIGKILL; after a restart on the same database every report that
+// was answered 201 is there.
+func TestReportsSurviveKill(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "webinfer")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "GOFLAGS=")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	root := filepath.Join(dir, "root")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
+	db := filepath.Join(dir, "reports.db")
+
+	base, cmd := startServe(t, bin, "--root", root, "--db", db)
+	var mu sync.Mutex
+	var acked []int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf(`{"suite":"webinfer-bench","version":1,"results":[{"testbed":{"engine":"w%d"},"measure":"m%d"}]}`, w, i)
+				resp, err := http.Post(base+"/api/reports", "application/json", strings.NewReader(body))
+				if err != nil {
+					return // the server is gone
+				}
+				var r struct{ ID int64 }
+				ok := resp.StatusCode == http.StatusCreated && json.NewDecoder(resp.Body).Decode(&r) == nil
+				resp.Body.Close()
+				if ok {
+					mu.Lock()
+					acked = append(acked, r.ID)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Kill once some have been stored, while the writers go on.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 40 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill()) // SIGKILL: no shutdown, no flush
+	close(stop)
+	wg.Wait()
+	cmd.Wait()
+	require.NotEmpty(t, acked)
+
+	base, _ = startServe(t, bin, "--root", root, "--db", db)
+	resp, err := http.Get(base + "/api/reports")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var list struct {
+		Reports []struct{ ID int64 } `json:"reports"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+	have := map[int64]bool{}
+	for _, r := range list.Reports {
+		have[r.ID] = true
+	}
+	for _, id := range acked {
+		assert.True(t, have[id], "report %d was acknowledged and lost", id)
+	}
+	t.Logf("%d reports acknowledged before the kill, %d stored", len(acked), len(list.Reports))
+}
