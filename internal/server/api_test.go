@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -128,6 +129,22 @@ func TestOpenAICompletions(t *testing.T) {
 	resp, out = post(t, ts.URL+"/v1/completions", `{"prompt":"In the beginning","max_tokens":8,"seed":5}`)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", out)
 	assert.Equal(t, wantC, out["choices"].([]any)[0].(map[string]any)["text"])
+
+	// The generations in Prometheus' text format, by the GenAI names.
+	resp, err = http.Get(ts.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var metrics strings.Builder
+	_, _ = io.Copy(&metrics, resp.Body)
+	for _, want := range []string{
+		"gen_ai_server_time_to_first_token_seconds_count 3",
+		"gen_ai_server_time_per_output_token_seconds_count 3",
+		`gen_ai_client_token_usage_count{gen_ai_token_type="output"} 3`,
+		"webinfer_generations_running 0",
+		"webinfer_http_requests_total",
+	} {
+		assert.Contains(t, metrics.String(), want)
+	}
 }
 
 func TestOpenAIBadRequests(t *testing.T) {

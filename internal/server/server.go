@@ -22,7 +22,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -55,15 +54,14 @@ const maxReportBytes = 4 << 20
 
 // Server is the HTTP side of webinfer.
 type Server struct {
-	cfg      Config
-	mux      *http.ServeMux
-	started  time.Time
-	requests atomic.Int64
-	failures atomic.Int64 // 4xx and 5xx answers
-	streams  registry     // the requests of /v1/stream, by id
-	gz       compressor   // compressed static files
-	base     context.Context
-	stop     context.CancelFunc
+	cfg     Config
+	mux     *http.ServeMux
+	started time.Time
+	metrics *metrics
+	streams registry   // the requests of /v1/stream, by id
+	gz      compressor // compressed static files
+	base    context.Context
+	stop    context.CancelFunc
 }
 
 // New checks cfg and returns a Server.
@@ -80,12 +78,16 @@ func New(cfg Config) (*Server, error) {
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), started: time.Now(), streams: registry{reqs: map[string]*live{}}}
 	s.base, s.stop = context.WithCancel(context.Background())
+	s.metrics = newMetrics(s)
+	if s.cfg.Engine != nil {
+		s.cfg.Engine = meteredGenerator{g: s.cfg.Engine, m: s.metrics}
+	}
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
 	s.mux.HandleFunc("POST /v1/completions", s.completions)
 	s.mux.HandleFunc("GET /v1/stream", s.stream)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("POST /api/reports", s.postReport)
 	s.mux.HandleFunc("GET /api/reports", s.listReports)
 	s.mux.HandleFunc("GET /api/compat", s.compat)
@@ -100,14 +102,14 @@ func (s *Server) Close() { s.stop() }
 // needs a secure context (localhost is one) and WASM threads need
 // SharedArrayBuffer, which browsers give only to isolated pages.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.metrics.requests.Inc()
 	h := w.Header()
 	SetIsolation(h)
 	h.Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(rec, r)
 	if rec.status >= 400 {
-		s.failures.Add(1)
+		s.metrics.failures.Inc()
 	}
 }
 
@@ -214,19 +216,6 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptime_s": time.Since(s.started).Seconds()})
-}
-
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	n, err := s.cfg.Store.Count(r.Context())
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "store", err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	fmt.Fprintf(w, "# HELP webinfer_http_requests_total HTTP requests served.\n# TYPE webinfer_http_requests_total counter\nwebinfer_http_requests_total %d\n", s.requests.Load())
-	fmt.Fprintf(w, "# HELP webinfer_http_errors_total HTTP requests answered with a 4xx or 5xx status.\n# TYPE webinfer_http_errors_total counter\nwebinfer_http_errors_total %d\n", s.failures.Load())
-	fmt.Fprintf(w, "# HELP webinfer_reports_stored Reports held by the store.\n# TYPE webinfer_reports_stored gauge\nwebinfer_reports_stored %d\n", n)
-	fmt.Fprintf(w, "# HELP webinfer_uptime_seconds Seconds since the server started.\n# TYPE webinfer_uptime_seconds gauge\nwebinfer_uptime_seconds %.3f\n", time.Since(s.started).Seconds())
 }
 
 func (s *Server) postReport(w http.ResponseWriter, r *http.Request) {
