@@ -29,12 +29,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	slots := fs.Int("slots", 4, "requests generated together (batched) at most")
 	ctxLen := fs.Int("ctx", 2048, "context positions per request")
 	dbPath := fs.String("db", "", "where reports are kept: a SQLite file (default: .cache/webinfer.db under --root), or :memory:")
+	token := fs.String("report-token", os.Getenv("WEBINFER_REPORT_TOKEN"), "token that POST /api/reports must send (Authorization: Bearer …); required off loopback (default $WEBINFER_REPORT_TOKEN)")
 	var origins stringList
 	fs.Var(&origins, "origin", "host pattern of another origin whose pages may open /v1/stream (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := server.Config{Root: *root, Origins: origins}
+	if !server.IsLoopback(*addr) && *token == "" {
+		return fmt.Errorf("listening on %s, beyond loopback, needs --report-token (or WEBINFER_REPORT_TOKEN)", *addr)
+	}
+	cfg := server.Config{Root: *root, Origins: origins, ReportToken: *token}
 	switch *dbPath {
 	case ":memory:":
 		cfg.Store = server.NewMemoryStore()

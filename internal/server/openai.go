@@ -97,6 +97,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		writeError(w, aerr.status, aerr.code, aerr.message)
 		return
 	}
+	if key := clientKey(r); s.clients.acquire(key, s.cfg.Limits.MaxPerClient) {
+		defer s.clients.release(key)
+	} else {
+		writeError(w, http.StatusTooManyRequests, "too-many", fmt.Sprintf("at most %d generations at once from one client", s.cfg.Limits.MaxPerClient))
+		return
+	}
 	id := fmt.Sprintf("cmpl-%d", completionIDs.Add(1))
 	object := "text_completion"
 	if chat {

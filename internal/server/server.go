@@ -42,8 +42,19 @@ type Config struct {
 	Limits Limits
 	// Origins are the host patterns of pages on other origins that may
 	// open /v1/stream (websocket.AcceptOptions.OriginPatterns); the
-	// server's own origin always may.
+	// server's own origin always may. The same patterns get CORS on /v1
+	// and /api.
 	Origins []string
+	// ReportToken, when set, must come as "Authorization: Bearer <token>"
+	// with every POST /api/reports (serve requires one off loopback).
+	ReportToken string
+}
+
+// apiMethods are the methods of each /v1 and /api endpoint; another method
+// gets a JSON 405.
+var apiMethods = map[string]string{
+	"/v1/models": "GET", "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/stream": "GET",
+	"/api/reports": "GET, POST", "/api/compat": "GET",
 }
 
 // PublicDirs are the folders under Root that the page needs.
@@ -60,6 +71,7 @@ type Server struct {
 	metrics *metrics
 	streams registry   // the requests of /v1/stream, by id
 	gz      compressor // compressed static files
+	clients clients    // generations running over HTTP, by client
 	base    context.Context
 	stop    context.CancelFunc
 }
@@ -107,6 +119,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	SetIsolation(h)
 	h.Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	if p := path.Clean("/" + r.URL.Path); strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/api/") {
+		if s.cors(rec, r) {
+			return
+		}
+		if allow, ok := apiMethods[p]; ok && !strings.Contains(allow, r.Method) {
+			rec.Header().Set("Allow", allow)
+			writeError(rec, http.StatusMethodNotAllowed, "method-not-allowed", r.Method+" is not allowed on "+p+" (use "+allow+")")
+			s.metrics.failures.Inc()
+			return
+		}
+	}
 	s.mux.ServeHTTP(rec, r)
 	if rec.status >= 400 {
 		s.metrics.failures.Inc()
@@ -219,6 +242,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postReport(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "writing reports needs Authorization: Bearer <the server's report token>")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReportBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
