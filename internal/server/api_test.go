@@ -27,6 +27,11 @@ import (
 // apiServer serves a real (synthetic) model through the scheduler on the
 // CPU batch, as `webinfer serve` does.
 func apiServer(t *testing.T) (*httptest.Server, *model.Model) {
+	return apiServerOn(t, NewMemoryStore())
+}
+
+// apiServerOn is apiServer keeping its requests and reports in store.
+func apiServerOn(t *testing.T, store Store) (*httptest.Server, *model.Model) {
 	f, fh, err := gguf.Open(synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1))
 	require.NoError(t, err)
 	t.Cleanup(func() { fh.Close() })
@@ -38,7 +43,7 @@ func apiServer(t *testing.T) (*httptest.Server, *model.Model) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sched.Run(ctx); close(done) }()
-	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Limits: Limits{MaxBody: 4096, MaxTokens: 64}})
+	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: store, Limits: Limits{MaxBody: 4096, MaxTokens: 64}})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })
@@ -336,4 +341,37 @@ func FuzzParseFrame(f *testing.F) {
 			t.Fatalf("accepted type %q", fr.Type)
 		}
 	})
+}
+
+// TestResumeAfterRestart: a request begun on one server is resumed from an
+// index on a new server over the same store (as after a crash): its tokens
+// are regenerated and sent from there, nothing lost or repeated.
+func TestResumeAfterRestart(t *testing.T) {
+	store := NewMemoryStore()
+	first, m := apiServerOn(t, store)
+	_, want := alone(t, m, engine.Request{Prompt: "And God said", MaxTokens: 14, Sample: sample.Defaults.WithSeed(11)})
+	c := wsConn(t, first)
+	send(t, c, `{"type":"generate","id":"crash-1","prompt":"And God said","max_tokens":14,"seed":11}`)
+	var ids []int32
+	for len(ids) < 5 {
+		f := read(t, c)
+		require.Equal(t, "token", f.Type, "%+v", f)
+		ids = append(ids, f.Token)
+	}
+	first.Close()
+
+	second, _ := apiServerOn(t, store)
+	c = wsConn(t, second)
+	send(t, c, `{"type":"resume","id":"crash-1","from":5}`)
+	for {
+		f := read(t, c)
+		if f.Type == "done" {
+			assert.Equal(t, len(want), f.Usage.CompletionTokens)
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+		require.Equal(t, len(ids), f.Index)
+		ids = append(ids, f.Token)
+	}
+	assert.Equal(t, want, ids)
 }

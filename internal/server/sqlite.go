@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -32,7 +33,16 @@ var migrations = []string{
 		body BLOB NOT NULL
 	);
 	CREATE INDEX reports_received ON reports(received);`,
+	// 2: the requests of /v1/stream, for resume after a restart.
+	`CREATE TABLE requests (
+		id TEXT PRIMARY KEY,
+		created TEXT NOT NULL,
+		frame BLOB NOT NULL
+	);`,
 }
+
+// keepRequests is how long a request stays resumable in the database.
+const keepRequests = 24 * time.Hour
 
 // OpenSQLite opens (or creates) the database at path and brings its schema
 // up to date.
@@ -136,6 +146,29 @@ func (s *SQLiteStore) List(ctx context.Context, f Filter) ([]Record, error) {
 		}
 	}
 	return out, rows.Err()
+}
+
+// PutRequest keeps a request's frame (replacing one of the same id), and
+// forgets requests older than keepRequests.
+func (s *SQLiteStore) PutRequest(ctx context.Context, id string, frame []byte) error {
+	now := time.Now().UTC()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE created < ?`, now.Add(-keepRequests).Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("server: storing a request: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO requests (id, created, frame) VALUES (?, ?, ?)`, id, now.Format(time.RFC3339Nano), frame); err != nil {
+		return fmt.Errorf("server: storing a request: %w", err)
+	}
+	return nil
+}
+
+// GetRequest returns the frame kept for id.
+func (s *SQLiteStore) GetRequest(ctx context.Context, id string) ([]byte, error) {
+	var frame []byte
+	err := s.db.QueryRowContext(ctx, `SELECT frame FROM requests WHERE id = ?`, id).Scan(&frame)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNoRequest
+	}
+	return frame, err
 }
 
 // Count is the number of stored reports.

@@ -98,7 +98,9 @@ func (f Filter) match(r Record) bool {
 		(f.Since.IsZero() || !r.Received.Before(f.Since))
 }
 
-// Store keeps reports.
+// Store keeps reports, and the requests of /v1/stream (so that a client
+// can resume one after the server restarted: its tokens are regenerated,
+// greedy or seeded, and sent from the index asked for).
 type Store interface {
 	// Add stores rec and returns its id.
 	Add(ctx context.Context, rec Record) (int64, error)
@@ -106,12 +108,40 @@ type Store interface {
 	List(ctx context.Context, f Filter) ([]Record, error)
 	// Count is the number of records held.
 	Count(ctx context.Context) (int, error)
+	// PutRequest keeps a /v1/stream request's generate frame by its id.
+	PutRequest(ctx context.Context, id string, frame []byte) error
+	// GetRequest returns the frame kept for id, or ErrNoRequest.
+	GetRequest(ctx context.Context, id string) ([]byte, error)
 }
+
+// ErrNoRequest is GetRequest's answer for an id it does not hold.
+var ErrNoRequest = errors.New("server: no such request")
 
 // MemoryStore keeps reports in memory, for tests and `--db :memory:`.
 type MemoryStore struct {
 	mu   sync.Mutex
 	recs []Record
+	reqs map[string][]byte
+}
+
+func (m *MemoryStore) PutRequest(_ context.Context, id string, frame []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.reqs == nil {
+		m.reqs = map[string][]byte{}
+	}
+	m.reqs[id] = append([]byte(nil), frame...)
+	return nil
+}
+
+func (m *MemoryStore) GetRequest(_ context.Context, id string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.reqs[id]
+	if !ok {
+		return nil, ErrNoRequest
+	}
+	return f, nil
 }
 
 // NewMemoryStore returns an empty MemoryStore.

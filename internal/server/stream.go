@@ -144,16 +144,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "too-many", Message: fmt.Sprintf("at most %d requests at once on one socket", s.cfg.Limits.MaxPerClient)})
 				continue
 			}
-			req, _ := f.options.request(f.Prompt, nil, s.cfg.Limits) // checked by parseFrame
-			// The request outlives its socket (see above), not the server.
-			gctx, gcancel := context.WithCancel(s.base)
-			l := newLive(f.ID, gcancel)
-			if !s.streams.add(l) {
-				gcancel()
+			l, ok := s.begin(f)
+			if !ok {
 				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "bad-frame", Message: fmt.Sprintf("id %q is in use: resume it, or pick another", f.ID)})
 				continue
 			}
-			go s.run(gctx, l, req)
+			// Kept before the first token, so that it can be resumed
+			// after a crash.
+			if err := s.cfg.Store.PutRequest(ctx, f.ID, data); err != nil {
+				l.cancel()
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "store", Message: err.Error()})
+				continue
+			}
 			forward(l, 0)
 		case "abort":
 			if l := s.streams.get(f.ID); l != nil {
@@ -163,13 +165,54 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		case "resume":
 			l := s.streams.get(f.ID)
+			if l == nil && s.cfg.Engine != nil {
+				l = s.restore(ctx, f.ID)
+			}
 			if l == nil {
-				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "not-found", Message: fmt.Sprintf("no request %q to resume (requests are kept %v after they end)", f.ID, keepDone)})
+				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "not-found", Message: fmt.Sprintf("no request %q to resume", f.ID)})
 				continue
 			}
 			forward(l, *f.From)
 		}
 	}
+}
+
+// begin registers the request of generate frame f and starts it; false
+// when its id is taken. The request outlives its socket (see above), not
+// the server.
+func (s *Server) begin(f clientFrame) (*live, bool) {
+	req, _ := f.options.request(f.Prompt, nil, s.cfg.Limits) // parseFrame checked it
+	ctx, cancel := context.WithCancel(s.base)
+	l := newLive(f.ID, cancel)
+	if !s.streams.add(l) {
+		cancel()
+		return nil, false
+	}
+	go s.run(ctx, l, req)
+	return l, true
+}
+
+// restore starts again a request of an earlier run of the server, from
+// the frame the store kept: the same settings give the same tokens
+// (greedy, or seeded). Nil when the store has none.
+func (s *Server) restore(ctx context.Context, id string) *live {
+	data, err := s.cfg.Store.GetRequest(ctx, id)
+	if err != nil {
+		if !errors.Is(err, ErrNoRequest) {
+			s.cfg.Logf("webinfer: resume %s: %v", id, err)
+		}
+		return nil
+	}
+	f, aerr := parseFrame(data, s.cfg.Limits)
+	if aerr != nil || f.Type != "generate" {
+		s.cfg.Logf("webinfer: resume %s: the stored frame is not a generate frame", id)
+		return nil
+	}
+	l, ok := s.begin(f)
+	if !ok { // another socket restored it first
+		return s.streams.get(id)
+	}
+	return l
 }
 
 // run generates req into l.
