@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -374,4 +376,56 @@ func TestResumeAfterRestart(t *testing.T) {
 		ids = append(ids, f.Token)
 	}
 	assert.Equal(t, want, ids)
+}
+
+// TestLoad: 32 streams at once over 8 sockets, each with its own seed and
+// length; every stream gets exactly its solo run's tokens. Bounded: 32
+// requests of at most 10 tokens, on loopback.
+func TestLoad(t *testing.T) {
+	ts, m := apiServer(t)
+	const sockets, perSocket = 8, 4
+	wants := map[string][]int32{}
+	frames := map[string]string{}
+	for i := 0; i < sockets*perSocket; i++ {
+		id := fmt.Sprintf("load-%d", i)
+		n := 4 + i%7
+		_, ids := alone(t, m, engine.Request{Prompt: "Hello world", MaxTokens: n, Sample: sample.Defaults.WithSeed(uint64(i))})
+		wants[id] = ids
+		frames[id] = fmt.Sprintf(`{"type":"generate","id":"%s","prompt":"Hello world","max_tokens":%d,"seed":%d}`, id, n, i)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string][]int32{}
+	for k := 0; k < sockets; k++ {
+		c := wsConn(t, ts)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < perSocket; j++ {
+				send(t, c, frames[fmt.Sprintf("load-%d", k*perSocket+j)])
+			}
+			mine := map[string][]int32{}
+			for done := 0; done < perSocket; {
+				f := read(t, c)
+				switch f.Type {
+				case "token":
+					if f.Token >= 0 { // -1: text held back for a stop string or a character, released at the end
+						mine[f.ID] = append(mine[f.ID], f.Token)
+					}
+				case "done":
+					done++
+				default:
+					t.Errorf("unexpected frame %+v", f)
+					return
+				}
+			}
+			mu.Lock()
+			for id, ids := range mine {
+				got[id] = ids
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, wants, got)
 }
