@@ -26,6 +26,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("addr", defaultAddr(), "address to listen on (PORT sets the port of the default)")
 	root := fs.String("root", ".", "directory holding index.html, dist/, shim/ and assets/")
 	modelSrc := fs.String("model", "", "GGUF model the /v1 endpoints generate with: a path or an http(s) URL (default: the page's default model under --root, when present)")
+	upstream := fs.String("upstream", "", "relay generation to this OpenAI-compatible endpoint (llama.cpp's server, vLLM, Ollama, another webinfer serve) instead of a local model")
 	slots := fs.Int("slots", 4, "requests generated together (batched) at most")
 	ctxLen := fs.Int("ctx", 2048, "context positions per request")
 	dbPath := fs.String("db", "", "where reports are kept: a SQLite file (default: .cache/webinfer.db under --root), or :memory:")
@@ -59,7 +60,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "webinfer: reports in %s\n", p)
 	}
 	src := *modelSrc
-	if src == "" {
+	if *upstream != "" {
+		if src != "" {
+			return fmt.Errorf("--model and --upstream: give one")
+		}
+		cfg.Engine, cfg.ModelName = &server.Upstream{URL: *upstream}, "upstream"
+		fmt.Fprintf(stderr, "webinfer: relaying generation to %s\n", *upstream)
+	} else if src == "" {
 		if p := filepath.Join(*root, "assets", "models", "kjv-q8_0.gguf"); fileExists(p) {
 			src = p
 		}
@@ -75,8 +82,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		go sched.Run(ctx)
 		cfg.Engine, cfg.ModelName = sched, strings.TrimSuffix(info.Name, ".gguf")
 		fmt.Fprintf(stderr, "webinfer: model %s (%.1f MB), %d requests at once, %d positions each\n", info.Name, float64(info.Bytes)/1e6, *slots, n)
-	} else {
-		fmt.Fprintln(stderr, "webinfer: no model: /v1 endpoints answer no-model (give --model)")
+	} else if *upstream == "" {
+		fmt.Fprintln(stderr, "webinfer: no model: /v1 endpoints answer no-model (give --model or --upstream)")
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -429,3 +429,59 @@ func TestLoad(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, wants, got)
 }
+
+// relay serves the API with generation relayed to upstream.
+func relay(t *testing.T, upstream string) *httptest.Server {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
+	srv, err := New(Config{Root: root, Engine: &Upstream{URL: upstream, Timeout: 10 * time.Second}, ModelName: "relayed", Logf: t.Logf})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	return ts
+}
+
+// TestUpstream: a server relaying to another webinfer serve gives its
+// text (HTTP and WebSocket); an upstream that is down is a coded error,
+// at once.
+func TestUpstream(t *testing.T) {
+	up, m := apiServer(t)
+	front := relay(t, up.URL)
+	want, _ := alone(t, m, engine.Request{Prompt: "In the beginning", MaxTokens: 10, Sample: sample.Params{}})
+	resp, out := post(t, front.URL+"/v1/completions", `{"prompt":"In the beginning","max_tokens":10,"temperature":0}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", out)
+	assert.Equal(t, want, out["choices"].([]any)[0].(map[string]any)["text"])
+	assert.Equal(t, 10.0, out["usage"].(map[string]any)["completion_tokens"])
+
+	wantChat, _ := alone(t, m, engine.Request{Messages: []engine.Message{{Role: "user", Content: "Hello world"}}, MaxTokens: 8, Sample: sample.Params{}})
+	c := wsConn(t, front)
+	send(t, c, `{"type":"generate","id":"via","prompt":"In the beginning","max_tokens":10,"temperature":0}`)
+	var text strings.Builder
+	for {
+		f := read(t, c)
+		if f.Type == "done" {
+			assert.Equal(t, 10, f.Usage.CompletionTokens)
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+		text.WriteString(f.Text)
+	}
+	assert.Equal(t, want, text.String())
+	resp, out = post(t, front.URL+"/v1/chat/completions", `{"messages":[{"role":"user","content":"Hello world"}],"max_tokens":8,"temperature":0}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", out)
+	assert.Equal(t, wantChat, out["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"])
+
+	// An upstream that is down: 502 remote, and an error frame.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	front = relay(t, deadURL)
+	resp, out = post(t, front.URL+"/v1/completions", `{"prompt":"hi","max_tokens":4}`)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Equal(t, "remote", out["error"].(map[string]any)["code"])
+	c = wsConn(t, front)
+	send(t, c, `{"type":"generate","id":"x","prompt":"hi","max_tokens":4}`)
+	f := read(t, c)
+	assert.Equal(t, "error", f.Type)
+	assert.Equal(t, "remote", f.Code)
+}

@@ -155,6 +155,8 @@ func genError(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, ErrUpstream):
+		return &apiError{status: http.StatusBadGateway, code: "remote", message: err.Error()}
 	case errors.Is(err, engine.ErrPromptTooLong):
 		return &apiError{status: http.StatusBadRequest, code: "context-full", message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
