@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -484,4 +486,46 @@ func TestUpstream(t *testing.T) {
 	f := read(t, c)
 	assert.Equal(t, "error", f.Type)
 	assert.Equal(t, "remote", f.Code)
+}
+
+// TestOpenAINodeClient: the npm openai client streams from the server
+// and reads a whole completion, as an app would.
+func TestOpenAINodeClient(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(repo, "node_modules", "openai")); err != nil || func() bool { _, err := exec.LookPath("node"); return err != nil }() {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or the npm openai package is missing (scripts/setup.sh test installs them)")
+		}
+		t.Skip("node or node_modules/openai missing: run scripts/setup.sh test")
+	}
+	ts, m := apiServer(t)
+	want, _ := alone(t, m, engine.Request{Messages: []engine.Message{{Role: "user", Content: "Hello world"}}, MaxTokens: 10, Sample: sample.Params{}})
+	cmd := exec.Command("node", filepath.Join(repo, "tests", "openai", "client.mjs"), ts.URL)
+	cmd.Dir = repo
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		t.Fatalf("%v: %s", err, ee.Stderr)
+	}
+	require.NoError(t, err)
+	var got struct {
+		Streamed  string         `json:"streamed"`
+		Chunks    int            `json:"chunks"`
+		Usage     map[string]int `json:"usage"`
+		Text      string         `json:"text"`
+		Finish    string         `json:"finish"`
+		BadOption struct {
+			Status int    `json:"status"`
+			Code   string `json:"code"`
+		} `json:"badOption"`
+	}
+	require.NoError(t, json.Unmarshal(out, &got), string(out))
+	assert.Equal(t, want, got.Streamed)
+	assert.Equal(t, want, got.Text)
+	assert.Greater(t, got.Chunks, 2)
+	assert.Equal(t, 10, got.Usage["completion_tokens"])
+	assert.Equal(t, "length", got.Finish)
+	assert.Equal(t, 400, got.BadOption.Status)
+	assert.Equal(t, "bad-option", got.BadOption.Code)
 }
