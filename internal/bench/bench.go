@@ -33,7 +33,9 @@ const Prompt = "The old lighthouse keeper climbed the spiral stairs each evening
 
 // Config is what to measure.
 type Config struct {
-	// Engines: "native" (our CPU engine) and the peer "llama.cpp"; in
+	// Engines: "native" (our CPU engine), "streams" (1, 2, 4 and 8
+	// concurrent streams through the scheduler, on the first model) and
+	// the peer "llama.cpp"; in
 	// headless Chromium, on the first model only, "webgpu" and
 	// "cpu-wasm" (our page) and the peer "wllama".
 	Engines        map[string]bool
@@ -62,6 +64,14 @@ func Run(ctx context.Context, cfg Config) (report.Bench, error) {
 		if want["native"] {
 			fmt.Fprintf(stderr, "webinfer: bench: native on %s\n", bm.Name)
 			rs, err := benchNative(ctx, path, bm, cfg.Samples, cfg.Tokens, cfg.Threads)
+			if err != nil {
+				return out, err
+			}
+			out.Results = append(out.Results, rs...)
+		}
+		if want["streams"] && i == 0 {
+			fmt.Fprintf(stderr, "webinfer: bench: native, %v concurrent streams on %s\n", streamCounts, bm.Name)
+			rs, err := benchStreams(ctx, path, bm, cfg.Samples, cfg.Tokens, cfg.Threads)
 			if err != nil {
 				return out, err
 			}

@@ -1,0 +1,111 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/sample"
+	"github.com/webinfer/webinfer/wasm/scheduler"
+	"github.com/webinfer/webinfer/wasm/source"
+)
+
+// streamCounts are the concurrent streams measured.
+var streamCounts = []int{1, 2, 4, 8}
+
+// benchStreams measures n concurrent streams through the scheduler on the
+// CPU batch, natively (what `webinfer serve` runs): the aggregate decode
+// tok/s of all streams together, and the p50 and p99 inter-token latency
+// over every stream's gaps, for each n in streamCounts.
+func benchStreams(ctx context.Context, path string, bm report.BenchModel, samples, tokens, threads int) ([]report.BenchResult, error) {
+	m, _, closeFn, err := source.Load(ctx, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	tb := testbed("native", runtime.Version(), threads)
+	var out []report.BenchResult
+	for _, n := range streamCounts {
+		var agg, p50, p99 []float64
+		for i := 0; i <= samples; i++ {
+			a, l50, l99, err := runStreams(ctx, m, n, tokens)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				continue // warm-up
+			}
+			agg, p50, p99 = append(agg, a), append(p50, l50), append(p99, l99)
+		}
+		c := fmt.Sprintf("%d concurrent streams", n)
+		mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
+			r := report.BenchResult{Testbed: tb, Model: bm, Backend: "cpu", Case: c, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
+			r.Summarize()
+			return r
+		}
+		out = append(out, mk(fmt.Sprintf("streams%d_decode_tok_s", n), "tok/s", true, agg),
+			mk(fmt.Sprintf("streams%d_itl_p50_ms", n), "ms", false, p50), mk(fmt.Sprintf("streams%d_itl_p99_ms", n), "ms", false, p99))
+	}
+	return out, nil
+}
+
+// runStreams runs n streams of tokens each at once (distinct seeds; the
+// default sampling) and returns the tokens per second of all together
+// (from the first token to the last) and the p50 and p99 of the gaps
+// between consecutive tokens of a stream, in milliseconds.
+func runStreams(ctx context.Context, m *model.Model, n, tokens int) (float64, float64, float64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := scheduler.New(m, engine.CPUBatch(m, n, 512), scheduler.Config{Slots: n, Ctx: 512, Target: time.Hour})
+	go s.Run(ctx)
+	var mu sync.Mutex
+	var gaps []float64
+	var first, last time.Time
+	total := 0
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var prev time.Time
+			req := engine.Request{Prompt: Prompt, MaxTokens: tokens, Ctx: 512, Sample: sample.Defaults.WithSeed(uint64(i + 1))}
+			_, errs[i] = s.Generate(ctx, req, func(t engine.Token) error {
+				if t.ID < 0 {
+					return nil
+				}
+				now := time.Now()
+				mu.Lock()
+				if first.IsZero() || now.Before(first) {
+					first = now
+				}
+				last = now
+				total++
+				if !prev.IsZero() {
+					gaps = append(gaps, float64(now.Sub(prev).Microseconds())/1000)
+				}
+				mu.Unlock()
+				prev = now
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if total < 2 || len(gaps) == 0 {
+		return 0, 0, 0, fmt.Errorf("bench: %d streams gave %d tokens", n, total)
+	}
+	sort.Float64s(gaps)
+	at := func(p float64) float64 { return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))] }
+	return float64(total-1) / last.Sub(first).Seconds(), at(0.5), at(0.99), nil
+}
