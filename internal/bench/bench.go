@@ -76,6 +76,11 @@ func Run(ctx context.Context, cfg Config) (report.Bench, error) {
 				return out, err
 			}
 			out.Results = append(out.Results, rs...)
+			fmt.Fprintf(stderr, "webinfer: bench: native, a chat's second turn with and without prefix reuse on %s\n", bm.Name)
+			if rs, err = benchPrefix(ctx, path, bm, cfg.Samples, cfg.Tokens, cfg.Threads); err != nil {
+				return out, err
+			}
+			out.Results = append(out.Results, rs...)
 		}
 		if want["llama.cpp"] {
 			fmt.Fprintf(stderr, "webinfer: bench: llama.cpp on %s\n", bm.Name)

@@ -109,3 +109,57 @@ func runStreams(ctx context.Context, m *model.Model, n, tokens int) (float64, fl
 	at := func(p float64) float64 { return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))] }
 	return float64(total-1) / last.Sub(first).Seconds(), at(0.5), at(0.99), nil
 }
+
+// benchPrefix measures the time to first token of a chat's second turn
+// whose prompt begins with the first turn (prompt and answer): through
+// the scheduler that served the first turn (its rows are reused) and
+// through a fresh one (the whole prompt prefilled).
+func benchPrefix(ctx context.Context, path string, bm report.BenchModel, samples, tokens, threads int) ([]report.BenchResult, error) {
+	m, _, closeFn, err := source.Load(ctx, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	turn := func(s *scheduler.Scheduler, prompt string) (string, float64, error) {
+		var text string
+		res, err := s.Generate(ctx, engine.Request{Prompt: prompt, MaxTokens: tokens, Ctx: 1024}, func(t engine.Token) error { text += t.Text; return nil })
+		return text, res.TTFTMillis, err
+	}
+	start := func() (*scheduler.Scheduler, context.CancelFunc) {
+		sctx, cancel := context.WithCancel(ctx)
+		s := scheduler.New(m, engine.CPUBatch(m, 1, 1024), scheduler.Config{Slots: 1, Ctx: 1024, Target: time.Hour})
+		go s.Run(sctx)
+		return s, cancel
+	}
+	var reused, full []float64
+	for i := 0; i <= samples; i++ {
+		s, stop := start()
+		answer, _, err := turn(s, Prompt)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		second := Prompt + answer + " And then the keeper"
+		_, withReuse, err := turn(s, second)
+		stop()
+		if err != nil {
+			return nil, err
+		}
+		fresh, stopFresh := start()
+		_, without, err := turn(fresh, second)
+		stopFresh()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 { // the first pair warms up
+			reused, full = append(reused, withReuse), append(full, without)
+		}
+	}
+	tb := testbed("native", runtime.Version(), threads)
+	mk := func(measure string, s []float64) report.BenchResult {
+		r := report.BenchResult{Testbed: tb, Model: bm, Backend: "cpu", Case: "chat second turn, time to first token", Measure: measure, Unit: "ms", Samples: s}
+		r.Summarize()
+		return r
+	}
+	return []report.BenchResult{mk("second_turn_ttft_reused_ms", reused), mk("second_turn_ttft_full_prefill_ms", full)}, nil
+}

@@ -53,6 +53,10 @@ type Decoder interface {
 type Batcher interface {
 	// ResetSeq empties slot seq.
 	ResetSeq(seq int)
+	// Truncate keeps the first n positions of slot seq (at most those it
+	// holds) and forgets the rest: the next token goes to position n. A
+	// prompt that begins with tokens already in a slot reuses their rows.
+	Truncate(seq, n int)
 	// SetSampling is Decoder's, for slot seq.
 	SetSampling(ctx context.Context, seq int, p sample.Params, recent []int32) error
 	// Prefill feeds tokens to slot seq without picking a token.
@@ -111,6 +115,12 @@ func (b *cpuBatch) ResetSeq(seq int) {
 	if b.slot(seq) == nil {
 		b.states[seq] = b.m.NewState(b.ctx)
 		b.samplers[seq] = sample.New(sample.Params{})
+	}
+}
+
+func (b *cpuBatch) Truncate(seq, n int) {
+	if b.slot(seq) == nil {
+		b.states[seq].Pos = max(0, min(n, b.states[seq].Pos))
 	}
 }
 

@@ -303,3 +303,7 @@ func (r *Runner) SeqPos(seq int) int { return r.pos[seq] }
 
 // ResetSeq empties sequence seq (its cache is overwritten from position 0).
 func (r *Runner) ResetSeq(seq int) { r.pos[seq] = 0 }
+
+// Truncate keeps the first n positions of sequence seq (engine.Batcher):
+// the next step writes position n, and attends to rows 0 … n−1 as they are.
+func (r *Runner) Truncate(seq, n int) { r.pos[seq] = max(0, min(n, r.pos[seq])) }

@@ -54,7 +54,8 @@ func (s *simulated) clock() time.Time {
 	defer s.mu.Unlock()
 	return s.now
 }
-func (s *simulated) ResetSeq(int) {}
+func (s *simulated) ResetSeq(int)      {}
+func (s *simulated) Truncate(int, int) {}
 func (s *simulated) SetSampling(context.Context, int, sample.Params, []int32) error {
 	return nil
 }

@@ -57,6 +57,7 @@ type Stats struct {
 	Prefills  int        // prefill chunks run
 	Running   int        // sequences in the last step
 	Waiting   int        // requests waiting for a slot
+	Reused    int        // prompt tokens not prefilled: their rows were in a slot already
 	Decisions []Decision // the controller's changes
 }
 
@@ -69,6 +70,9 @@ type job struct {
 	slot int
 	fed  int // prompt tokens prefilled (all but the last are)
 	next int32
+	// rows are the tokens whose keys and values are in the slot, in order
+	// (the prompt as prefilled, then each step's input).
+	rows []int32
 }
 
 type outcome struct {
@@ -152,14 +156,23 @@ func (s *Scheduler) Run(ctx context.Context) {
 			}
 		}
 	}()
-	finish := func(j *job, err error) {
+	// held are the tokens whose rows a free slot still holds, for prefix
+	// reuse; nil when it holds none.
+	held := make([][]int32, s.cfg.Slots)
+	// finish ends j; its slot's rows stay usable for a later prompt with
+	// the same beginning, unless the backend failed (broken marks it).
+	finish := func(j *job, err error, broken bool) {
 		tail, ok, res := j.seq.Finish()
 		if err == nil && ok {
 			err = j.emit(tail)
 		}
 		if j.slot >= 0 {
-			s.b.ResetSeq(j.slot)
 			active[j.slot] = nil
+			held[j.slot] = j.rows
+			if broken {
+				s.b.ResetSeq(j.slot)
+				held[j.slot] = nil
+			}
 		}
 		j.done <- outcome{res: res, err: err}
 	}
@@ -191,7 +204,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		still := waiting[:0]
 		for _, j := range waiting {
 			if err := j.ctx.Err(); err != nil {
-				finish(j, err)
+				finish(j, err, false)
 			} else {
 				still = append(still, j)
 			}
@@ -199,26 +212,33 @@ func (s *Scheduler) Run(ctx context.Context) {
 		waiting = still
 		for _, j := range active {
 			if j != nil && j.ctx.Err() != nil {
-				finish(j, j.ctx.Err())
+				finish(j, j.ctx.Err(), false)
 			}
 		}
-		for slot := range active {
-			if len(waiting) == 0 || running() >= s.ctrl.Batch() {
+		for len(waiting) > 0 && running() < s.ctrl.Batch() {
+			j := waiting[0]
+			p := j.seq.Prompt()
+			slot, reuse := pickSlot(active, held, p)
+			if slot < 0 {
 				break
 			}
-			if active[slot] != nil {
-				continue
-			}
-			j := waiting[0]
 			waiting = waiting[1:]
 			j.slot = slot
 			active[slot] = j
-			s.b.ResetSeq(slot)
+			if reuse > 0 {
+				s.b.Truncate(slot, reuse)
+				j.fed, j.rows = reuse, append([]int32(nil), p[:reuse]...)
+				s.mu.Lock()
+				s.stats.Reused += reuse
+				s.mu.Unlock()
+			} else {
+				s.b.ResetSeq(slot)
+			}
+			held[slot] = nil
 			if err := s.b.SetSampling(j.ctx, slot, j.seq.Params(), j.seq.Recent()); err != nil {
-				finish(j, err)
+				finish(j, err, true)
 				continue
 			}
-			p := j.seq.Prompt()
 			j.next = p[len(p)-1]
 		}
 		t0 := s.cfg.Now()
@@ -231,8 +251,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 			p := j.seq.Prompt()
 			n := min(s.ctrl.Chunk(), len(p)-1-j.fed)
 			if err := s.b.Prefill(j.ctx, j.slot, p[j.fed:j.fed+n]); err != nil {
-				finish(j, err)
+				finish(j, err, true)
 			} else {
+				j.rows = append(j.rows, p[j.fed:j.fed+n]...)
 				j.fed += n
 			}
 			prefilled = true
@@ -250,17 +271,18 @@ func (s *Scheduler) Run(ctx context.Context) {
 			for i, slot := range slots {
 				j := active[slot]
 				if err != nil {
-					finish(j, err) // the step failed for all of them
+					finish(j, err, true) // the step failed for all of them
 					continue
 				}
+				j.rows = append(j.rows, j.next)
 				if t, ok := j.seq.Accept(picks[i]); ok {
 					if eerr := j.emit(t); eerr != nil {
-						finish(j, eerr)
+						finish(j, eerr, false)
 						continue
 					}
 				}
 				if j.seq.Done() {
-					finish(j, nil)
+					finish(j, nil, false)
 					continue
 				}
 				j.next = picks[i]
@@ -277,4 +299,25 @@ func (s *Scheduler) Run(ctx context.Context) {
 		s.stats.Running, s.stats.Waiting, s.stats.Decisions = len(slots), len(waiting), s.ctrl.Decisions()
 		s.mu.Unlock()
 	}
+}
+
+// pickSlot chooses a free slot for a prompt: the one whose held rows begin
+// with the longest prefix of it (all but its last token at most, which a
+// step must feed), else any free one; reuse is that prefix's length. -1:
+// no slot is free.
+func pickSlot(active []*job, held [][]int32, prompt []int32) (slot, reuse int) {
+	slot = -1
+	for i, j := range active {
+		if j != nil {
+			continue
+		}
+		n := 0
+		for n < len(held[i]) && n < len(prompt)-1 && held[i][n] == prompt[n] {
+			n++
+		}
+		if slot < 0 || n > reuse {
+			slot, reuse = i, n
+		}
+	}
+	return slot, reuse
 }

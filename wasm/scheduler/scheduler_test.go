@@ -202,3 +202,25 @@ func TestClosed(t *testing.T) {
 	_, err := s.Generate(context.Background(), engine.Request{Prompt: "hi"}, func(engine.Token) error { return nil })
 	assert.ErrorIs(t, err, ErrClosed)
 }
+
+// TestPrefixReuse: a request whose prompt begins with the tokens of an
+// earlier request still held in a slot (a chat's next turn) reuses those
+// rows instead of prefilling them, and gets the tokens of a full prefill.
+func TestPrefixReuse(t *testing.T) {
+	m := tinyModel(t)
+	s := start(t, m, engine.CPUBatch(m, 2, 256), Config{Slots: 2, Ctx: 256, MaxChunk: 8, Target: time.Hour})
+	first := engine.Request{Prompt: "In the beginning God created the heaven", MaxTokens: 10, Ctx: 256}
+	var text string
+	_, err := s.Generate(context.Background(), first, func(tk engine.Token) error { text += tk.Text; return nil })
+	require.NoError(t, err)
+	next := engine.Request{Prompt: first.Prompt + text + " And", MaxTokens: 8, Ctx: 256, Sample: sample.Defaults.WithSeed(4)}
+	assert.Equal(t, alone(t, m, next), generate(t, s, next))
+	firstTokens := len(m.Tokenizer.Encode(first.Prompt, true, false))
+	assert.GreaterOrEqual(t, s.Stats().Reused, firstTokens, "at least the first prompt's rows are reused")
+
+	// A prompt sharing nothing takes a slot afresh, with its own tokens.
+	other := engine.Request{Prompt: "Two words", MaxTokens: 6, Ctx: 256}
+	reused := s.Stats().Reused
+	assert.Equal(t, alone(t, m, other), generate(t, s, other))
+	assert.LessOrEqual(t, s.Stats().Reused-reused, 1, "only BOS in common at most")
+}
