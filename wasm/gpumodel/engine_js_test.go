@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/scheduler"
 	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
@@ -22,7 +23,8 @@ import (
 // Decoder loop) and engine.RunBatch (several Sequences sharing steps on a
 // runner of three sequences). Each request gets the same tokens either
 // way, greedy and seeded, and stop strings end them by the Sequence's
-// rules.
+// rules. Then the scheduler on the same runners (schedulerOnGPU: one
+// device, so the pipelines compile once).
 func TestEngineStreams(t *testing.T) {
 	m := defaultModel(t)
 	dev := webgputest.Open(t)
@@ -88,23 +90,17 @@ func TestEngineStreams(t *testing.T) {
 	assert.Equal(t, "stop", out.Reason)
 	assert.NotContains(t, got, stop)
 	assert.Equal(t, full[:strings.Index(full, stop)], got)
+
+	t.Run("scheduler", func(t *testing.T) { schedulerOnGPU(t, m, single, batch) })
 }
 
-// TestSchedulerOnGPU: the batching scheduler on a runner of three
-// sequences: concurrent requests each get their tokens alone (on a
-// single-sequence runner), and a prompt continuing an earlier request
-// reuses its rows on the GPU (Truncate) with the tokens of a full prefill.
-func TestSchedulerOnGPU(t *testing.T) {
-	m := defaultModel(t)
-	dev := webgputest.Open(t)
+// schedulerOnGPU: the batching scheduler on a runner of three sequences:
+// concurrent requests each get their tokens alone (on a single-sequence
+// runner), and a prompt continuing an earlier request reuses its rows on
+// the GPU (Truncate) with the tokens of a full prefill.
+func schedulerOnGPU(t *testing.T, m *model.Model, single, batch *Runner) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	single, err := New(ctx, dev, m, 128, 16)
-	require.NoError(t, err)
-	defer single.Close()
-	batch, err := New(ctx, dev, m, 128, 16, Sequences(3))
-	require.NoError(t, err)
-	defer batch.Close()
 	aloneOn := func(r engine.Request) []int32 {
 		r.Backend = single
 		var ids []int32
@@ -147,7 +143,7 @@ func TestSchedulerOnGPU(t *testing.T) {
 	}
 	next := engine.Request{Prompt: reqs[0].Prompt + texts[0] + " and", MaxTokens: 6, Ctx: 128}
 	var cont []int32
-	_, err = s.Generate(ctx, next, func(tk engine.Token) error {
+	_, err := s.Generate(ctx, next, func(tk engine.Token) error {
 		if tk.ID >= 0 {
 			cont = append(cont, tk.ID)
 		}

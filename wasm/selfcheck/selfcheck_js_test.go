@@ -13,9 +13,8 @@ import (
 )
 
 // TestGeneration runs the start-up check of what generation uses: every
-// weight type's products in the forms this device's runner picks, then
-// (real GPUs' forms, forced) the workgroup, few-tokens and tiled forms of
-// one type, attention and the argmax in both forms, and the sampler.
+// weight type's products in the forms this device's runner picks,
+// attention, the argmax in its form, and the sampler.
 func TestGeneration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -23,9 +22,13 @@ func TestGeneration(t *testing.T) {
 	info := dev.Info()
 	here := kernels.Target{Workgroups: !info.Adapter.IsFallbackAdapter,
 		Subgroups: kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize)}
-	plans := []Plan{
-		{WeightTypes: kernels.WeightTypes(), Target: here, Vocab: 49152},
-		{WeightTypes: []string{"Q4_K"}, Target: kernels.Target{Workgroups: true, Subgroups: here.Subgroups}, Vocab: 128256},
+	// The device's own forms only: a real GPU runs the workgroup forms
+	// (and the split argmax, for a large vocabulary); a CPU adapter
+	// compiles those slowly (~8 s a product on SwiftShader), and the
+	// kernel tests' brief matrix covers them there.
+	plans := []Plan{{WeightTypes: kernels.WeightTypes(), Target: here, Vocab: 49152}}
+	if here.Workgroups {
+		plans[0].Vocab = 128256
 	}
 	for _, plan := range plans {
 		results := Generation(ctx, dev, plan)
