@@ -36,11 +36,7 @@ func apiServer(t *testing.T) (*httptest.Server, *model.Model) {
 
 // apiServerOn is apiServer keeping its requests and reports in store.
 func apiServerOn(t *testing.T, store Store) (*httptest.Server, *model.Model) {
-	f, fh, err := gguf.Open(synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1))
-	require.NoError(t, err)
-	t.Cleanup(func() { fh.Close() })
-	m, err := model.Load(f, fh)
-	require.NoError(t, err)
+	m := synthtest.Model(t, "tiny", gguf.TypeQ8_0, 1)
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
 	sched := scheduler.New(m, engine.CPUBatch(m, 3, 256), scheduler.Config{Slots: 3, Ctx: 256})

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -119,21 +120,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	SetIsolation(h)
 	h.Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	if p := path.Clean("/" + r.URL.Path); strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/api/") {
-		if s.cors(rec, r) {
-			return
-		}
-		if allow, ok := apiMethods[p]; ok && !strings.Contains(allow, r.Method) {
-			rec.Header().Set("Allow", allow)
-			writeError(rec, http.StatusMethodNotAllowed, "method-not-allowed", r.Method+" is not allowed on "+p+" (use "+allow+")")
-			s.metrics.failures.Inc()
-			return
-		}
-	}
-	s.mux.ServeHTTP(rec, r)
+	s.route(rec, r)
 	if rec.status >= 400 {
 		s.metrics.failures.Inc()
 	}
+}
+
+// route answers r: the CORS side and a wrong method of the /v1 and /api
+// endpoints here, the rest through the mux.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if p := path.Clean("/" + r.URL.Path); strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/api/") {
+		if s.cors(w, r) {
+			return
+		}
+		if allow, ok := apiMethods[p]; ok && !slices.Contains(strings.Split(allow, ", "), r.Method) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method-not-allowed", r.Method+" is not allowed on "+p+" (use "+allow+")")
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 // SetIsolation sets the cross-origin isolation headers on h (see

@@ -16,12 +16,7 @@ import (
 )
 
 func tinyModel(t *testing.T) *model.Model {
-	f, fh, err := gguf.Open(synthtest.Path(t, "tiny", gguf.TypeQ8_0, 1))
-	require.NoError(t, err)
-	t.Cleanup(func() { fh.Close() })
-	m, err := model.Load(f, fh)
-	require.NoError(t, err)
-	return m
+	return synthtest.Model(t, "tiny", gguf.TypeQ8_0, 1)
 }
 
 func TestGenerateGreedyIsDeterministicAndStreams(t *testing.T) {
