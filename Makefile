@@ -83,7 +83,7 @@ bench: ## benchmarks: our CPU engine and llama.cpp, our page (WebGPU, CPU-WASM) 
 	@$(MAKE) --no-print-directory build >&2
 	@bin/webinfer bench --json
 
-h100-pack: build fixtures ## pack what scripts/h100-bench.sh needs on a GPU server into .gl, .dawn and .h100
+h100-pack: build fixtures ## pack what scripts/h100-bench.sh needs on a GPU server into .gl, .dawn, .h100t (tests) and .h100 (benchmarks)
 	scripts/h100-pack.sh
 
 clean: ## remove build outputs

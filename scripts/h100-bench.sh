@@ -2,9 +2,12 @@
 # h100-bench.sh: the WebGPU benchmark on a GPU server without a browser
 # (README: "Running on a GPU server"). Run from the repository root on the
 # server, with the carried folders .gl (Vulkan loader debs), .dawn (node and
-# dawn.node, xz) and .h100 (webinfer, gpubench.wasm, wasm_exec.js, the two
-# vocabularies, and node-llama-cpp with its Vulkan build), made by
-# `make h100-pack` here. Writes JSON to $OUT.
+# dawn.node, xz) and either .h100t (the js/wasm tests: they run) or .h100
+# (webinfer, gpubench.wasm, wasm_exec.js, the two vocabularies, and
+# node-llama-cpp with its Vulkan build: the benchmarks run), made by
+# `make h100-pack` here; both fit a call only on a larger allowance.
+# PARTS=tests or PARTS=bench picks one where both are present. Writes the
+# logs and JSON to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -13,22 +16,17 @@ ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 xz -dc .dawn/node.xz > /tmp/node && chmod +x /tmp/node
 xz -dc .dawn/dawn.node.xz > /tmp/dawn.node
-xz -dc .h100/webinfer.xz > /tmp/webinfer && chmod +x /tmp/webinfer
-xz -dc .h100/gpubench.wasm.xz > /tmp/gpubench.wasm
-mkdir -p /tmp/vocab /tmp/goroot/lib/wasm /tmp/nlcv
-tar -C /tmp/vocab -xJf .h100/vocab.tar.xz
-cp .h100/wasm_exec.js /tmp/goroot/lib/wasm/
-tar -C /tmp/nlcv -xJf .h100/nlcv.tar.xz
-cp tests/bench/llamacpp-gpu-bench.mjs /tmp/nlcv/
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-/tmp/webinfer synth --preset smol135 --type Q8_0 --vocab /tmp/vocab/ggml-vocab-gpt-2.gguf --out /tmp/smol135-q8_0.gguf
-/tmp/webinfer synth --preset llama1b --type Q4_0 --vocab /tmp/vocab/ggml-vocab-llama-bpe.gguf --out /tmp/llama1b-q4_0.gguf
-ls -la /tmp/*.gguf
 export DAWN_NODE=/tmp/dawn.node GOROOT=/tmp/goroot
+mkdir -p /tmp/goroot/lib/wasm
+parts=${PARTS:-$( [ -d .h100t ] && echo tests) $( [ -f .h100/gpubench.wasm.xz ] && echo bench)}
+echo "parts: $parts"
+if [[ $parts == *tests* ]]; then
+cp .h100t/wasm_exec.js /tmp/goroot/lib/wasm/
 # The kernel tests and the model tests that need no generated fixtures,
 # on the real GPU (subgroup variants run only where subgroups fit).
 for p in kernels gpumodel selfcheck; do
-  xz -dc .h100/$p.test.wasm.xz > /tmp/$p.test.wasm
+  xz -dc .h100t/$p.test.wasm.xz > /tmp/$p.test.wasm
 done
 (cd wasm/kernels && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/kernels.test.wasm -test.count=1 -test.v > "$OUT/test-kernels.log" 2>&1; echo "kernels tests rc=$?")
 grep -E "^(--- FAIL|FAIL|ok|PASS)" "$OUT/test-kernels.log" | head; grep -c "sg/wg=true" "$OUT/test-kernels.log" | sed 's/^/subgroup variant runs: /'
@@ -37,7 +35,26 @@ grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax|boundary" "$OUT/test-gpumodel.lo
 # The start-up self-check in the real GPU's forms (workgroups, subgroups).
 (cd wasm/selfcheck && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/selfcheck.test.wasm -test.count=1 -test.v -test.run TestGeneration > "$OUT/test-selfcheck.log" 2>&1; echo "selfcheck tests rc=$?")
 grep -E "^(--- |FAIL|ok|PASS)| ms \(" "$OUT/test-selfcheck.log" | head -30
+fi
+[[ $parts == *bench* ]] || exit 0
+xz -dc .h100/webinfer.xz > /tmp/webinfer && chmod +x /tmp/webinfer
+xz -dc .h100/gpubench.wasm.xz > /tmp/gpubench.wasm
+mkdir -p /tmp/vocab /tmp/nlcv
+tar -C /tmp/vocab -xJf .h100/vocab.tar.xz
+cp .h100/wasm_exec.js /tmp/goroot/lib/wasm/
+tar -C /tmp/nlcv -xJf .h100/nlcv.tar.xz
+cp tests/bench/llamacpp-gpu-bench.mjs /tmp/nlcv/
+/tmp/webinfer synth --preset smol135 --type Q8_0 --vocab /tmp/vocab/ggml-vocab-gpt-2.gguf --out /tmp/smol135-q8_0.gguf
+/tmp/webinfer synth --preset llama1b --type Q4_0 --vocab /tmp/vocab/ggml-vocab-llama-bpe.gguf --out /tmp/llama1b-q4_0.gguf
+ls -la /tmp/*.gguf
 for m in smol135-q8_0 llama1b-q4_0; do
+  # Packed with BEFORE=<commit>: that commit's bench first, on the same GPU
+  # in the same run, for a before/after comparison.
+  if [ -f .h100/gpubench-before.wasm.xz ]; then
+    xz -dc .h100/gpubench-before.wasm.xz > /tmp/gpubench-before.wasm
+    DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 300 /tmp/node scripts/node-gpu.mjs /tmp/gpubench-before.wasm /tmp/$m.gguf 32 128 512 > "$OUT/webgpu-before-$m.json" 2>> "$OUT/stderr.log"
+    echo "webgpu before ($(cat .h100/before-commit)) $m rc=$?"; head -c 1500 "$OUT/webgpu-before-$m.json"; echo
+  fi
   DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 300 /tmp/node scripts/node-gpu.mjs /tmp/gpubench.wasm /tmp/$m.gguf 32 128 512 > "$OUT/webgpu-$m.json" 2>> "$OUT/stderr.log"
   echo "webgpu $m rc=$?"; cat "$OUT/webgpu-$m.json" | head -c 1500; echo
   (cd /tmp/nlcv && timeout 240 /tmp/node llamacpp-gpu-bench.mjs "{\"model\":\"/tmp/$m.gguf\",\"prompt\":32,\"decode\":128,\"prefill\":512}") > "$OUT/llamacpp-$m.json" 2>> "$OUT/stderr.log"

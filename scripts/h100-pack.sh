@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # h100-pack.sh: packs what scripts/h100-bench.sh needs on a GPU server
-# with no network into three ignored folders (about 50 MB in all):
+# with no network into four ignored folders (about 57 MB in all):
 #   .gl    the Vulkan loader and GL dispatch libraries (Debian amd64 debs)
 #   .dawn  this machine's node and Dawn's dawn.node (npm webgpu@0.6.2), xz
-#   .h100  bin/webinfer, the WebGPU bench (dist/gpubench.wasm), the js/wasm
-#          tests of wasm/kernels and wasm/gpumodel, wasm_exec.js,
-#          the two vocabularies the synthetic models use, and
+#   .h100  bin/webinfer, the WebGPU bench (dist/gpubench.wasm), wasm_exec.js,
+#          the two vocabularies the synthetic models use, with
+#          BEFORE=<commit> that commit's WebGPU bench as well, and
 #          node-llama-cpp 3.21.1 with its Vulkan build (for the peer)
+#   .h100t the js/wasm tests of wasm/kernels, wasm/gpumodel, wasm/selfcheck
+# The checkout and all four are over the device's 64 MiB a call: carry
+# .gl .dawn .h100t for the tests and .gl .dawn .h100 for the benchmarks,
+# in two calls (README: "Running on a GPU server").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.h100/' .git/info/exclude 2>/dev/null || printf '/.gl/\n/.dawn/\n/.h100/\n' >> .git/info/exclude
-mkdir -p .gl .dawn .h100 /tmp/amd64/partial
+grep -qx '/.h100t/' .git/info/exclude || echo /.h100t/ >> .git/info/exclude
+mkdir -p .gl .dawn .h100 .h100t /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
   apt-get $o update -q
@@ -26,14 +31,28 @@ xz -9e -T0 -c "$tmp/node" > .dawn/node.xz
 xz -9e -T0 -c "$tmp/dawn.node" > .dawn/dawn.node.xz
 rm -rf "$tmp"
 GOOS=js GOARCH=wasm go build -ldflags="-s -w" -o dist/gpubench.wasm ./tests/bench/gpubench
-xz -T0 -c bin/webinfer > .h100/webinfer.xz
-xz -T0 -c dist/gpubench.wasm > .h100/gpubench.wasm.xz
+mkdir -p dist/h100
+go build -ldflags="-s -w" -o dist/h100/webinfer ./cmd/webinfer
+xz -9e -T0 -c dist/h100/webinfer > .h100/webinfer.xz
+xz -9e -T0 -c dist/gpubench.wasm > .h100/gpubench.wasm.xz
+# BEFORE=<commit>: that commit's WebGPU bench too, so that one run on the
+# GPU server measures before and after a change side by side.
+rm -f .h100/gpubench-before.wasm.xz
+if [ -n "${BEFORE:-}" ]; then
+  wt=$(mktemp -d); git worktree add -q --detach "$wt" "$BEFORE"
+  (cd "$wt" && GOOS=js GOARCH=wasm go build -ldflags="-s -w" -o dist/gpubench.wasm ./tests/bench/gpubench)
+  xz -9e -T0 -c "$wt/dist/gpubench.wasm" > .h100/gpubench-before.wasm.xz
+  git rev-parse "$BEFORE" > .h100/before-commit
+  git worktree remove --force "$wt"
+fi
 # The kernel and model tests, to run on the real GPU too.
 for p in kernels gpumodel selfcheck; do
   mkdir -p dist/h100; GOOS=js GOARCH=wasm go test -c -ldflags="-s -w" -o dist/h100/$p.test.wasm ./wasm/$p
-  xz -9 -T0 -c dist/h100/$p.test.wasm > .h100/$p.test.wasm.xz
+  xz -9 -T0 -c dist/h100/$p.test.wasm > .h100t/$p.test.wasm.xz
 done
+rm -f .h100/*.test.wasm.xz
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" .h100/wasm_exec.js
+cp .h100/wasm_exec.js .h100t/wasm_exec.js
 tar -C .cache/llama.cpp/models -cJf .h100/vocab.tar.xz ggml-vocab-gpt-2.gguf ggml-vocab-llama-bpe.gguf
 if [ ! -f .h100/nlcv.tar.xz ]; then
   tmp=$(mktemp -d)
@@ -43,4 +62,4 @@ if [ ! -f .h100/nlcv.tar.xz ]; then
   tar -C "$tmp" -cf - node_modules package.json | xz -T0 -9 > .h100/nlcv.tar.xz
   rm -rf "$tmp"
 fi
-du -sh .gl .dawn .h100
+du -sh .gl .dawn .h100 .h100t
