@@ -143,7 +143,7 @@ export class GPUContext {
     this.pipelineCache = new Map(); // key: code + entry point + constants
     this.staging = []; // MAP_READ buffers for read(), reused
     this.pendingScopes = []; // error-scope promises of submits not yet checked
-    this.stats = { submits: 0, dispatches: 0, copies: 0, reads: 0, writes: 0, pipelinesCompiled: 0 };
+    this.stats = { submits: 0, dispatches: 0, copies: 0, reads: 0, writes: 0, pipelinesCompiled: 0, bufferBytes: 0 };
     device.lost.then((info) => {
       this.lost = { reason: info.reason || "unknown", message: info.message || "" };
     });
@@ -191,12 +191,14 @@ export class GPUContext {
       throw wrapError(err, "out-of-memory");
     }
     this.buffers.push(buf);
+    this.stats.bufferBytes += padded;
     return this.buffers.length - 1;
   }
 
   destroyBuffer(id) {
     const buf = this.buffers[id];
     if (buf) {
+      this.stats.bufferBytes -= buf.size;
       buf.destroy();
       this.buffers[id] = null;
     }

@@ -101,7 +101,7 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		defer c()
 		req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Sample: sample.Defaults.WithSeed(seed)}
 		req.Sample.Temperature = temperature
-		_, _ = s.Generate(gctx, req) // errors arrive as events
+		_, _ = s.Generate(gctx, req, nil) // errors arrive as events
 	}
 	ee.Lock()
 	st.Prompt = opts.prompt

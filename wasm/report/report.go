@@ -30,7 +30,13 @@ type ITL struct {
 type Metrics struct {
 	LoadMillis    float64 `json:"load_ms"`
 	CompileMillis float64 `json:"compile_ms"`
-	TTFTMillis    float64 `json:"ttft_ms"`
+	// UploadMillis is the weights' upload to the GPU (0 on the CPU path):
+	// this project's addition, with TTFTBreakdown.
+	UploadMillis float64 `json:"upload_ms,omitempty"`
+	TTFTMillis   float64 `json:"ttft_ms"`
+	// TTFTBreakdown is where the time to the first token went, from the
+	// model's fetch on (the JS API's stats().ttftBreakdownMs).
+	TTFTBreakdown *TTFTBreakdown `json:"ttft_breakdown_ms,omitempty"`
 	PrefillTokS   float64 `json:"prefill_tok_s"`
 	DecodeTokS    float64 `json:"decode_tok_s"`
 	ITLMillis     ITL     `json:"itl_ms"`
@@ -38,6 +44,16 @@ type Metrics struct {
 	// the generation, from timestamp queries (WebGPU with timestamp-query
 	// only): this project's addition to the contract's metrics.
 	GPUKernels map[string]KernelTime `json:"gpu_kernels,omitempty"`
+}
+
+// TTFTBreakdown is where the first token's time went: the model's fetch
+// (or cache read), the upload of the weights, the kernels' compilation
+// (with their self-check), and the prefill of the last generation.
+type TTFTBreakdown struct {
+	Fetch   float64 `json:"fetch"`
+	Upload  float64 `json:"upload"`
+	Compile float64 `json:"compile"`
+	Prefill float64 `json:"prefill"`
 }
 
 // KernelTime is one kernel's GPU time in a step, over its dispatches.

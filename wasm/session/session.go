@@ -228,6 +228,11 @@ func (s *Session) checked(r selfcheck.Result) {
 // upload makes the GPU runner.
 func (s *Session) upload(ctx context.Context) {
 	s.progress(PhaseUpload, "uploading the weights to the GPU")
+	t0 := time.Now()
+	defer func() {
+		ms := float64(time.Since(t0).Microseconds()) / 1000
+		s.setReport(func(r *report.Report) { r.Metrics.UploadMillis = ms })
+	}()
 	r, err := gpumodel.New(ctx, s.dev, s.m, engine.ContextSize(s.m, 0), s.cfg.MaxBatch, gpumodel.HalfActivations(s.precision == "f16"))
 	if err != nil {
 		s.fail(newError(CodeOf(err), true, "%v; generating on the CPU path", err))
@@ -316,18 +321,27 @@ func (s *Session) Backend() string {
 }
 
 // Generate runs req on the chosen backend (req.Backend is set here),
-// emitting Started, a Token per token and Done; an error also emits an
-// Error (Done.Err says ctx ended: CodeAborted). Generations run one at a
-// time. The last generation's tokens, text and timings go into Report.
-func (s *Session) Generate(ctx context.Context, req engine.Request) (engine.Result, error) {
+// emitting Started, a Token per token and Done to emit (the session's own
+// emit when nil); an error also emits an Error (Done.Err says ctx ended:
+// CodeAborted). Generations run one at a time, in turn. The last
+// generation's tokens, text and timings go into Report.
+func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Event)) (engine.Result, error) {
+	if emit == nil {
+		emit = s.emit
+	}
 	s.gen.Lock()
 	defer s.gen.Unlock()
+	if err := ctx.Err(); err != nil { // ended while waiting for its turn
+		err = fmt.Errorf("%w: %w", errAborted, err)
+		emit(Done{Err: err})
+		return engine.Result{}, err
+	}
 	if s.runner != nil {
 		req.Backend = s.runner
 	} else {
 		req.Backend = nil
 	}
-	s.emit(Started{Prompt: req.Prompt})
+	emit(Started{Prompt: req.Prompt})
 	tokens := []int{}
 	var text strings.Builder
 	res, err := engine.Generate(ctx, s.m, req, func(t engine.Token) error {
@@ -336,7 +350,7 @@ func (s *Session) Generate(ctx context.Context, req engine.Request) (engine.Resu
 			s.lastToken = t.ID
 		}
 		text.WriteString(t.Text)
-		s.emit(Token{Token: t})
+		emit(Token{Token: t})
 		return nil
 	})
 	if err != nil && ctx.Err() != nil {
@@ -346,11 +360,15 @@ func (s *Session) Generate(ctx context.Context, req engine.Request) (engine.Resu
 		r.Tokens, r.Text = tokens, text.String()
 		r.Metrics.TTFTMillis, r.Metrics.PrefillTokS, r.Metrics.DecodeTokS = res.TTFTMillis, res.PrefillTokS, res.DecodeTokS
 		r.Metrics.ITLMillis = report.ITL(res.ITLMillis)
+		r.Metrics.TTFTBreakdown = &report.TTFTBreakdown{Fetch: r.Metrics.LoadMillis, Upload: r.Metrics.UploadMillis,
+			Compile: r.Metrics.CompileMillis, Prefill: res.TTFTMillis}
 	})
 	if err != nil && CodeOf(err) != CodeAborted {
-		s.fail(newError(CodeOf(err), true, "generate: %v", err))
+		e := newError(CodeOf(err), true, "generate: %v", err)
+		s.setReport(func(r *report.Report) { r.Errors = append(r.Errors, e.Message) })
+		emit(e)
 	}
-	s.emit(Done{Result: res, Err: err})
+	emit(Done{Result: res, Err: err})
 	return res, err
 }
 
@@ -394,10 +412,34 @@ func (s *Session) Fail(code Code, format string, args ...any) {
 }
 
 // Close frees the GPU runner, the device and the model file.
+// It waits for the generation running, if any, to end.
 func (s *Session) Close() {
+	s.gen.Lock()
+	defer s.gen.Unlock()
 	s.dropDevice()
 	if s.closeModel != nil {
 		s.closeModel()
 		s.closeModel = nil
 	}
+}
+
+// GPUBytes is what the session's GPU buffers hold (0 on the CPU path).
+func (s *Session) GPUBytes() int64 {
+	if s.dev == nil {
+		return 0
+	}
+	return s.dev.Stats().BufferBytes
+}
+
+// Precision is the activations' precision: "f32" or "f16".
+func (s *Session) Precision() string { return s.precision }
+
+// LoseDevice destroys the GPU device as a driver reset would, for tests
+// of what follows; false on the CPU path.
+func (s *Session) LoseDevice() bool {
+	if s.dev == nil {
+		return false
+	}
+	s.dev.Destroy()
+	return true
 }

@@ -65,7 +65,7 @@ func TestSessionOnTheCPUPath(t *testing.T) {
 
 	req := engine.Request{Prompt: "Hello world", MaxTokens: 8, Sample: sample.Defaults.WithSeed(3)}
 	rec.events = nil
-	res, err := s.Generate(context.Background(), req)
+	res, err := s.Generate(context.Background(), req, nil)
 	require.NoError(t, err)
 	var ids []int32
 	var text string
@@ -131,7 +131,7 @@ func TestSessionErrors(t *testing.T) {
 
 	// A prompt longer than the context: context-full, the session stays.
 	rec.events = nil
-	_, err = s.Generate(context.Background(), engine.Request{Prompt: "word word word word word word word word word word", Ctx: 4})
+	_, err = s.Generate(context.Background(), engine.Request{Prompt: "word word word word word word word word word word", Ctx: 4}, nil)
 	require.Error(t, err)
 	var got []Code
 	for _, ev := range rec.events {
@@ -145,7 +145,7 @@ func TestSessionErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	rec.events = nil
-	_, err = s.Generate(ctx, engine.Request{Prompt: "Hello", MaxTokens: 4})
+	_, err = s.Generate(ctx, engine.Request{Prompt: "Hello", MaxTokens: 4}, nil)
 	assert.Equal(t, CodeAborted, CodeOf(err))
 	for _, ev := range rec.events {
 		assert.NotEqual(t, "session.Error", typeName(ev))

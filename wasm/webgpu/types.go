@@ -71,12 +71,13 @@ func (i Info) Limit(name string) int64 { return int64(i.Limits[name]) }
 
 // Stats counts the shim's work since the device was opened.
 type Stats struct {
-	Submits           int `json:"submits"`
-	Dispatches        int `json:"dispatches"`
-	Copies            int `json:"copies"`
-	Reads             int `json:"reads"`
-	Writes            int `json:"writes"`
-	PipelinesCompiled int `json:"pipelinesCompiled"`
+	Submits           int   `json:"submits"`
+	Dispatches        int   `json:"dispatches"`
+	Copies            int   `json:"copies"`
+	Reads             int   `json:"reads"`
+	Writes            int   `json:"writes"`
+	PipelinesCompiled int   `json:"pipelinesCompiled"`
+	BufferBytes       int64 `json:"bufferBytes"` // in the buffers made and not yet destroyed
 }
 
 // Options tune Open.
