@@ -18,7 +18,7 @@ BROWSER_TEST_PKGS := webgpu jsutil selfcheck kernels gpumodel
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
-.PHONY: fixtures h100-pack help setup setup-serve generate build build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
+.PHONY: fixtures h100-pack help setup setup-serve generate build dist build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -33,11 +33,15 @@ generate: ## regenerate the Vugu components' Go code (ui/*_gen.go)
 	$(GO) generate ./ui
 	gofmt -w ui
 
-build: generate ## build bin/webinfer and the page's WASM (dist/)
+build: generate ## build bin/webinfer, the page's WASM and the JS API's engine (dist/)
 	mkdir -p bin dist
 	$(SIMDENV) $(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/webinfer ./cmd/webinfer
 	$(WASMENV) $(GO) build -ldflags "-s -w" -o dist/app.wasm ./wasm/app
+	$(WASMENV) $(GO) build -ldflags "-s -w" -o dist/webinfer.wasm ./wasm/apihost
 	cp $(GOROOT)/lib/wasm/wasm_exec.js dist/wasm_exec.js
+
+dist: build ## the package for web apps: dist/webinfer/ (the JS API, its WASM, webinfer.d.ts, package.json)
+	VERSION=$(VERSION) scripts/dist.sh
 
 build-tests: ## build the js/wasm Go test binaries the browsers run (dist/test/)
 	mkdir -p dist/test
@@ -72,7 +76,7 @@ fixtures: build ## synthetic models the js/wasm GPU tests read (.cache/models)
 test-dawn: build-tests fixtures ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
 	for p in webgpu selfcheck kernels gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
 
-test-browser: build build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
+test-browser: dist build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
 	$(GO) test -tags browser -count=1 -v -timeout 20m ./tests/browser
 
 test: setup check test-unit test-simd test-wasm test-dawn test-parity test-browser ## every test: what CI (.ci/run) runs

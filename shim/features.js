@@ -115,7 +115,9 @@ async function detectStorage() {
 // added by the engine (wasm/features.Choose) so that one piece of code decides.
 export async function collectFeatures() {
   const nav = globalThis.navigator || {};
-  const [webgpu, workerWebGPU, storage] = await Promise.all([detectWebGPU(), detectWorkerWebGPU(), detectStorage()]);
+  // In a worker (the engine's), this scope's WebGPU is the worker's.
+  const inWorker = typeof WorkerGlobalScope === "function" && globalThis instanceof WorkerGlobalScope;
+  const [webgpu, workerWebGPU, storage] = await Promise.all([detectWebGPU(), inWorker ? null : detectWorkerWebGPU(), detectStorage()]);
   return {
     userAgent: nav.userAgent || "",
     webgpu,
@@ -124,7 +126,7 @@ export async function collectFeatures() {
     hardwareConcurrency: nav.hardwareConcurrency || 0,
     deviceMemoryGiB: nav.deviceMemory || 0,
     storage,
-    workerWebGPU,
+    workerWebGPU: workerWebGPU || { worker: true, webgpu: webgpu.present, adapter: Boolean(webgpu.adapter) },
   };
 }
 

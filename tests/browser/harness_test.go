@@ -81,6 +81,17 @@ func startServer(t testing.TB) *testServer {
 	require.NoError(t, err)
 	models := http.StripPrefix("/test/models/", http.FileServer(http.Dir(filepath.Join(root, ".cache", "models"))))
 	mux.Handle("/test/models/", isolate(models))
+	// The app embedding the package (tests/embed), with dist/webinfer
+	// copied in as ./webinfer/ the way an app would; a broken model.
+	embed := http.StripPrefix("/test/embed/", http.FileServer(http.Dir(filepath.Join(root, "tests", "embed"))))
+	pkg := http.StripPrefix("/test/embed/webinfer/", http.FileServer(http.Dir(filepath.Join(root, "dist", "webinfer"))))
+	mux.Handle("/test/embed/", isolate(embed))
+	mux.Handle("/test/embed/webinfer/", isolate(pkg))
+	kjv, err := os.ReadFile(filepath.Join(root, "assets", "models", "kjv-q8_0.gguf"))
+	require.NoError(t, err)
+	mux.HandleFunc("/test/broken.gguf", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(kjv[:len(kjv)/3]) // the header whole, the tensors cut
+	})
 	mux.Handle("/test/files/", isolate(files))
 	mux.Handle("/test/bin/", isolate(bins))
 	mux.Handle("/", srv)

@@ -117,7 +117,7 @@ func (h *Host) load(in In) {
 		s, err := session.Start(ctx, cfg, func(e session.Event) {
 			switch e := e.(type) {
 			case session.Progress:
-				h.post(Out{Ev: EvProgress, Phase: phaseOf(e.Phase), Loaded: e.Loaded, Total: e.Total, Text: e.Text, ETAMs: eta(e)})
+				h.post(Out{Ev: EvProgress, ID: in.ID, Phase: phaseOf(e.Phase), Loaded: e.Loaded, Total: e.Total, Text: e.Text, ETAMs: eta(e)})
 			case session.Detected:
 				path = e.Features.Path
 			case session.Chosen:

@@ -73,7 +73,7 @@ type Out struct {
 type Ev string
 
 const (
-	EvProgress   Ev = "progress"   // loading: Phase, Loaded, Total, Text, ETAMs
+	EvProgress   Ev = "progress"   // the load ID's progress: Phase, Loaded, Total, Text, ETAMs
 	EvReady      Ev = "ready"      // loaded: Stats
 	EvToken      Ev = "token"      // request ID's next token: Token, Text, Index, AtMs
 	EvChunk      Ev = "chunk"      // request ID's next OpenAI chunk

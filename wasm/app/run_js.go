@@ -86,7 +86,7 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	s, err := session.Start(ctx, session.Config{Model: opts.model, Prefs: opts.prefs, Detect: collectFeatures}, emit)
+	s, err := session.Start(ctx, session.Config{Model: opts.model, Prefs: opts.prefs, Detect: features.Collect}, emit)
 	if err != nil {
 		publish(ctx, opts, failedReport(err), nil)
 		return
@@ -124,28 +124,6 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 // failedReport is the report of a session that could not start.
 func failedReport(err error) report.Report {
 	return report.Report{Tokens: []int{}, Errors: []string{err.Error()}, Checks: []selfcheck.Result{}}
-}
-
-// collectFeatures runs shim/features.js and decodes its report.
-func collectFeatures(ctx context.Context) (features.Report, error) {
-	var r features.Report
-	mod, err := safejs.Global().Get("webinferFeatures")
-	if err != nil || mod.IsUndefined() {
-		return r, fmt.Errorf("shim/features.js is not loaded")
-	}
-	p, err := mod.Call("collect")
-	if err != nil {
-		return r, err
-	}
-	v, err := jsutil.Await(ctx, p)
-	if err != nil {
-		return r, err
-	}
-	b, err := jsutil.JSON(v)
-	if err != nil {
-		return r, err
-	}
-	return r, json.Unmarshal(b, &r)
 }
 
 // publish sets window.__webinferReport and, with ?report=URL, POSTs the

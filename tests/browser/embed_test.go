@@ -1,0 +1,265 @@
+//go:build browser
+
+package browser
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	gen "github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/sample"
+)
+
+// embedResult is what tests/embed/app.js POSTs: each case's findings.
+type embedResult struct {
+	Errors   []string `json:"errors"`
+	Progress []struct {
+		Phase  string `json:"phase"`
+		Loaded int64  `json:"loaded"`
+		Total  int64  `json:"total"`
+	} `json:"progress"`
+	Cases struct {
+		Seeded struct {
+			IDs    []int32 `json:"ids"`
+			Chunks []struct {
+				Token int32   `json:"token"`
+				Text  string  `json:"text"`
+				Index int     `json:"index"`
+				AtMs  float64 `json:"atMs"`
+			} `json:"chunks"`
+			Result struct {
+				FinishReason string `json:"finishReason"`
+				Usage        struct {
+					CompletionTokens int `json:"completionTokens"`
+				} `json:"usage"`
+			} `json:"result"`
+		} `json:"seeded"`
+		Concurrent [][]int32 `json:"concurrent"`
+		Abort      struct {
+			Err    *jsError `json:"err"`
+			Tokens int      `json:"tokens"`
+			After  int      `json:"after"`
+		} `json:"abort"`
+		Stop struct {
+			Stop, Want, Got string
+			Result          struct {
+				FinishReason string `json:"finishReason"`
+			} `json:"result"`
+		} `json:"stop"`
+		Chat struct {
+			Chunks []struct {
+				Object  string `json:"object"`
+				Choices []struct {
+					Delta struct {
+						Role    string `json:"role"`
+						Content string `json:"content"`
+					} `json:"delta"`
+					FinishReason *string `json:"finish_reason"`
+				} `json:"choices"`
+				Usage *struct {
+					CompletionTokens int `json:"completion_tokens"`
+				} `json:"usage"`
+			} `json:"chunks"`
+			One struct {
+				Object  string `json:"object"`
+				Choices []struct {
+					Message struct {
+						Content string `json:"content"`
+					} `json:"message"`
+				} `json:"choices"`
+				Usage struct {
+					CompletionTokens int `json:"completion_tokens"`
+				} `json:"usage"`
+			} `json:"one"`
+		} `json:"chat"`
+		BadOptions  map[string]*jsError `json:"badOptions"`
+		ContextFull *jsError            `json:"contextFull"`
+		Stats       struct {
+			Backend         string             `json:"backend"`
+			Worker          bool               `json:"worker"`
+			TTFTBreakdownMs map[string]float64 `json:"ttftBreakdownMs"`
+			WasmHeapBytes   int64              `json:"wasmHeapBytes"`
+			KVBytes         int64              `json:"kvBytes"`
+			DecodeTokS      float64            `json:"decodeTokS"`
+		} `json:"stats"`
+		Features struct {
+			Path struct{ Backend, Why string } `json:"path"`
+		} `json:"features"`
+		Cache       []any    `json:"cache"`
+		BrokenModel *jsError `json:"brokenModel"`
+		MainThread  struct {
+			IDs     []int32 `json:"ids"`
+			Worker  bool    `json:"worker"`
+			Backend string  `json:"backend"`
+		} `json:"mainThread"`
+		Unload *jsError `json:"unload"`
+	} `json:"cases"`
+}
+
+type jsError struct {
+	IsWebInferError bool   `json:"isWebInferError"`
+	Code            string `json:"code"`
+	Message         string `json:"message"`
+	Recoverable     bool   `json:"recoverable"`
+}
+
+// TestEmbeddedAPI opens tests/embed, an app using the package of `make
+// dist` through its JS API only, in Chromium, Firefox and WebKit, and checks
+// every case against the native engine (`webinfer generate`'s code):
+// seeded tokens, concurrent requests, abort, a stop string across tokens,
+// both chat forms, bad options, a prompt past the context, stats from the
+// worker, a broken model, the engine on the page's thread, unload.
+func TestEmbeddedAPI(t *testing.T) {
+	ts := startServer(t)
+	cli := cliTokens(t, "And God said", 24, 5)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			u := ts.URL + "/test/embed/index.html?model=" + url.QueryEscape("/assets/models/kjv-q8_0.gguf") +
+				"&broken=" + url.QueryEscape("/test/broken.gguf") + "&report=" + url.QueryEscape(ts.URL+"/test/result")
+			r := decode[embedResult](t, runInBrowser(t, ts, e, u, ts.fromChannel()))
+			c := r.Cases
+			require.Empty(t, r.Errors)
+			t.Logf("%s: backend %s, worker %v (%s); decode %.0f tok/s, WASM memory %d MiB", e.name, c.Stats.Backend, c.Stats.Worker, c.Features.Path.Why, c.Stats.DecodeTokS, c.Stats.WasmHeapBytes>>20)
+
+			exact := c.Stats.Backend == "webgpu" // f32 activations, as the native engine's exact mode
+			if !exact {
+				assert.Equal(t, cli, c.Seeded.IDs, "seeded tokens: webinfer generate's")
+			}
+			assert.Equal(t, native(t, "And God said", 24, sample.Defaults.WithSeed(5), exact), c.Seeded.IDs, "seeded tokens")
+			assert.Equal(t, len(c.Seeded.IDs), c.Seeded.Result.Usage.CompletionTokens)
+			for i, ch := range c.Seeded.Chunks {
+				assert.Equal(t, i, ch.Index)
+				if i > 0 {
+					assert.GreaterOrEqual(t, ch.AtMs, c.Seeded.Chunks[i-1].AtMs, "timings in order")
+				}
+			}
+			require.Len(t, c.Concurrent, 3)
+			for i, seed := range []uint64{11, 12, 13} {
+				assert.Equal(t, native(t, "And God said", 12, sample.Defaults.WithSeed(seed), exact), c.Concurrent[i], "concurrent request %d: its own tokens", i)
+			}
+
+			require.NotNil(t, c.Abort.Err)
+			assert.Equal(t, "aborted", c.Abort.Err.Code)
+			assert.True(t, c.Abort.Err.IsWebInferError)
+			assert.Equal(t, 3, c.Abort.Tokens, "no token after the abort")
+			assert.Equal(t, 2, c.Abort.After, "the engine goes on after an abort")
+
+			assert.NotEmpty(t, c.Stop.Stop)
+			assert.Equal(t, c.Stop.Want, c.Stop.Got, "text up to the stop string %q", c.Stop.Stop)
+			assert.NotContains(t, c.Stop.Got, c.Stop.Stop)
+			assert.Equal(t, "stop", c.Stop.Result.FinishReason)
+
+			chunks := c.Chat.Chunks
+			require.GreaterOrEqual(t, len(chunks), 2)
+			assert.Equal(t, "assistant", chunks[0].Choices[0].Delta.Role)
+			var text strings.Builder
+			for _, ch := range chunks {
+				assert.Equal(t, "chat.completion.chunk", ch.Object)
+				text.WriteString(ch.Choices[0].Delta.Content)
+			}
+			last := chunks[len(chunks)-1]
+			require.NotNil(t, last.Usage, "usage on the last chunk")
+			require.NotNil(t, last.Choices[0].FinishReason)
+			assert.Equal(t, "chat.completion", c.Chat.One.Object)
+			assert.Equal(t, text.String(), c.Chat.One.Choices[0].Message.Content, "stream: false gives the streamed text")
+			assert.Equal(t, last.Usage.CompletionTokens, c.Chat.One.Usage.CompletionTokens)
+
+			for name, want := range map[string]string{
+				"maxTokens": "maxTokens: -1: want an integer", "unknown": "max_tokens: not an option",
+				"temperature": `temperature: "hot"`, "chat": "messages: want a list", "create": "model: want a URL",
+				"backend": `backend: "tpu"`, "prompt": "prompt: want a string",
+			} {
+				got := c.BadOptions[name]
+				if assert.NotNil(t, got, name) {
+					assert.True(t, got.IsWebInferError, name)
+					assert.Equal(t, "bad-option", got.Code, name)
+					assert.Contains(t, got.Message, want, name)
+				}
+			}
+			if assert.NotNil(t, c.ContextFull) {
+				assert.Equal(t, "context-full", c.ContextFull.Code)
+			}
+
+			assert.True(t, c.Stats.Worker, "the engine runs in a worker by default")
+			assert.Greater(t, c.Stats.WasmHeapBytes, int64(0))
+			assert.Greater(t, c.Stats.KVBytes, int64(0))
+			assert.Greater(t, c.Stats.TTFTBreakdownMs["fetch"], 0.0)
+			assert.Greater(t, c.Stats.TTFTBreakdownMs["prefill"], 0.0)
+			assert.NotEmpty(t, c.Features.Path.Backend)
+			assert.NotNil(t, c.Cache)
+
+			var phases []string
+			for _, p := range r.Progress {
+				if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+					phases = append(phases, p.Phase)
+				}
+			}
+			if assert.Contains(t, phases, "fetch") {
+				assert.Equal(t, "ready", phases[len(phases)-1], "phases %v", phases)
+			}
+
+			if assert.NotNil(t, c.BrokenModel) {
+				assert.Equal(t, "bad-model", c.BrokenModel.Code)
+				assert.Contains(t, c.BrokenModel.Message, "gguf")
+			}
+			assert.False(t, c.MainThread.Worker)
+			mainExact := c.MainThread.Backend == "webgpu"
+			assert.Equal(t, native(t, "And God said", 24, sample.Defaults.WithSeed(5), mainExact), c.MainThread.IDs, "worker: false, the same tokens")
+			if assert.NotNil(t, c.Unload) {
+				assert.Contains(t, c.Unload.Message, "unloaded")
+			}
+		})
+	}
+}
+
+// native is the native engine's tokens for prompt on the default model;
+// exact uses f32 activations, as the WebGPU backend does.
+func native(t *testing.T, prompt string, n int, p sample.Params, exact bool) []int32 {
+	path := filepath.Join(repoRoot(t), "assets", "models", "kjv-q8_0.gguf")
+	f, fh, err := gguf.Open(path)
+	require.NoError(t, err)
+	defer fh.Close()
+	m, err := model.Load(f, fh)
+	require.NoError(t, err)
+	m.ExactActivations = exact
+	ids := []int32{}
+	_, err = gen.Generate(context.Background(), m, gen.Request{Prompt: prompt, MaxTokens: n, Sample: p}, func(tk gen.Token) error {
+		if tk.ID >= 0 {
+			ids = append(ids, tk.ID)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return ids
+}
+
+// cliTokens is `webinfer generate`'s tokens (default sampling, seed).
+func cliTokens(t *testing.T, prompt string, n int, seed int) []int32 {
+	root := repoRoot(t)
+	out, err := exec.Command(filepath.Join(root, "bin", "webinfer"), "generate", "--json", "--model", filepath.Join(root, "assets", "models", "kjv-q8_0.gguf"),
+		"--prompt", prompt, "--max-tokens", itoa(n), "--seed", itoa(seed)).Output()
+	require.NoError(t, err)
+	ids := []int32{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var tok struct {
+			Token *int32 `json:"token"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &tok))
+		if tok.Token != nil && *tok.Token >= 0 {
+			ids = append(ids, *tok.Token)
+		}
+	}
+	return ids
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,129 @@
+// app.js: the cases the browser tests check (tests/browser/embed_test.go),
+// run through the JS API exactly as an app would use it. Each case puts
+// what it saw into `out`; the Go test compares it with the native engine.
+import { createEngine, detectFeatures, listCachedModels, WebInferError } from "./webinfer/webinfer.js";
+
+const q = new URLSearchParams(location.search);
+const model = q.get("model");
+const out = { cases: {}, errors: [] };
+const log = (s) => { document.getElementById("log").textContent += s + "\n"; };
+
+const PROMPT = "And God said";
+
+async function tokens(stream) {
+  const chunks = [];
+  for await (const c of stream) chunks.push(c);
+  return chunks;
+}
+
+// errorOf runs f and returns the WebInferError it throws (or null).
+async function errorOf(f) {
+  try {
+    await f();
+    return null;
+  } catch (err) {
+    return { isWebInferError: err instanceof WebInferError, code: err.code, message: err.message, recoverable: err.recoverable };
+  }
+}
+
+async function run(name, f) {
+  log(`${name}...`);
+  try {
+    out.cases[name] = await f();
+  } catch (err) {
+    out.errors.push(`${name}: ${err && err.code ? err.code + ": " : ""}${err && err.message ? err.message : err}`);
+  }
+}
+
+async function main() {
+  const progress = [];
+  const engine = await createEngine({ model, onProgress: (p) => progress.push(p) });
+  out.progress = progress;
+
+  await run("seeded", async () => {
+    const s = engine.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 });
+    const chunks = await tokens(s);
+    return { ids: chunks.filter((c) => c.token >= 0).map((c) => c.token), chunks, result: await s.result };
+  });
+
+  await run("concurrent", async () => {
+    const streams = [11, 12, 13].map((seed) => engine.generate(PROMPT, { maxTokens: 12, seed }));
+    const all = await Promise.all(streams.map(tokens));
+    return all.map((chunks) => chunks.filter((c) => c.token >= 0).map((c) => c.token));
+  });
+
+  await run("abort", async () => {
+    const ctl = new AbortController();
+    const got = [];
+    const err = await errorOf(async () => {
+      for await (const c of engine.generate(PROMPT, { maxTokens: 200, signal: ctl.signal })) {
+        got.push(c);
+        if (got.length === 3) ctl.abort();
+      }
+    });
+    // The engine goes on: a short request after the abort.
+    const after = await tokens(engine.generate("And", { maxTokens: 2, temperature: 0 }));
+    return { err, tokens: got.length, after: after.length };
+  });
+
+  await run("stop", async () => {
+    const greedy = await tokens(engine.generate(PROMPT, { maxTokens: 24, temperature: 0 }));
+    const text = greedy.map((c) => c.text).join("");
+    // A stop string spanning two tokens: the end of one token's text and
+    // the start of the next's.
+    let i = 3;
+    while (i + 1 < greedy.length && (greedy[i].text.length < 2 || greedy[i + 1].text.length < 1)) i++;
+    const stop = greedy[i].text.slice(-2) + greedy[i + 1].text.slice(0, 1);
+    const s = engine.generate(PROMPT, { maxTokens: 24, temperature: 0, stop: [stop] });
+    const chunks = await tokens(s);
+    return { stop, want: text.slice(0, text.indexOf(stop)), got: chunks.map((c) => c.text).join(""), result: await s.result };
+  });
+
+  await run("chat", async () => {
+    const messages = [{ role: "user", content: "Who made the light?" }];
+    const chunks = [];
+    for await (const c of await engine.chat.completions.create({ messages, stream: true, max_tokens: 16, seed: 3 })) chunks.push(c);
+    const one = await engine.chat.completions.create({ messages, stream: false, max_tokens: 16, seed: 3 });
+    return { chunks, one };
+  });
+
+  await run("badOptions", async () => ({
+    maxTokens: await errorOf(() => tokens(engine.generate(PROMPT, { maxTokens: -1 }))),
+    unknown: await errorOf(() => tokens(engine.generate(PROMPT, { max_tokens: 3 }))),
+    temperature: await errorOf(() => tokens(engine.generate(PROMPT, { temperature: "hot" }))),
+    chat: await errorOf(() => engine.chat.completions.create({ messages: [], stream: true })),
+    create: await errorOf(() => createEngine({ model: 5 })),
+    backend: await errorOf(() => createEngine({ model, backend: "tpu" })),
+    prompt: await errorOf(() => tokens(engine.generate(42))),
+  }));
+
+  await run("contextFull", async () => errorOf(() => tokens(engine.generate("And God said, Let there be light. ".repeat(200), { maxTokens: 4 }))));
+
+  await run("stats", async () => engine.stats());
+
+  await run("features", async () => detectFeatures());
+
+  await run("cache", async () => listCachedModels());
+
+  await run("brokenModel", async () => errorOf(() => createEngine({ model: q.get("broken") })));
+
+  await run("mainThread", async () => {
+    const local = await createEngine({ model, worker: false });
+    const chunks = await tokens(local.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 }));
+    const stats = local.stats();
+    await local.unload();
+    return { ids: chunks.filter((c) => c.token >= 0).map((c) => c.token), worker: stats.worker, backend: stats.backend };
+  });
+
+  await run("unload", async () => {
+    await engine.unload();
+    return errorOf(() => tokens(engine.generate(PROMPT, { maxTokens: 2 })));
+  });
+}
+
+main().catch((err) => out.errors.push(`main: ${err && err.code ? err.code + ": " : ""}${err && err.message ? err.message : err}`)).finally(async () => {
+  log(JSON.stringify(out.errors));
+  window.__embedResult = out;
+  const report = q.get("report");
+  if (report) await fetch(report, { method: "POST", body: JSON.stringify(out) });
+});
