@@ -50,12 +50,13 @@ build-tests: ## build the js/wasm Go test binaries the browsers run (dist/test/)
 serve: setup-serve build ## serve the page at http://127.0.0.1:$(PORT)/
 	PORT=$(PORT) bin/webinfer serve
 
-check: generate ## gofmt and go vet, natively and for js/wasm
+check: generate ## gofmt and go vet, natively and for js/wasm; the JS API's types (tsc on tests/types)
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(SIMDENV) $(GO) vet ./wasm/cpu
 	$(GO) vet -tags browser ./tests/browser
 	$(WASMENV) $(GO) vet ./wasm/... ./ui/...
+	node_modules/.bin/tsc -p tests/types
 
 test-unit: ## Go unit tests, native (portable kernels), with the race detector
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests/parity)

@@ -103,6 +103,14 @@ type embedResult struct {
 			Backend string  `json:"backend"`
 		} `json:"mainThread"`
 		Unload *jsError `json:"unload"`
+		WebGPU *struct {
+			IDs       []int32  `json:"ids"`
+			Backend   string   `json:"backend"`
+			GPUBytes  int64    `json:"gpuBytes"`
+			Destroyed bool     `json:"destroyed"`
+			AfterLoss *jsError `json:"afterLoss"`
+			Lost      int      `json:"lost"`
+		} `json:"webgpu"`
 	} `json:"cases"`
 }
 
@@ -126,6 +134,9 @@ func TestEmbeddedAPI(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			u := ts.URL + "/test/embed/index.html?model=" + url.QueryEscape("/assets/models/kjv-q8_0.gguf") +
 				"&broken=" + url.QueryEscape("/test/broken.gguf") + "&report=" + url.QueryEscape(ts.URL+"/test/result")
+			if e.webgpu {
+				u += "&webgpu=1" // also an engine with backend: "webgpu", in its worker
+			}
 			r := decode[embedResult](t, runInBrowser(t, ts, e, u, ts.fromChannel()))
 			c := r.Cases
 			require.Empty(t, r.Errors)
@@ -215,6 +226,15 @@ func TestEmbeddedAPI(t *testing.T) {
 			assert.False(t, c.MainThread.Worker)
 			mainExact := c.MainThread.Backend == "webgpu"
 			assert.Equal(t, native(t, "And God said", 24, sample.Defaults.WithSeed(5), mainExact), c.MainThread.IDs, "worker: false, the same tokens")
+			if e.webgpu && assert.NotNil(t, c.WebGPU, "the WebGPU case") {
+				g := c.WebGPU
+				t.Logf("%s: WebGPU in the worker, %d MiB of GPU buffers; after the device's loss: %+v", e.name, g.GPUBytes>>20, g.AfterLoss)
+				assert.Equal(t, "webgpu", g.Backend)
+				assert.Greater(t, g.GPUBytes, int64(0))
+				assert.Equal(t, native(t, "And God said", 24, sample.Defaults.WithSeed(5), true), g.IDs, "seeded tokens on WebGPU")
+				assert.True(t, g.Destroyed)
+				checkDeviceLoss(t, g.AfterLoss, g.Lost)
+			}
 			if assert.NotNil(t, c.Unload) {
 				assert.Contains(t, c.Unload.Message, "unloaded")
 			}
@@ -263,3 +283,11 @@ func cliTokens(t *testing.T, prompt string, n int, seed int) []int32 {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// checkDeviceLoss checks what a request after engine.debug.loseDevice()
+// gave: a device-lost error, never a hang.
+func checkDeviceLoss(t *testing.T, afterLoss *jsError, lost int) {
+	if assert.NotNil(t, afterLoss, "a request after the device's loss") {
+		assert.Equal(t, "device-lost", afterLoss.Code, "%+v", afterLoss)
+	}
+}

@@ -115,6 +115,20 @@ async function main() {
     return { ids: chunks.filter((c) => c.token >= 0).map((c) => c.token), worker: stats.worker, backend: stats.backend };
   });
 
+  if (q.get("webgpu") === "1") {
+    await run("webgpu", async () => {
+      const gpu = await createEngine({ model, backend: "webgpu" });
+      const lost = [];
+      gpu.on("devicelost", (e) => lost.push(e));
+      const chunks = await tokens(gpu.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 }));
+      const stats = gpu.stats();
+      const destroyed = await gpu.debug.loseDevice();
+      const afterLoss = await errorOf(() => tokens(gpu.generate(PROMPT, { maxTokens: 8, temperature: 0 })));
+      await gpu.unload();
+      return { ids: chunks.filter((c) => c.token >= 0).map((c) => c.token), backend: stats.backend, gpuBytes: stats.gpuBytes, destroyed, afterLoss, lost: lost.length };
+    });
+  }
+
   await run("unload", async () => {
     await engine.unload();
     return errorOf(() => tokens(engine.generate(PROMPT, { maxTokens: 2 })));
