@@ -122,10 +122,20 @@ async function main() {
       gpu.on("devicelost", (e) => lost.push(e));
       const chunks = await tokens(gpu.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 }));
       const stats = gpu.stats();
-      const destroyed = await gpu.debug.loseDevice();
-      const afterLoss = await errorOf(() => tokens(gpu.generate(PROMPT, { maxTokens: 8, temperature: 0 })));
+      // The device lost mid-stream: the stream goes on, the same tokens.
+      const resumed = [];
+      let destroyed = false;
+      for await (const c of gpu.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 })) {
+        resumed.push(c);
+        if (resumed.length === 3) destroyed = await gpu.debug.loseDevice();
+      }
+      const after = gpu.stats();
+      // And between requests.
+      await gpu.debug.loseDevice();
+      const next = await tokens(gpu.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 }));
       await gpu.unload();
-      return { ids: chunks.filter((c) => c.token >= 0).map((c) => c.token), backend: stats.backend, gpuBytes: stats.gpuBytes, destroyed, afterLoss, lost: lost.length };
+      const ids = (cs) => cs.filter((c) => c.token >= 0).map((c) => c.token);
+      return { ids: ids(chunks), resumed: ids(resumed), next: ids(next), backend: stats.backend, backendAfter: after.backend, gpuBytes: stats.gpuBytes, destroyed, lost: lost.length };
     });
   }
 

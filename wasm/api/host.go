@@ -309,6 +309,13 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 				}
 			case session.Error:
 				genErr = &e
+			case session.DeviceLost:
+				h.post(Out{Ev: EvDeviceLost, Text: e.Message})
+			case session.Fallback:
+				h.mu.Lock()
+				h.chosen.Backend, h.chosen.Precision, h.chosen.Why = e.To, "f32", e.Why
+				h.mu.Unlock()
+				h.post(Out{Ev: EvFallback, From: e.From, To: e.To, Text: e.Why})
 			}
 		})
 		h.mu.Lock()

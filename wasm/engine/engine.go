@@ -26,7 +26,7 @@ import (
 // An error from emit, or ctx ending, stops generation and is returned. A
 // Decoder backend picks on the device, a step queued ahead; any other (and
 // a Decoder refusing the sampling settings) returns logits that the
-// Sequence samples.
+// Sequence samples. req.Backend nil is the CPU path.
 func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token) error) (Result, error) {
 	seq, err := NewSequence(m, req)
 	if err != nil {
@@ -34,11 +34,21 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 	}
 	be := req.Backend
 	if be == nil {
-		be = &cpuBackend{m: m}
+		be = CPUBackend(m)
 	}
+	return Run(ctx, seq, be, emit)
+}
+
+// Run drives seq on be from Feed until it ends, calling emit for every
+// token (and, at the end, for the text held back). When be fails, the
+// error is returned with seq as it was after its last token, not
+// finished: Resume and Run on another backend carry it on (the session
+// does so after a lost GPU device).
+func Run(ctx context.Context, seq *Sequence, be Backend, emit func(Token) error) (Result, error) {
 	if err := be.Reset(seq.Ctx()); err != nil {
-		return Result{}, err
+		return seq.res, err
 	}
+	var err error
 	// accept takes one generated token: it reports whether to go on, and
 	// sets err when generation must end with an error.
 	accept := func(id int32) bool {
@@ -63,18 +73,19 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 	}
 	switch {
 	case runErr != nil:
+	case seq.Remaining() <= 0:
 	case isDecoder:
-		runErr = Pipeline(ctx, d, seq.Prompt(), seq.Limit(), accept)
+		runErr = Pipeline(ctx, d, seq.Feed(), seq.Remaining(), accept)
 	default:
 		runErr = stepwise(ctx, be, seq, accept)
 	}
 	if runErr == nil {
 		runErr = err
 	}
-	tail, ok, res := seq.Finish()
 	if runErr != nil {
-		return res, runErr
+		return seq.res, runErr
 	}
+	tail, ok, res := seq.Finish()
 	if ok {
 		if err := emit(tail); err != nil {
 			return res, err
@@ -86,7 +97,7 @@ func Generate(ctx context.Context, m *model.Model, req Request, emit func(Token)
 // stepwise feeds the prompt, samples the next token from the logits, and
 // feeds it, one step at a time, while accept says to go on.
 func stepwise(ctx context.Context, be Backend, seq *Sequence, accept func(int32) bool) error {
-	tokens := seq.Prompt()
+	tokens := seq.Feed()
 	for {
 		logits, err := be.Forward(ctx, tokens)
 		if err != nil {

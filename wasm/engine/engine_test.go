@@ -134,7 +134,7 @@ func (d *cpuDecoder) SetSampling(_ context.Context, seq int, p sample.Params, re
 	if d.refuse && !p.Greedy() {
 		return fmt.Errorf("test: %w", sample.ErrBackend)
 	}
-	d.p, d.recent, d.draws = p.Normalized(), append([]int32(nil), recent...), 0
+	d.p, d.recent, d.draws = p.Normalized(), append([]int32(nil), recent...), p.FirstDraw
 	return nil
 }
 

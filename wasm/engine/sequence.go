@@ -96,7 +96,8 @@ type Sequence struct {
 	res     Result
 	done    bool
 	start   time.Time
-	stamps  []time.Time
+	stamps  []time.Time // one per pick
+	gen     []int32     // the tokens accepted, the end-of-generation token aside
 }
 
 // NewSequence tokenizes req's prompt for m (through the chat template
@@ -147,6 +148,33 @@ func (s *Sequence) Ctx() int { return s.ctx }
 // Limit is the most tokens the sequence generates.
 func (s *Sequence) Limit() int { return s.limit }
 
+// Feed is what a backend is fed to carry the sequence on: the prompt,
+// then the tokens generated so far (none until Resume is needed).
+func (s *Sequence) Feed() []int32 {
+	if len(s.gen) == 0 {
+		return s.prompt
+	}
+	return append(append(make([]int32, 0, len(s.prompt)+len(s.gen)), s.prompt...), s.gen...)
+}
+
+// Remaining is the most tokens still to generate.
+func (s *Sequence) Remaining() int { return s.limit - s.res.Tokens }
+
+// Resume readies the sequence to be carried on by another backend after
+// its own failed mid-stream (a lost GPU device): the picks go on from the
+// draw counter they reached, on the device (Params().FirstDraw) or here,
+// so a backend giving the same logits gives the tokens the run would have
+// given. Run then feeds it Feed.
+func (s *Sequence) Resume() {
+	k := uint32(len(s.stamps))
+	recent := s.sampler.Recent()
+	s.params.FirstDraw = k
+	s.sampler = sample.New(s.params)
+	for _, id := range recent {
+		s.sampler.Accept(id)
+	}
+}
+
 // Recent is the tokens the penalties see before the next pick (the last
 // RepeatLastN of the prompt and the tokens accepted), oldest first.
 func (s *Sequence) Recent() []int32 { return s.sampler.Recent() }
@@ -182,6 +210,7 @@ func (s *Sequence) Accept(id int32) (Token, bool) {
 	}
 	t := Token{ID: id, Index: s.res.Tokens, At: now.Sub(s.start)}
 	s.res.Tokens++
+	s.gen = append(s.gen, id)
 	var hit bool
 	t.Text, hit = s.stop.push(s.dec.Next(id))
 	if hit {

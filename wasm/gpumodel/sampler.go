@@ -19,7 +19,7 @@ const recentRing = 256
 
 // SetSampling sets how StepBatch (and Queue, for sequence 0) picks
 // sequence seq's tokens: p, with recent as the tokens its penalties see
-// before the next pick, and its draw counter at 0. A repeat-penalty
+// before the next pick, and its draw counter at p.FirstDraw. A repeat-penalty
 // window over recentRing tokens is refused with sample.ErrBackend.
 // Greedy settings need no sampler (the argmax picks; in a batch with
 // sampled sequences the sampler's greedy column does).
@@ -34,7 +34,7 @@ func (r *Runner) SetSampling(ctx context.Context, seq int, p sample.Params, rece
 	r.seqGreedy[seq] = p.Greedy()
 	r.seqSample[seq] = kernels.SampleColumn{Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
 		RepeatPenalty: p.RepeatPenalty, FrequencyPenalty: p.FrequencyPenalty, PresencePenalty: p.PresencePenalty,
-		LastN: min(p.RepeatLastN, recentRing), Seed: p.Seed, Row: uint32(seq)}
+		LastN: min(p.RepeatLastN, recentRing), Seed: p.Seed, Draw: p.FirstDraw, Row: uint32(seq)}
 	if p.Greedy() {
 		return nil
 	}

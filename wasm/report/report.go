@@ -37,9 +37,9 @@ type Metrics struct {
 	// TTFTBreakdown is where the time to the first token went, from the
 	// model's fetch on (the JS API's stats().ttftBreakdownMs).
 	TTFTBreakdown *TTFTBreakdown `json:"ttft_breakdown_ms,omitempty"`
-	PrefillTokS   float64 `json:"prefill_tok_s"`
-	DecodeTokS    float64 `json:"decode_tok_s"`
-	ITLMillis     ITL     `json:"itl_ms"`
+	PrefillTokS   float64        `json:"prefill_tok_s"`
+	DecodeTokS    float64        `json:"decode_tok_s"`
+	ITLMillis     ITL            `json:"itl_ms"`
 	// GPUKernels is the GPU time of each kernel in one decode step after
 	// the generation, from timestamp queries (WebGPU with timestamp-query
 	// only): this project's addition to the contract's metrics.

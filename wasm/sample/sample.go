@@ -41,6 +41,10 @@ type Params struct {
 	PresencePenalty  float32
 	RepeatLastN      int // how many recent tokens the penalties see (0: 64)
 	Seed             uint64
+	// FirstDraw is the counter of the first pick's random number: 0 for a
+	// fresh sequence; a sequence resumed on another backend goes on from
+	// the picks it has made.
+	FirstDraw uint32
 }
 
 // Defaults are the sampling settings everything uses unless told
@@ -86,7 +90,7 @@ type candidate struct {
 }
 
 // New returns a Sampler.
-func New(p Params) *Sampler { return &Sampler{p: p.Normalized()} }
+func New(p Params) *Sampler { return &Sampler{p: p.Normalized(), draws: p.FirstDraw} }
 
 // Accept records a token (prompt or generated) for the penalties.
 func (s *Sampler) Accept(id int32) {

@@ -70,6 +70,13 @@ type Started struct{ Prompt string }
 // Token is one generated token.
 type Token struct{ engine.Token }
 
+// DeviceLost says the GPU device was lost during a generation, which goes
+// on with a new device (or Fallback's backend) from its tokens so far.
+type DeviceLost struct{ Message string }
+
+// Fallback says generation moved from one backend to another.
+type Fallback struct{ From, To, Why string }
+
 // Done says a generation ended, with its usage and timings.
 type Done struct {
 	Result engine.Result
@@ -94,6 +101,8 @@ func (Chosen) isEvent()       {}
 func (Started) isEvent()      {}
 func (Token) isEvent()        {}
 func (Done) isEvent()         {}
+func (DeviceLost) isEvent()   {}
+func (Fallback) isEvent()     {}
 func (Error) isEvent()        {}
 
 func (e Error) Error() string { return e.Message }

@@ -336,15 +336,10 @@ func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Ev
 		emit(Done{Err: err})
 		return engine.Result{}, err
 	}
-	if s.runner != nil {
-		req.Backend = s.runner
-	} else {
-		req.Backend = nil
-	}
 	emit(Started{Prompt: req.Prompt})
 	tokens := []int{}
 	var text strings.Builder
-	res, err := engine.Generate(ctx, s.m, req, func(t engine.Token) error {
+	onToken := func(t engine.Token) error {
 		if t.ID >= 0 {
 			tokens = append(tokens, int(t.ID))
 			s.lastToken = t.ID
@@ -352,7 +347,20 @@ func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Ev
 		text.WriteString(t.Text)
 		emit(Token{Token: t})
 		return nil
-	})
+	}
+	var res engine.Result
+	seq, err := engine.NewSequence(s.m, req)
+	if err == nil {
+		res, err = engine.Run(ctx, seq, s.backend(), onToken)
+		// A lost GPU device: a new one (or the CPU path) carries the
+		// sequence on from its tokens so far.
+		for tries := 0; err != nil && ctx.Err() == nil && CodeOf(err) == CodeDeviceLost && tries < 2; tries++ {
+			emit(DeviceLost{Message: err.Error()})
+			be := s.recoverDevice(ctx, emit)
+			seq.Resume()
+			res, err = engine.Run(ctx, seq, be, onToken)
+		}
+	}
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", errAborted, err)
 	}
@@ -370,6 +378,32 @@ func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Ev
 	}
 	emit(Done{Result: res, Err: err})
 	return res, err
+}
+
+// backend is where generation runs now: the GPU runner, or the CPU path.
+func (s *Session) backend() engine.Backend {
+	if s.runner != nil {
+		return s.runner
+	}
+	return engine.CPUBackend(s.m)
+}
+
+// recoverDevice replaces a lost GPU device: a new device and the weights
+// uploaded again (from the model in memory), or, when no device comes
+// back, the CPU path (emitting Fallback).
+func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) engine.Backend {
+	s.dropDevice()
+	s.openDevice(ctx, s.precision)
+	if s.dev != nil {
+		s.upload(ctx)
+	}
+	if s.runner != nil {
+		return s.runner
+	}
+	s.precision = "f32"
+	s.setReport(func(r *report.Report) { r.Backend, r.Precision = "cpu", "f32" })
+	emit(Fallback{From: "webgpu", To: "cpu", Why: "no GPU device came back after the loss"})
+	return engine.CPUBackend(s.m)
 }
 
 // ProfileDecode times one more decode step on the GPU, kernel by kernel
