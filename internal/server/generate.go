@@ -2,13 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 
+	"github.com/webinfer/webinfer/wasm/api"
 	"github.com/webinfer/webinfer/wasm/engine"
-	"github.com/webinfer/webinfer/wasm/sample"
 )
 
 // Generator runs generation requests (wasm/scheduler's Scheduler: many at
@@ -65,86 +66,35 @@ func badOption(format string, args ...any) *apiError {
 }
 
 // options are the sampling and length settings a client may send, by
-// their OpenAI names (the WebSocket frame uses the same).
+// their OpenAI names (the WebSocket frame uses the same); wasm/api checks
+// them, as it does for the JS API.
 type options struct {
-	MaxTokens   *int     `json:"max_tokens"`
-	Temperature *float64 `json:"temperature"`
-	TopP        *float64 `json:"top_p"`
-	TopK        *int     `json:"top_k"`
-	MinP        *float64 `json:"min_p"`
-	Seed        *uint64  `json:"seed"`
-	Stop        any      `json:"stop"` // a string or a list of strings
+	MaxTokens        *int     `json:"max_tokens"`
+	Temperature      *float64 `json:"temperature"`
+	TopP             *float64 `json:"top_p"`
+	TopK             *int     `json:"top_k"`
+	MinP             *float64 `json:"min_p"`
+	RepeatPenalty    *float64 `json:"repeat_penalty"`
+	FrequencyPenalty *float64 `json:"frequency_penalty"`
+	PresencePenalty  *float64 `json:"presence_penalty"`
+	Seed             *uint64  `json:"seed"`
+	Stop             any      `json:"stop"` // a string or a list of strings
 }
 
 // request turns a prompt (or messages) and options into an engine.Request,
 // or says which option is wrong and what it accepts.
 func (o options) request(prompt string, msgs []engine.Message, lim Limits) (engine.Request, error) {
-	req := engine.Request{Prompt: prompt, Messages: msgs, Sample: sample.Defaults, MaxTokens: 256}
-	size := len(prompt)
-	for _, m := range msgs {
-		size += len(m.Content)
-		switch m.Role {
-		case "system", "user", "assistant":
-		default:
-			return req, badOption("messages: role %q: want system, user or assistant", m.Role)
-		}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return engine.Request{}, badOption("options: %v", err)
 	}
-	if size == 0 {
-		return req, badOption("prompt: empty (send a prompt, or messages with content)")
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return engine.Request{}, badOption("options: %v", err)
 	}
-	if size > lim.MaxPrompt {
-		return req, badOption("prompt: %d bytes, at most %d", size, lim.MaxPrompt)
-	}
-	if o.MaxTokens != nil {
-		if *o.MaxTokens < 1 || *o.MaxTokens > lim.MaxTokens {
-			return req, badOption("max_tokens: %d: want 1 to %d", *o.MaxTokens, lim.MaxTokens)
-		}
-		req.MaxTokens = *o.MaxTokens
-	}
-	if o.Temperature != nil {
-		if *o.Temperature < 0 || *o.Temperature > 2 {
-			return req, badOption("temperature: %g: want 0 to 2 (0 is greedy)", *o.Temperature)
-		}
-		req.Sample.Temperature = float32(*o.Temperature)
-	}
-	if o.TopP != nil {
-		if *o.TopP <= 0 || *o.TopP > 1 {
-			return req, badOption("top_p: %g: want more than 0, at most 1", *o.TopP)
-		}
-		req.Sample.TopP = float32(*o.TopP)
-	}
-	if o.TopK != nil {
-		if *o.TopK < 0 || *o.TopK > sample.MaxCandidates {
-			return req, badOption("top_k: %d: want 0 (off) to %d", *o.TopK, sample.MaxCandidates)
-		}
-		req.Sample.TopK = *o.TopK
-	}
-	if o.MinP != nil {
-		if *o.MinP < 0 || *o.MinP > 1 {
-			return req, badOption("min_p: %g: want 0 to 1", *o.MinP)
-		}
-		req.Sample.MinP = float32(*o.MinP)
-	}
-	if o.Seed != nil {
-		req.Sample.Seed = *o.Seed
-	}
-	switch s := o.Stop.(type) {
-	case nil:
-	case string:
-		req.Stop = []string{s}
-	case []any:
-		for _, v := range s {
-			str, ok := v.(string)
-			if !ok {
-				return req, badOption("stop: want a string or a list of strings")
-			}
-			req.Stop = append(req.Stop, str)
-		}
-	default:
-		return req, badOption("stop: want a string or a list of strings")
-	}
-	if len(req.Stop) > lim.MaxStopString {
-		return req, badOption("stop: %d strings, at most %d", len(req.Stop), lim.MaxStopString)
+	req, err := api.Request(prompt, msgs, fields, api.OpenAI, api.Limits{MaxPrompt: lim.MaxPrompt, MaxTokens: lim.MaxTokens, MaxStopString: lim.MaxStopString}, false)
+	if err != nil {
+		return req, badOption("%v", err)
 	}
 	return req, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/webinfer/webinfer/wasm/api"
 	"github.com/webinfer/webinfer/wasm/engine"
 )
 
@@ -18,17 +19,6 @@ import (
 // chunk carries the usage, then "data: [DONE]").
 
 var completionIDs atomic.Int64
-
-// usage is OpenAI's token usage.
-type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-}
-
-func usageOf(r engine.Result) *usage {
-	return &usage{PromptTokens: r.PromptTokens, CompletionTokens: r.Tokens, TotalTokens: r.PromptTokens + r.Tokens}
-}
 
 // openAIRequest is the body of both completion endpoints.
 type openAIRequest struct {
@@ -142,7 +132,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 				return
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": object, "created": created, "model": s.cfg.ModelName,
-				"choices": []any{choice(text.String(), false, res.Reason)}, "usage": usageOf(res)})
+				"choices": []any{choice(text.String(), false, res.Reason)}, "usage": api.UsageOf(res)})
 			return
 		}
 	}
@@ -151,7 +141,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	chunk := func(c map[string]any, u *usage) error {
+	chunk := func(c map[string]any, u *api.OpenAIUsage) error {
 		out := map[string]any{"id": id, "object": object + ".chunk", "created": created, "model": s.cfg.ModelName, "choices": []any{c}}
 		if !chat {
 			out["object"] = object
@@ -187,7 +177,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 				ae := genError(err)
 				// Headers are sent: the error goes as an event of its own.
 				fmt.Fprintf(w, "data: {\"error\":{\"code\":%q,\"message\":%q}}\n\n", ae.code, ae.message)
-			} else if chunk(choice("", true, res.Reason), usageOf(res)) == nil {
+			} else if chunk(choice("", true, res.Reason), api.UsageOf(res)) == nil {
 				io.WriteString(w, "data: [DONE]\n\n")
 			}
 			if flusher != nil {
