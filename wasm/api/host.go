@@ -30,6 +30,10 @@ type HostConfig struct {
 // TelemetryEvery is the least time between two telemetry messages.
 const TelemetryEvery = 100 * time.Millisecond
 
+// YieldEvery is the most time a generation runs without letting the JS
+// event loop in (a token's worth on the CPU path of any real model).
+const YieldEvery = 10 * time.Millisecond
+
 // Host runs the page's messages: one model (a session), generations in
 // turn, each request's messages tagged with its id.
 type Host struct {
@@ -289,6 +293,7 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 			h.mu.Unlock()
 		}()
 		var lastTelemetry time.Time
+		lastYield := time.Now()
 		var genErr *session.Error
 		res, err := s.Generate(ctx, req, func(e session.Event) {
 			switch e := e.(type) {
@@ -303,9 +308,17 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 				}
 				h.mu.Unlock()
 				onToken(e.Token)
-				if now := time.Now(); now.Sub(lastTelemetry) >= TelemetryEvery {
+				now := time.Now()
+				if now.Sub(lastTelemetry) >= TelemetryEvery {
 					lastTelemetry = now
 					h.post(Out{Ev: EvTelemetry, Stats: h.stats()})
+				}
+				if now.Sub(lastYield) >= YieldEvery {
+					// In a browser Go runs on the JS thread: only an idle Go
+					// lets the page's messages (an abort) in. On WebGPU each
+					// step awaits the GPU, which idles; the CPU path does not.
+					time.Sleep(time.Millisecond)
+					lastYield = time.Now()
 				}
 			case session.Error:
 				genErr = &e
