@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/synth"
@@ -272,4 +273,40 @@ func cachedModel(t *testing.T, preset string, typ gguf.Type) string {
 	}
 	require.NoError(t, err)
 	return path
+}
+
+// TestChatTemplatesMatchNodeLlamaCpp renders a chat with the real chat
+// templates of SmolLM2, TinyLlama, Qwen2.5 and Llama 3.1 and 3.2 through our
+// Jinja rendering (engine.RenderChat) and through node-llama-cpp's: the
+// same text.
+func TestChatTemplatesMatchNodeLlamaCpp(t *testing.T) {
+	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "node-llama-cpp")); err != nil {
+		t.Skip("node-llama-cpp is not installed: run scripts/setup.sh test")
+	}
+	msgs := []engine.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello."}, {Role: "user", Content: "Who made the light?"}}
+	llamacpp := filepath.Join(root, ".cache", "llama.cpp", "models", "templates")
+	for name, path := range map[string]string{
+		"SmolLM2":   filepath.Join(root, "wasm", "engine", "testdata", "chat", "SmolLM2-Instruct.jinja"),
+		"TinyLlama": filepath.Join(root, "wasm", "engine", "testdata", "chat", "TinyLlama-1.1B-Chat-v1.0.jinja"),
+		"Qwen2.5":   filepath.Join(llamacpp, "Qwen-Qwen2.5-7B-Instruct.jinja"),
+		"Llama3.1":  filepath.Join(llamacpp, "meta-llama-Llama-3.1-8B-Instruct.jinja"),
+		"Llama3.3":  filepath.Join(llamacpp, "meta-llama-Llama-3.3-70B-Instruct.jinja"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			require.NoError(t, err)
+			ours, err := engine.RenderChat(string(src), msgs, "<s>", "</s>")
+			require.NoError(t, err)
+			args, _ := json.Marshal(map[string]any{"template": string(src), "messages": msgs, "bos": "<s>", "eos": "</s>"})
+			cmd := exec.Command("node", filepath.Join(root, "tests", "parity", "chattemplate.mjs"), string(args))
+			cmd.Dir = root
+			theirs, err := cmd.Output()
+			if ee, ok := err.(*exec.ExitError); ok {
+				t.Fatalf("node-llama-cpp: %v\n%s", err, ee.Stderr)
+			}
+			require.NoError(t, err)
+			assert.Equal(t, string(theirs), ours)
+		})
+	}
 }

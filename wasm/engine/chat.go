@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 
+	"github.com/ardanlabs/jinja"
 	"github.com/webinfer/webinfer/wasm/model"
 )
 
@@ -12,72 +15,68 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// ChatFormat names a family of chat templates.
-type ChatFormat string
+// DefaultChatTemplate is the template of a model without one (ChatML, as
+// llama.cpp falls back to).
+const DefaultChatTemplate = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 
-const (
-	ChatML ChatFormat = "chatml" // <|im_start|>role\n...<|im_end|> (Qwen2, SmolLM2)
-	Llama3 ChatFormat = "llama3" // <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|>
-	Llama2 ChatFormat = "llama2" // [INST] ... [/INST]
-	Zephyr ChatFormat = "zephyr" // <|user|>\n...</s> (TinyLlama chat)
-)
+// templates caches compiled chat templates by source: a model's template
+// is compiled once, however many requests use it.
+var templates sync.Map // string → compiled
 
-// detectTemplate recognises a Jinja chat template (tokenizer.chat_template)
-// by its markers, as llama.cpp's llm_chat_detect_template does; models
-// without one get ChatML. We do not run Jinja: these four families cover
-// the models we target.
-func detectTemplate(t string) ChatFormat {
-	switch {
-	case strings.Contains(t, "<|start_header_id|>"):
-		return Llama3
-	case strings.Contains(t, "<|im_start|>"):
-		return ChatML
-	case strings.Contains(t, "<|user|>"):
-		return Zephyr
-	case strings.Contains(t, "[INST]"):
-		return Llama2
-	}
-	return ChatML
+type compiled struct {
+	t   *jinja.Template
+	err error
 }
 
-// ApplyChatTemplate renders messages in the model's chat format, ending
-// with the assistant's turn opened (the generation prompt).
-func ApplyChatTemplate(m *model.Model, msgs []Message) string {
-	return Render(m.ChatTemplate, msgs)
+// ApplyChatTemplate renders messages with the model's own chat template
+// (tokenizer.chat_template, a Jinja program; DefaultChatTemplate when the
+// model has none), ending with the assistant's turn opened. A template
+// that does not compile or render is the model's fault (model.ErrBadModel).
+func ApplyChatTemplate(m *model.Model, msgs []Message) (string, error) {
+	tok := m.Tokenizer
+	bos, eos := "", ""
+	if tok.BOS >= 0 {
+		bos = tok.Text(tok.BOS)
+	}
+	if tok.EOS >= 0 {
+		eos = tok.Text(tok.EOS)
+	}
+	out, err := RenderChat(m.ChatTemplate, msgs, bos, eos)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", model.ErrBadModel, err)
+	}
+	// The tokenizer adds the BOS itself; a template that writes it too
+	// would double it (llama.cpp drops it the same way).
+	if tok.AddBOS && bos != "" {
+		out = strings.TrimPrefix(out, bos)
+	}
+	return out, nil
 }
 
-// Render renders messages in format f.
-func Render(f string, msgs []Message) string {
-	var b strings.Builder
-	switch detectTemplate(f) {
-	case Llama3:
-		for _, m := range msgs {
-			b.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n" + strings.TrimSpace(m.Content) + "<|eot_id|>")
-		}
-		b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
-	case Zephyr:
-		for _, m := range msgs {
-			b.WriteString("<|" + m.Role + "|>\n" + m.Content + "</s>\n")
-		}
-		b.WriteString("<|assistant|>\n")
-	case Llama2:
-		system := ""
-		for _, m := range msgs {
-			switch m.Role {
-			case "system":
-				system = "<<SYS>>\n" + m.Content + "\n<</SYS>>\n\n"
-			case "user":
-				b.WriteString("[INST] " + system + strings.TrimSpace(m.Content) + " [/INST]")
-				system = ""
-			default:
-				b.WriteString(" " + m.Content + "</s><s>")
-			}
-		}
-	default:
-		for _, m := range msgs {
-			b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
-		}
-		b.WriteString("<|im_start|>assistant\n")
+// RenderChat renders messages with template (Jinja; "" is
+// DefaultChatTemplate) as Hugging Face's apply_chat_template does with
+// add_generation_prompt: the variables messages, add_generation_prompt,
+// bos_token and eos_token.
+func RenderChat(template string, msgs []Message, bos, eos string) (string, error) {
+	if template == "" {
+		template = DefaultChatTemplate
 	}
-	return b.String()
+	v, ok := templates.Load(template)
+	if !ok {
+		t, err := jinja.Compile(template)
+		v, _ = templates.LoadOrStore(template, compiled{t, err})
+	}
+	c := v.(compiled)
+	if c.err != nil {
+		return "", fmt.Errorf("engine: the chat template does not compile: %w", c.err)
+	}
+	list := make([]any, len(msgs))
+	for i, m := range msgs {
+		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+	}
+	out, err := c.t.Render(map[string]any{"messages": list, "add_generation_prompt": true, "bos_token": bos, "eos_token": eos})
+	if err != nil {
+		return "", fmt.Errorf("engine: the chat template does not render: %w", err)
+	}
+	return out, nil
 }

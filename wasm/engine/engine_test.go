@@ -106,15 +106,6 @@ func TestStopper(t *testing.T) {
 	assert.False(t, hit)
 }
 
-func TestChatTemplates(t *testing.T) {
-	msgs := []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}}
-	assert.Equal(t, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", Render("", msgs))
-	assert.Equal(t, "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
-		Render("{% ... <|start_header_id|> ... %}", msgs))
-	assert.Equal(t, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]", Render("{{ '[INST] ' }}", msgs))
-	assert.Equal(t, "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n", Render("<|user|>", msgs))
-}
-
 // cpuDecoder is the CPU path behind the Decoder interface, for the logic
 // of Generate's pipelined branch and Pipeline (the real one,
 // wasm/gpumodel, is tested in browsers, under Dawn and on the H200). It

@@ -105,12 +105,15 @@ type Sequence struct {
 func NewSequence(m *model.Model, req Request) (*Sequence, error) {
 	prompt := req.Prompt
 	parseSpecial := false
-	switch {
-	case len(req.Messages) > 0:
-		prompt = ApplyChatTemplate(m, req.Messages)
-		parseSpecial = true
-	case req.Chat:
-		prompt = ApplyChatTemplate(m, []Message{{Role: "user", Content: req.Prompt}})
+	msgs := req.Messages
+	if len(msgs) == 0 && req.Chat {
+		msgs = []Message{{Role: "user", Content: req.Prompt}}
+	}
+	if len(msgs) > 0 {
+		var err error
+		if prompt, err = ApplyChatTemplate(m, msgs); err != nil {
+			return nil, err
+		}
 		parseSpecial = true
 	}
 	ids := m.Tokenizer.Encode(prompt, true, parseSpecial)

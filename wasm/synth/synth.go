@@ -25,24 +25,27 @@ import (
 
 // Spec describes a model to make.
 type Spec struct {
-	Name       string
-	Arch       string // "llama" or "qwen2"
-	Embd       int
-	Blocks     int
-	Heads      int
-	HeadsKV    int
-	FF         int
-	CtxTrain   int
-	RopeBase   float32
-	Type       gguf.Type // of the 2-D weights (norms are always F32)
-	Seed       uint64
-	Tied       bool    // output projection = token embedding
-	EmbdStd    float64 // token embedding std (default 6)
-	QKScale    float64 // multiplier of the Q/K weights' std (default 2.5)
-	RopeFreqs  bool    // write a rope_freqs.weight (Llama 3 style)
-	VocabFile  string  // GGUF file whose tokenizer.* metadata is copied
-	MaxVocab   int     // 0: the whole vocabulary
-	weightsStd float64
+	Name      string
+	Arch      string // "llama" or "qwen2"
+	Embd      int
+	Blocks    int
+	Heads     int
+	HeadsKV   int
+	FF        int
+	CtxTrain  int
+	RopeBase  float32
+	Type      gguf.Type // of the 2-D weights (norms are always F32)
+	Seed      uint64
+	Tied      bool    // output projection = token embedding
+	EmbdStd   float64 // token embedding std (default 6)
+	QKScale   float64 // multiplier of the Q/K weights' std (default 2.5)
+	RopeFreqs bool    // write a rope_freqs.weight (Llama 3 style)
+	VocabFile string  // GGUF file whose tokenizer.* metadata is copied
+	MaxVocab  int     // 0: the whole vocabulary
+	// ChatTemplate, when set, is written as tokenizer.chat_template (over
+	// the vocabulary file's).
+	ChatTemplate string
+	weightsStd   float64
 }
 
 // Presets are the shapes the tests and benchmarks use.
@@ -106,6 +109,9 @@ func Write(w io.Writer, s Spec, vocab *gguf.File) error {
 		return fmt.Errorf("synth: the vocabulary file has no tokenizer.ggml.tokens")
 	}
 	out.Set(arch+".vocab_size", gguf.Uint32(uint32(nVocab)))
+	if s.ChatTemplate != "" {
+		out.Set("tokenizer.chat_template", gguf.String(s.ChatTemplate))
+	}
 
 	rng := rand.New(rand.NewPCG(s.Seed, 0x5eed))
 	normal := func(n int, std float64) []float32 {
