@@ -102,13 +102,16 @@ export function detectWorkerWebGPU() {
 }
 
 async function detectStorage() {
+  // OPFS with writable files: where the JS API keeps models.
+  const opfs = Boolean(globalThis.navigator && navigator.storage && navigator.storage.getDirectory &&
+    globalThis.FileSystemFileHandle && "createWritable" in FileSystemFileHandle.prototype);
   try {
     if (navigator.storage && navigator.storage.estimate) {
       const e = await withTimeout(navigator.storage.estimate(), 5000, null);
-      if (e) return { quota: e.quota || 0, usage: e.usage || 0 };
+      if (e) return { quota: e.quota || 0, usage: e.usage || 0, opfs };
     }
   } catch {}
-  return { quota: 0, usage: 0 };
+  return { quota: 0, usage: 0, opfs };
 }
 
 // collectFeatures gathers the raw facts. The code path chosen from them is

@@ -47,6 +47,13 @@ export interface CreateEngineOptions {
   /** Default "auto": f16 activations where the adapter has shader-f16 and it is chosen. */
   precision?: "auto" | "f32" | "f16";
   onProgress?: (p: Progress) => void;
+  /**
+   * Default true: a model fetched by URL is kept in the browser (OPFS) and
+   * read from there next time; a broken download goes on where it stopped;
+   * the least recently used models are evicted to make room. maxBytes bounds
+   * what all kept models may take. false: nothing is kept.
+   */
+  cache?: boolean | { maxBytes?: number };
 }
 
 /** The options of generate; each is checked, and a wrong one is a bad-option error naming it. */
@@ -210,7 +217,8 @@ export interface FeatureReport {
   crossOriginIsolated: boolean;
   hardwareConcurrency: number;
   deviceMemoryGiB: number;
-  storage: { quota: number; usage: number };
+  /** opfs: the origin private file system with writable files, where models are kept. */
+  storage: { quota: number; usage: number; opfs: boolean };
   workerWebGPU: { worker: boolean; webgpu: boolean; adapter: boolean };
   /** The code path the engine takes here. */
   path: { backend: "webgpu" | "cpu"; precision: string; why: string };

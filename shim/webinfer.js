@@ -5,22 +5,16 @@
 // This side keeps no engine state of its own beyond the last stats, so
 // that stats() can answer at once.
 import { workerURL } from "./assets.js";
+import { WebInferError } from "./errors.js";
+import * as cache from "./cache.js";
 
-/** The error every call of this API throws or rejects with. */
-export class WebInferError extends Error {
-  constructor(code, message, recoverable = false) {
-    super(message);
-    this.name = "WebInferError";
-    this.code = code;
-    this.recoverable = recoverable;
-  }
-}
+export { WebInferError };
 
 const badOption = (msg) => new WebInferError("bad-option", msg, true);
 
 const BACKENDS = ["auto", "webgpu", "cpu", "remote"];
 const PRECISIONS = ["auto", "f32", "f16"];
-const CREATE_OPTIONS = ["model", "backend", "remote", "worker", "onProgress", "precision"];
+const CREATE_OPTIONS = ["model", "backend", "remote", "worker", "onProgress", "precision", "cache"];
 const EVENTS = ["telemetry", "fallback", "devicelost", "error"];
 
 function isObject(v) {
@@ -47,18 +41,30 @@ function checkCreateOptions(o) {
   if (o.precision !== undefined && !PRECISIONS.includes(o.precision)) throw badOption(`precision: ${JSON.stringify(o.precision)}: want one of ${PRECISIONS.join(", ")}`);
   if (o.worker !== undefined && typeof o.worker !== "boolean") throw badOption("worker: want true or false");
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw badOption("onProgress: want a function");
+  const c = o.cache;
+  if (c !== undefined && typeof c !== "boolean" && !(isObject(c) && Object.keys(c).every((k) => k === "maxBytes") && (c.maxBytes === undefined || (typeof c.maxBytes === "number" && c.maxBytes > 0)))) {
+    throw badOption("cache: want true (the default), false, or { maxBytes: a number above 0 }");
+  }
 }
 
-// modelURL is where the engine reads the model: a URL resolved against the
-// page (a worker would resolve it against its own script), or a blob: URL
-// of the bytes given.
-function modelURL(m) {
+// modelURL is where the engine reads the model: a blob: URL of the
+// cache's file for a URL (resolved against the page: a worker would
+// resolve it against its own script), the URL itself where nothing is
+// kept, or a blob: URL of the bytes given.
+async function modelURL(m, options, progress) {
+  const blobURL = (blob) => {
+    const url = URL.createObjectURL(blob);
+    return { url, revoke: () => URL.revokeObjectURL(url) };
+  };
   if (typeof m === "string" || m instanceof URL) {
-    return { url: new URL(String(m), globalThis.location ? globalThis.location.href : undefined).href, revoke: () => {} };
+    const url = new URL(String(m), globalThis.location ? globalThis.location.href : undefined).href;
+    if (options.cache === false || !/^https?:/.test(url)) return { url, revoke: () => {}, source: "" };
+    const t0 = performance.now();
+    const maxBytes = (options.cache && options.cache.maxBytes) || Infinity;
+    const { file, fromCache } = await cache.open(url, { progress, maxBytes });
+    return { ...blobURL(file), source: fromCache ? "cache" : "fetched", fetchMs: performance.now() - t0 };
   }
-  const blob = typeof Blob === "function" && m instanceof Blob ? m : new Blob([m]);
-  const url = URL.createObjectURL(blob);
-  return { url, revoke: () => URL.revokeObjectURL(url) };
+  return { ...blobURL(typeof Blob === "function" && m instanceof Blob ? m : new Blob([m])), source: "" };
 }
 
 // A transport carries JSON strings to the engine and back.
@@ -121,15 +127,15 @@ export async function detectFeatures() {
   }
 }
 
-/** The models kept in this browser's storage. (The cache comes with progressive loading; none are kept yet.) */
+/** The models kept in this browser's storage: [{ url, bytes, lastUsed }]. */
 export async function listCachedModels() {
-  return [];
+  return cache.listCached();
 }
 
-/** Deletes a kept model; false when there was none. */
+/** Deletes a kept model (a partial download too); false when there was none. */
 export async function deleteCachedModel(url) {
-  if (typeof url !== "string") throw badOption("url: want the model's URL");
-  return false;
+  if (typeof url !== "string" && !(url instanceof URL)) throw badOption("url: want the model's URL");
+  return cache.deleteCached(new URL(String(url), globalThis.location ? globalThis.location.href : undefined).href);
 }
 
 // Channel is an async iterator fed by pushes: chunks in order, then the
@@ -203,22 +209,31 @@ class Engine {
     const onFail = (msg) => this._close(new WebInferError("internal", msg, false));
     this._transport = inWorker ? workerTransport(onMessage, onFail) : await mainThreadTransport(onMessage, onFail);
     if (this._options.model === undefined) return; // detectFeatures: no model
-    const { url, revoke } = modelURL(this._options.model);
-    this._revoke = revoke;
-    const onProgress = this._options.onProgress;
+    const onProgress = (p) => {
+      if (!this._options.onProgress) return;
+      try {
+        this._options.onProgress({ phase: p.phase, loaded: p.loaded || 0, total: p.total || 0, text: p.text || "", etaMs: p.etaMs || 0 });
+      } catch (err) {
+        console.error("webinfer: onProgress threw", err);
+      }
+    };
+    let kept = ""; // the URL whose cached file the engine reads
     try {
-      const ready = await this._request({ op: "load", model: url, backend: this._options.backend || "auto", precision: this._options.precision || "" }, (m, done, fail) => {
-        if (m.ev === "progress" && onProgress) {
-          try {
-            onProgress({ phase: m.phase, loaded: m.loaded || 0, total: m.total || 0, text: m.text || "", etaMs: m.etaMs || 0 });
-          } catch (err) {
-            console.error("webinfer: onProgress threw", err);
-          }
-        } else if (m.ev === "ready") done(m);
+      const { url, revoke, source, fetchMs } = await modelURL(this._options.model, this._options, (p) =>
+        onProgress({ ...p, text: p.phase === "cache" ? "reading the model from the cache" : "downloading the model" }));
+      this._revoke = revoke;
+      if (source) kept = new URL(String(this._options.model), globalThis.location ? globalThis.location.href : undefined).href;
+      // The engine reads a kept model from its file: its read is phase cache.
+      const ready = await this._request({ op: "load", model: url, backend: this._options.backend || "auto", precision: this._options.precision || "",
+        readPhase: source ? "cache" : "", fetchMs: fetchMs || 0 }, (m, done, fail) => {
+        if (m.ev === "progress") onProgress(m);
+        else if (m.ev === "ready") done(m);
         else if (m.ev === "error") fail(m);
       });
       this._stats = ready.stats;
     } catch (err) {
+      // A kept file that is no model is not kept: the next load fetches it.
+      if (kept && err.code === "bad-model") await cache.forget(kept);
       this._close(err);
       throw err;
     }

@@ -5,6 +5,7 @@ package browser
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +94,10 @@ type embedResult struct {
 			DecodeTokS      float64            `json:"decodeTokS"`
 		} `json:"stats"`
 		Features struct {
-			Path struct{ Backend, Why string } `json:"path"`
+			Path    struct{ Backend, Why string } `json:"path"`
+			Storage struct {
+				OPFS bool `json:"opfs"`
+			} `json:"storage"`
 		} `json:"features"`
 		Cache       []any    `json:"cache"`
 		BrokenModel *jsError `json:"brokenModel"`
@@ -102,7 +106,19 @@ type embedResult struct {
 			Worker  bool    `json:"worker"`
 			Backend string  `json:"backend"`
 		} `json:"mainThread"`
-		Unload *jsError `json:"unload"`
+		Unload     *jsError `json:"unload"`
+		ModelCache *struct {
+			First, Second, Third struct {
+				Phases  []string `json:"phases"`
+				IDs     []int32  `json:"ids"`
+				FetchMs float64  `json:"fetchMs"`
+			}
+			Listed, AfterEvict, After []cachedModel
+			TooBig                    *jsError `json:"tooBig"`
+			Deleted                   bool     `json:"deleted"`
+			Size                      int64    `json:"size"`
+			URLs                      []string `json:"urls"`
+		} `json:"modelCache"`
 		WebGPU *struct {
 			IDs          []int32 `json:"ids"`
 			Resumed      []int32 `json:"resumed"`
@@ -139,6 +155,7 @@ func TestEmbeddedAPI(t *testing.T) {
 			if e.webgpu {
 				u += "&webgpu=1" // also an engine with backend: "webgpu", in its worker
 			}
+			u += "&cut=" + url.QueryEscape("/test/cut/"+e.name+"-")
 			r := decode[embedResult](t, runInBrowser(t, ts, e, u, ts.fromChannel()))
 			c := r.Cases
 			require.Empty(t, r.Errors)
@@ -241,6 +258,61 @@ func TestEmbeddedAPI(t *testing.T) {
 				assert.Equal(t, 2, g.Lost, "a devicelost event per loss")
 				assert.Equal(t, "webgpu", g.BackendAfter, "a new device, not the CPU path")
 			}
+			// The model cache: the first load's download breaks off and
+			// goes on with a Range request from where it stopped; the second
+			// load is read from the cache with no request; a model that does
+			// not fit beside the first evicts it; one that cannot fit at all
+			// is a clear error.
+			if mc := c.ModelCache; assert.NotNil(t, mc, "the model cache case") && func() bool {
+				greedy := native(t, "And God said", 8, sample.Params{}, c.Stats.Backend == "webgpu")
+				a, b := mc.URLs[0], mc.URLs[1]
+				pathOf := func(u string) string { p, _ := url.Parse(u); return p.Path }
+				reqs := ts.cutRequests(pathOf(a))
+				t.Logf("%s: model cache: first load %v (requests %q), second %v, %d bytes kept", e.name, mc.First.Phases, reqs, mc.Second.Phases, mc.Size)
+				assert.Equal(t, greedy, mc.First.IDs)
+				assert.Equal(t, greedy, mc.Second.IDs)
+				assert.Equal(t, greedy, mc.Third.IDs)
+				assert.Contains(t, mc.First.Phases, "fetch")
+				if !c.Features.Storage.OPFS {
+					// No OPFS (WebKitGTK here): nothing is kept, a broken
+					// download still goes on where it stopped (in memory).
+					t.Logf("%s: no OPFS: no model cache", e.name)
+					assert.Empty(t, mc.Listed)
+					assert.Contains(t, mc.Second.Phases, "fetch")
+					assert.GreaterOrEqual(t, len(reqs), 3, "the broken download, its resumption, and the second load's")
+					assert.Nil(t, mc.TooBig, "without a cache, maxBytes bounds nothing")
+					return false
+				}
+				assert.NotContains(t, mc.Second.Phases, "fetch", "the second load: no download")
+				assert.Contains(t, mc.Second.Phases, "cache")
+				// The broken download, and its resumption: a Range request from
+				// the bytes that arrived (a whole request again when the browser
+				// dropped them all on the reset); none for the second load.
+				if assert.GreaterOrEqual(t, len(reqs), 2) {
+					assert.Empty(t, reqs[0])
+					last := reqs[len(reqs)-1]
+					if last != "" {
+						assert.Regexp(t, `^bytes=[1-9][0-9]*-$`, last, "resumed from where it broke")
+						var from int
+						fmt.Sscanf(last, "bytes=%d-", &from)
+						assert.LessOrEqual(t, int64(from), mc.Size/3+1)
+					}
+					assert.LessOrEqual(t, len(reqs), 3)
+				}
+				assert.Contains(t, urlsOf(mc.Listed), a)
+				assert.NotContains(t, urlsOf(mc.Listed), ts.URL+"/test/broken.gguf", "a file that is no model is not kept")
+				assert.Contains(t, urlsOf(mc.AfterEvict), b)
+				assert.NotContains(t, urlsOf(mc.AfterEvict), a, "the least recently used model evicted")
+				if assert.NotNil(t, mc.TooBig) {
+					assert.Equal(t, "out-of-memory", mc.TooBig.Code)
+					assert.Contains(t, mc.TooBig.Message, "do not fit")
+				}
+				assert.True(t, mc.Deleted, "nothing evicted for a model that cannot fit")
+				assert.NotContains(t, urlsOf(mc.After), b)
+				return true
+			}() {
+				t.Logf("%s: the model cache kept, resumed and evicted", e.name)
+			}
 			if assert.NotNil(t, c.Unload) {
 				assert.Contains(t, c.Unload.Message, "unloaded")
 			}
@@ -289,3 +361,17 @@ func cliTokens(t *testing.T, prompt string, n int, seed int) []int32 {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// cachedModel is one entry of listCachedModels().
+type cachedModel struct {
+	URL   string `json:"url"`
+	Bytes int64  `json:"bytes"`
+}
+
+func urlsOf(ms []cachedModel) []string {
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.URL)
+	}
+	return out
+}

@@ -3,6 +3,7 @@
 package browser
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +52,15 @@ type testServer struct {
 	*httptest.Server
 	store   *server.MemoryStore
 	results chan []byte
+	mu      sync.Mutex
+	cut     map[string][]string // /test/cut/ requests by path: their Range headers
+}
+
+// cutRequests are the Range headers of path's requests so far.
+func (ts *testServer) cutRequests(path string) []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return append([]string(nil), ts.cut[path]...)
 }
 
 func startServer(t testing.TB) *testServer {
@@ -91,6 +103,28 @@ func startServer(t testing.TB) *testServer {
 	require.NoError(t, err)
 	mux.HandleFunc("/test/broken.gguf", func(w http.ResponseWriter, r *http.Request) {
 		w.Write(kjv[:len(kjv)/3]) // the header whole, the tensors cut
+	})
+	// The default model under any name, with Range requests and an ETag;
+	// each name's first whole-file answer breaks off at a third of the file.
+	ts.cut = map[string][]string{}
+	mux.HandleFunc("/test/cut/", func(w http.ResponseWriter, r *http.Request) {
+		ts.mu.Lock()
+		first := len(ts.cut[r.URL.Path]) == 0
+		ts.cut[r.URL.Path] = append(ts.cut[r.URL.Path], r.Header.Get("Range"))
+		ts.mu.Unlock()
+		w.Header().Set("ETag", `"kjv-q8_0"`)
+		w.Header().Set("Cache-Control", "no-store")
+		if first && r.Header.Get("Range") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(kjv)))
+			w.Write(kjv[:len(kjv)/3])
+			w.(http.Flusher).Flush()
+			// Time for the bytes to reach the page before the connection
+			// drops mid-file (a browser may drop what it holds on a reset;
+			// then the download starts over, which the test accepts).
+			time.Sleep(300 * time.Millisecond)
+			panic(http.ErrAbortHandler)
+		}
+		http.ServeContent(w, r, "model.gguf", time.Time{}, bytes.NewReader(kjv))
 	})
 	mux.Handle("/test/files/", isolate(files))
 	mux.Handle("/test/bin/", isolate(bins))

@@ -1,7 +1,7 @@
 // app.js: the cases the browser tests check (tests/browser/embed_test.go),
 // run through the JS API exactly as an app would use it. Each case puts
 // what it saw into `out`; the Go test compares it with the native engine.
-import { createEngine, detectFeatures, listCachedModels, WebInferError } from "./webinfer/webinfer.js";
+import { createEngine, detectFeatures, listCachedModels, deleteCachedModel, WebInferError } from "./webinfer/webinfer.js";
 
 const q = new URLSearchParams(location.search);
 const model = q.get("model");
@@ -136,6 +136,32 @@ async function main() {
       await gpu.unload();
       const ids = (cs) => cs.filter((c) => c.token >= 0).map((c) => c.token);
       return { ids: ids(chunks), resumed: ids(resumed), next: ids(next), backend: stats.backend, backendAfter: after.backend, gpuBytes: stats.gpuBytes, destroyed, lost: lost.length };
+    });
+  }
+
+  if (q.get("cut")) {
+    await run("modelCache", async () => {
+      const base = new URL(q.get("cut"), location.href).href;
+      const [a, b, c] = [base + "a.gguf", base + "b.gguf", base + "c.gguf"];
+      const uniq = (xs) => xs.filter((x, i) => i === 0 || xs[i - 1] !== x);
+      const ids = (cs) => cs.filter((x) => x.token >= 0).map((x) => x.token);
+      const load = async (url, extra = {}) => {
+        const phases = [];
+        const e = await createEngine({ model: url, onProgress: (p) => phases.push(p.phase), ...extra });
+        const got = ids(await tokens(e.generate(PROMPT, { maxTokens: 8, temperature: 0 })));
+        const stats = e.stats();
+        await e.unload();
+        return { phases: uniq(phases), ids: got, fetchMs: stats.ttftBreakdownMs.fetch };
+      };
+      const first = await load(a); // the download breaks, and resumes
+      const listed = await listCachedModels();
+      const second = await load(a); // from the cache
+      const size = (listed.find((m) => m.url === a) || {}).bytes || 0;
+      const third = await load(b, { cache: { maxBytes: Math.max(1, Math.floor(size * 1.5)) } }); // room for one: a goes
+      const afterEvict = await listCachedModels();
+      const tooBig = await errorOf(() => createEngine({ model: c, cache: { maxBytes: 1000 } }));
+      const deleted = await deleteCachedModel(b);
+      return { first, second, third, listed, afterEvict, tooBig, deleted, size, urls: [a, b, c], after: await listCachedModels() };
     });
   }
 

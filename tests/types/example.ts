@@ -19,7 +19,9 @@ export async function everyCall(file: File): Promise<string> {
       console.log(text, loaded, total, etaMs);
     },
   });
-  const fromFile = await createEngine({ model: file, worker: false });
+  const fromFile = await createEngine({ model: file, worker: false, cache: false });
+  const bounded = await createEngine({ model: "model.gguf", cache: { maxBytes: 2e9 } });
+  await bounded.unload();
   await fromFile.unload();
 
   const ctl = new AbortController();
@@ -55,7 +57,7 @@ export async function everyCall(file: File): Promise<string> {
   await engine.unload();
 
   const f: FeatureReport = await detectFeatures();
-  console.log(f.path.backend, f.webgpu.adapter?.isFallbackAdapter, f.wasm.simd, f.workerWebGPU.webgpu, f.storage.quota);
+  console.log(f.path.backend, f.webgpu.adapter?.isFallbackAdapter, f.wasm.simd, f.workerWebGPU.webgpu, f.storage.quota, f.storage.opfs);
   for (const m of await listCachedModels()) {
     const gone: boolean = await deleteCachedModel(m.url);
     console.log(m.bytes, m.lastUsed, gone);

@@ -51,6 +51,7 @@ type Host struct {
 	tokens     int                        // generated so far by the active one
 	last       engine.Result              // of the last generation
 	chats      int
+	fetchMs    float64 // the page side's download before the load
 }
 
 // NewHost is a Host with nothing loaded.
@@ -111,7 +112,7 @@ func (h *Host) load(in In) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.loading, h.cancelLoad, h.modelURL = true, cancel, in.Model
+	h.loading, h.cancelLoad, h.modelURL, h.fetchMs = true, cancel, in.Model, in.FetchMs
 	h.mu.Unlock()
 	go func() {
 		defer cancel()
@@ -121,7 +122,11 @@ func (h *Host) load(in In) {
 		s, err := session.Start(ctx, cfg, func(e session.Event) {
 			switch e := e.(type) {
 			case session.Progress:
-				h.post(Out{Ev: EvProgress, ID: in.ID, Phase: phaseOf(e.Phase), Loaded: e.Loaded, Total: e.Total, Text: e.Text, ETAMs: eta(e)})
+				phase := phaseOf(e.Phase)
+				if phase == "fetch" && in.ReadPhase != "" {
+					phase = in.ReadPhase
+				}
+				h.post(Out{Ev: EvProgress, ID: in.ID, Phase: phase, Loaded: e.Loaded, Total: e.Total, Text: e.Text, ETAMs: eta(e)})
 			case session.Detected:
 				path = e.Features.Path
 			case session.Chosen:
@@ -419,7 +424,7 @@ func (h *Host) stats() *Stats {
 		return st
 	}
 	m := h.sess.Report().Metrics
-	st.TTFTBreakdownMs = TTFTBreakdown{Fetch: m.LoadMillis, Upload: m.UploadMillis, Compile: m.CompileMillis, Prefill: h.last.TTFTMillis}
+	st.TTFTBreakdownMs = TTFTBreakdown{Fetch: h.fetchMs + m.LoadMillis, Upload: m.UploadMillis, Compile: m.CompileMillis, Prefill: h.last.TTFTMillis}
 	st.KVBytes = kvBytes(h.sess.Model())
 	st.GPUBytes = h.sess.GPUBytes()
 	return st

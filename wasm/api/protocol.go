@@ -14,6 +14,11 @@ type In struct {
 	Model     string `json:"model,omitempty"` // a URL (File, Blob and ArrayBuffer arrive as blob: URLs)
 	Backend   string `json:"backend,omitempty"`
 	Precision string `json:"precision,omitempty"`
+	// ReadPhase is the phase of the engine's read of Model: "cache" when
+	// the page's side gives a kept file (shim/cache.js), else the fetch.
+	ReadPhase string `json:"readPhase,omitempty"`
+	// FetchMs is the page's side's download (or cache lookup) before.
+	FetchMs float64 `json:"fetchMs,omitempty"`
 	// generate: a prompt and options by the JS API's names
 	Prompt  *string        `json:"prompt,omitempty"`
 	Options map[string]any `json:"options,omitempty"`

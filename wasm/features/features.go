@@ -45,6 +45,7 @@ type Wasm struct {
 type Storage struct {
 	Quota float64 `json:"quota"`
 	Usage float64 `json:"usage"`
+	OPFS  bool    `json:"opfs"` // the origin private file system, with writable files (the model cache)
 }
 
 // WorkerWebGPU says whether a dedicated worker sees WebGPU.
