@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path"
 	"runtime"
@@ -127,23 +126,6 @@ func Open(ctx context.Context, src string, progress func(Progress)) (*gguf.File,
 	return f, fh, func() { fh.Close(); cleanup() }, nil
 }
 
-// get starts an HTTP GET of src.
-func get(ctx context.Context, src string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", src, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err // net/http names the URL
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, fmt.Errorf("%s: HTTP %s", src, resp.Status)
-	}
-	return resp, nil
-}
-
 // counter reports the bytes read through it.
 type counter struct {
 	r        io.Reader
@@ -163,13 +145,13 @@ func (c *counter) Read(p []byte) (int, error) {
 // fetch reads src over HTTP into memory (a browser: no file system), the
 // buffer sized from Content-Length when the server sends it.
 func fetch(ctx context.Context, src string, progress func(Progress)) ([]byte, error) {
-	resp, err := get(ctx, src)
+	body, length, err := get(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	buf := make([]byte, 0, max(resp.ContentLength, 0))
-	c := &counter{r: resp.Body, total: resp.ContentLength, progress: progress}
+	defer body.Close()
+	buf := make([]byte, 0, max(length, 0))
+	c := &counter{r: body, total: length, progress: progress}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -187,16 +169,16 @@ func fetch(ctx context.Context, src string, progress func(Progress)) ([]byte, er
 
 // download writes src to a temporary file and returns its path.
 func download(ctx context.Context, src string, progress func(Progress)) (string, error) {
-	resp, err := get(ctx, src)
+	body, length, err := get(ctx, src)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer body.Close()
 	tmp, err := os.CreateTemp("", "webinfer-*.gguf")
 	if err != nil {
 		return "", err
 	}
-	c := &counter{r: resp.Body, total: resp.ContentLength, progress: progress}
+	c := &counter{r: body, total: length, progress: progress}
 	if _, err := io.Copy(tmp, c); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
