@@ -224,7 +224,9 @@ class Engine {
       this._revoke = revoke;
       if (source) kept = new URL(String(this._options.model), globalThis.location ? globalThis.location.href : undefined).href;
       // The engine reads a kept model from its file: its read is phase cache.
-      const ready = await this._request({ op: "load", model: url, backend: this._options.backend || "auto", precision: this._options.precision || "",
+      const m = this._options.model;
+      const name = typeof m === "string" || m instanceof URL ? String(m) : (m && m.name) || "";
+      const ready = await this._request({ op: "load", model: url, name, backend: this._options.backend || "auto", precision: this._options.precision || "",
         readPhase: source ? "cache" : "", fetchMs: fetchMs || 0 }, (m, done, fail) => {
         if (m.ev === "progress") onProgress(m);
         else if (m.ev === "ready") done(m);

@@ -112,7 +112,11 @@ func (h *Host) load(in In) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.loading, h.cancelLoad, h.modelURL, h.fetchMs = true, cancel, in.Model, in.FetchMs
+	name := in.Name
+	if name == "" {
+		name = in.Model
+	}
+	h.loading, h.cancelLoad, h.modelURL, h.fetchMs = true, cancel, name, in.FetchMs
 	h.mu.Unlock()
 	go func() {
 		defer cancel()

@@ -12,6 +12,7 @@ type In struct {
 	ID int `json:"id,omitempty"`
 	// load
 	Model     string `json:"model,omitempty"` // a URL (File, Blob and ArrayBuffer arrive as blob: URLs)
+	Name      string `json:"name,omitempty"`  // the model's URL or file name as the app gave it (Model may be a blob: URL)
 	Backend   string `json:"backend,omitempty"`
 	Precision string `json:"precision,omitempty"`
 	// ReadPhase is the phase of the engine's read of Model: "cache" when

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -16,6 +17,34 @@ type Weight struct {
 	Type       gguf.Type
 	Rows, Cols int
 	Data       []byte
+	// Src and Off, when Data is nil, are where the weight's bytes lie (a
+	// model loaded lazily, model.LoadLazy: the GPU upload reads them a
+	// piece at a time; the CPU's products need Data, model.Materialize).
+	Src io.ReaderAt
+	Off int64
+}
+
+// Size is the weight's bytes.
+func (w Weight) Size() int64 { return int64(w.Rows) * w.Type.RowBytes(int64(w.Cols)) }
+
+// ReadRows returns the blocks of rows r0 to r0+n: a slice of Data, or read
+// from Src.
+func (w Weight) ReadRows(r0, n int) ([]byte, error) {
+	rb := int64(w.RowBytes())
+	if r0 < 0 || n < 0 || r0+n > w.Rows {
+		return nil, fmt.Errorf("%s: rows %d to %d of %d", w.Name, r0, r0+n, w.Rows)
+	}
+	if w.Data != nil {
+		return w.Data[int64(r0)*rb : int64(r0+n)*rb], nil
+	}
+	if w.Src == nil {
+		return nil, fmt.Errorf("%s: the weight has no data", w.Name)
+	}
+	out := make([]byte, int64(n)*rb)
+	if _, err := w.Src.ReadAt(out, w.Off+int64(r0)*rb); err != nil {
+		return nil, fmt.Errorf("%s: reading rows %d to %d: %w", w.Name, r0, r0+n, err)
+	}
+	return out, nil
 }
 
 // NewWeight checks that data holds rows×cols elements of type t.
@@ -44,7 +73,11 @@ func (w Weight) Row(r int) []byte {
 // DequantizeRow writes row r as float32 into dst (len Cols): the embedding
 // lookup, which reads one row and so needs no quantized dot.
 func (w Weight) DequantizeRow(r int, dst []float32) error {
-	return quant.Dequantize(w.Type, w.Row(r), dst)
+	row, err := w.ReadRows(r, 1) // read from the file when the weight is lazy
+	if err != nil {
+		return err
+	}
+	return quant.Dequantize(w.Type, row, dst)
 }
 
 // ParallelRows runs f over [0, rows) in contiguous chunks, one goroutine

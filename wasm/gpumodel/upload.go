@@ -69,33 +69,58 @@ func (r *Runner) upload(data []byte, label string) (webgpu.Buffer, error) {
 	return b, r.dev.WriteBuffer(b, 0, data)
 }
 
+// uploadChunk bounds the bytes of weights read and transformed at once
+// by an upload: of a lazily loaded model (model.LoadLazy), no more than
+// this is in memory at a time.
+const uploadChunk = 4 << 20
+
 // uploadWeight uploads ws (of one type and width) as one matrix, their
-// rows one after the other.
-// Parts of rows beyond the first are split off when the matrix is larger
-// than a binding may be (see fits).
+// rows one after the other, a chunk of rows at a time (read from the file
+// when the model is lazy). Parts of rows beyond the first are split off
+// when the matrix is larger than a binding may be (see fits).
 func (r *Runner) uploadWeight(ws ...cpu.Weight) (*weight, error) {
 	g := &weight{typ: ws[0].Type.String(), cols: ws[0].Cols}
 	layout, _ := kernels.Layout(g.typ)
 	g.split = layout.Split
-	var blocks []byte
 	for _, w := range ws {
 		g.rows += w.Rows
-		blocks = append(blocks, w.Data...)
 	}
-	if len(ws) == 1 {
-		blocks = ws[0].Data
+	rowBytes := ws[0].RowBytes()
+	// What one row becomes (Split works block by block).
+	one, err := rowsOf(ws, 0, 1)
+	if err != nil {
+		return g, err
 	}
-	rowBytes := len(blocks) / g.rows
+	d1, s1 := kernels.Split(g.typ, one, quant.F16ToF32)
+	dataRow, scaleRow := int64(len(d1)), int64(4*len(s1))
 	for _, part := range kernels.Parts(g.rows, rowBytes, r.maxBinding) {
-		data, scales := kernels.Split(g.typ, blocks[part.Row0*rowBytes:(part.Row0+part.Rows)*rowBytes], quant.F16ToF32)
+		per := part.Rows
+		if dataRow%4 == 0 { // writes land at multiples of 4
+			per = max(1, min(part.Rows, uploadChunk/rowBytes))
+		}
 		p := weightPart{Part: part}
-		var err error
-		if p.data, err = r.upload(data, ws[0].Name); err != nil {
+		if p.data, err = r.buf(int64(part.Rows)*dataRow, ws[0].Name); err != nil {
 			return g, err
 		}
 		if g.split {
-			if p.scales, err = r.upload(webgpu.Float32Bytes(scales), ws[0].Name+".scales"); err != nil {
+			if p.scales, err = r.buf(int64(part.Rows)*scaleRow, ws[0].Name+".scales"); err != nil {
 				return g, err
+			}
+		}
+		for r0 := part.Row0; r0 < part.Row0+part.Rows; r0 += per {
+			n := min(per, part.Row0+part.Rows-r0)
+			blocks, err := rowsOf(ws, r0, n)
+			if err != nil {
+				return g, err
+			}
+			data, scales := kernels.Split(g.typ, blocks, quant.F16ToF32)
+			if err := r.dev.WriteBuffer(p.data, int64(r0-part.Row0)*dataRow, data); err != nil {
+				return g, err
+			}
+			if g.split {
+				if err := r.dev.WriteBuffer(p.scales, int64(r0-part.Row0)*scaleRow, webgpu.Float32Bytes(scales)); err != nil {
+					return g, err
+				}
 			}
 		}
 		g.parts = append(g.parts, p)
@@ -103,14 +128,40 @@ func (r *Runner) uploadWeight(ws ...cpu.Weight) (*weight, error) {
 	return g, nil
 }
 
+// rowsOf returns rows r0 to r0+n of ws taken as one matrix, their rows
+// one after the other.
+func rowsOf(ws []cpu.Weight, r0, n int) ([]byte, error) {
+	var out []byte
+	for _, w := range ws {
+		if n == 0 {
+			break
+		}
+		if r0 >= w.Rows {
+			r0 -= w.Rows
+			continue
+		}
+		k := min(n, w.Rows-r0)
+		b, err := w.ReadRows(r0, k)
+		if err != nil {
+			return nil, err
+		}
+		if k == n && out == nil {
+			return b, nil // within one weight: no copy
+		}
+		out = append(out, b...)
+		r0, n = 0, n-k
+	}
+	return out, nil
+}
+
 // fits says whether ws, as one matrix, fits one storage binding (their
 // GGUF size bounds every buffer their product reads).
 func (r *Runner) fits(ws ...cpu.Weight) bool {
-	var n int
+	var n int64
 	for _, w := range ws {
-		n += len(w.Data)
+		n += w.Size()
 	}
-	return int64(n) <= r.maxBinding
+	return n <= r.maxBinding
 }
 
 // actBytes is the size of n activations (f16 ones padded to 8 bytes, a

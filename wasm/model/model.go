@@ -56,6 +56,62 @@ func LoadFromMemory(f *gguf.File, data []byte) (*Model, error) {
 	return load(f, loader{f: f, mem: data})
 }
 
+// LoadLazy is Load that leaves the 2-D weights where they are in r (their
+// Data nil, cpu.Weight.Src and Off set): the GPU upload reads them a piece
+// at a time, so a model headed for the GPU never lies whole in memory.
+// Materialize reads them in for the CPU path.
+func LoadLazy(f *gguf.File, r io.ReaderAt) (*Model, error) {
+	return load(f, loader{f: f, r: r, lazy: true})
+}
+
+// Lazy says whether some weights are still in the file (LoadLazy).
+func (m *Model) Lazy() bool {
+	lazy := false
+	m.eachWeight(func(w *cpu.Weight) error {
+		lazy = lazy || w.Data == nil
+		return nil
+	})
+	return lazy
+}
+
+// Materialize reads every weight LoadLazy left in the file into memory,
+// for the CPU path.
+func (m *Model) Materialize() error {
+	return m.eachWeight(func(w *cpu.Weight) error {
+		if w.Data != nil {
+			return nil
+		}
+		data, err := w.ReadRows(0, w.Rows)
+		if err != nil {
+			return err
+		}
+		w.Data = data
+		return nil
+	})
+}
+
+// eachWeight calls f on every 2-D weight (the tied output once, with the
+// embedding).
+func (m *Model) eachWeight(f func(*cpu.Weight) error) error {
+	ws := []*cpu.Weight{&m.TokEmbd}
+	if !m.TiedOutput {
+		ws = append(ws, &m.Output)
+	}
+	for i := range m.Layers {
+		ly := &m.Layers[i]
+		ws = append(ws, &ly.Wq, &ly.Wk, &ly.Wv, &ly.Wo, &ly.Wgate, &ly.Wup, &ly.Wdown)
+	}
+	for _, w := range ws {
+		if err := f(w); err != nil {
+			return err
+		}
+	}
+	if m.TiedOutput {
+		m.Output = m.TokEmbd
+	}
+	return nil
+}
+
 func load(f *gguf.File, l loader) (*Model, error) {
 	cfg, err := ConfigFromGGUF(f)
 	if err != nil {
@@ -125,9 +181,10 @@ func load(f *gguf.File, l loader) (*Model, error) {
 }
 
 type loader struct {
-	f   *gguf.File
-	r   io.ReaderAt
-	mem []byte // the whole file, when it is in memory
+	f    *gguf.File
+	r    io.ReaderAt
+	mem  []byte // the whole file, when it is in memory
+	lazy bool   // 2-D weights stay in r (LoadLazy)
 }
 
 func (l loader) tensor(name string) (gguf.TensorInfo, []byte, error) {
@@ -154,6 +211,9 @@ func (l loader) tensor(name string) (gguf.TensorInfo, []byte, error) {
 
 // weight loads a 2-D weight with cols columns and rows rows (-1: any).
 func (l loader) weight(name string, cols, rows int) (cpu.Weight, error) {
+	if l.lazy {
+		return l.lazyWeight(name, cols, rows)
+	}
 	ti, data, err := l.tensor(name)
 	if err != nil {
 		return cpu.Weight{}, err
@@ -166,6 +226,25 @@ func (l loader) weight(name string, cols, rows int) (cpu.Weight, error) {
 		return cpu.Weight{}, fmt.Errorf("%w: %v", ErrBadModel, err)
 	}
 	return w, nil
+}
+
+// lazyWeight checks a 2-D weight's shape and type and records where its
+// bytes are, reading none.
+func (l loader) lazyWeight(name string, cols, rows int) (cpu.Weight, error) {
+	ti, ok := l.f.Tensor(name)
+	if !ok {
+		return cpu.Weight{}, fmt.Errorf("%w: missing tensor %s", ErrBadModel, name)
+	}
+	if !quant.IsSupported(ti.Type) {
+		return cpu.Weight{}, fmt.Errorf("%w: unsupported tensor type %s for %s", ErrBadModel, ti.Type, name)
+	}
+	if len(ti.Dims) != 2 || ti.Dims[0] != int64(cols) || (rows >= 0 && ti.Dims[1] != int64(rows)) {
+		return cpu.Weight{}, fmt.Errorf("%w: %s has shape %v, want [%d %d]", ErrBadModel, name, ti.Dims, cols, rows)
+	}
+	if cols%ti.Type.BlockSize() != 0 || ti.Size != ti.Dims[1]*ti.Type.RowBytes(int64(cols)) {
+		return cpu.Weight{}, fmt.Errorf("%w: %s: %d bytes for shape %v", ErrBadModel, name, ti.Size, ti.Dims)
+	}
+	return cpu.Weight{Name: name, Type: ti.Type, Rows: int(ti.Dims[1]), Cols: cols, Src: l.r, Off: l.f.DataOffset + ti.Offset}, nil
 }
 
 // vector loads a 1-D tensor of n elements as float32.

@@ -82,6 +82,12 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Session, error) 
 	if s.runner != nil && cfg.Prefs.Backend != "webgpu" {
 		s.choose(ctx)
 	}
+	if s.runner == nil {
+		if err := s.materialize(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	backend, why := "cpu", feats.Path.Why
 	if s.runner != nil {
 		backend = "webgpu"
@@ -254,10 +260,33 @@ func (s *Session) dropDevice() {
 	}
 }
 
+// materialize reads a lazily loaded model's weights into memory, for the
+// CPU path (model.LoadLazy left them in the browser's Blob).
+func (s *Session) materialize() error {
+	if !s.m.Lazy() {
+		return nil
+	}
+	s.progress(PhaseFetch, "reading the weights for the CPU path")
+	if err := s.m.Materialize(); err != nil {
+		e := newError(CodeBadModel, false, "model %s: %v", s.cfg.Model, err)
+		s.fail(e)
+		return e
+	}
+	return nil
+}
+
 // choose keeps the WebGPU backend only if it decodes faster than the CPU
 // path here: on a software adapter (SwiftShader, lavapipe) the CPU path
-// usually wins.
+// usually wins. On a hardware adapter a lazily loaded model keeps WebGPU
+// unmeasured: the CPU path's measurement would need the whole model in
+// memory, which the lazy load exists to avoid.
 func (s *Session) choose(ctx context.Context) {
+	if s.m.Lazy() && !s.dev.Info().Adapter.IsFallbackAdapter {
+		return
+	}
+	if err := s.materialize(); err != nil {
+		return
+	}
 	s.progress(PhaseChoose, "measuring the WebGPU and CPU paths")
 	gpuMs, err := probe(ctx, s.m, s.runner)
 	if err != nil {
@@ -403,6 +432,9 @@ func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) engine.Ba
 	s.precision = "f32"
 	s.setReport(func(r *report.Report) { r.Backend, r.Precision = "cpu", "f32" })
 	emit(Fallback{From: "webgpu", To: "cpu", Why: "no GPU device came back after the loss"})
+	if err := s.materialize(); err != nil {
+		return failing{err}
+	}
 	return engine.CPUBackend(s.m)
 }
 
@@ -476,4 +508,12 @@ func (s *Session) LoseDevice() bool {
 	}
 	s.dev.Destroy()
 	return true
+}
+
+// failing is a backend whose every call fails with err.
+type failing struct{ err error }
+
+func (f failing) Reset(int) error { return f.err }
+func (f failing) Forward(context.Context, []int32) ([]float32, error) {
+	return nil, f.err
 }

@@ -58,13 +58,38 @@ func fetched(src string) bool {
 
 // Load opens src and loads its model. Natively a path is read in place
 // (tensor by tensor, never the whole file) and a URL is downloaded to a
-// temporary file first; in js/wasm a fetched source is read into memory.
+// temporary file first; in js/wasm a blob: URL's model is loaded lazily
+// (model.LoadLazy: the weights stay in the Blob) and a fetched source is
+// read into memory.
 // progress (may be nil) gets the bytes read as they arrive. close frees
 // the file.
 func Load(ctx context.Context, src string, progress func(Progress)) (*model.Model, Info, func(), error) {
 	info := Info{Name: path.Base(src)}
 	if i := strings.IndexAny(info.Name, "?#"); i >= 0 {
 		info.Name = info.Name[:i]
+	}
+	if isBlob(src) {
+		// A model in the browser's keeping (the cache, or a File): read
+		// lazily from there, never whole into the WASM memory (the GPU
+		// upload reads it a chunk at a time; the CPU path materializes it).
+		r, size, err := openBlob(ctx, src)
+		if err != nil {
+			return nil, info, nil, err
+		}
+		info.Bytes = size
+		info.Name = "model.gguf"
+		f, err := gguf.ReadAt(r, size)
+		if err != nil {
+			return nil, info, nil, fmt.Errorf("model: %w", err)
+		}
+		m, err := model.LoadLazy(f, r)
+		if err != nil {
+			return nil, info, nil, fmt.Errorf("model: %w", err)
+		}
+		if progress != nil {
+			progress(Progress{Loaded: size, Total: size})
+		}
+		return m, info, func() {}, nil
 	}
 	if fetched(src) && runtime.GOOS == "js" {
 		data, err := fetch(ctx, src, progress)

@@ -1,0 +1,126 @@
+//go:build js && wasm
+
+package source
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/hack-pad/safejs"
+	"github.com/webinfer/webinfer/wasm/jsutil"
+)
+
+// isBlob says whether src is a blob: URL (the JS API hands the engine a
+// model kept in the cache, or given as a File, Blob or ArrayBuffer, so).
+func isBlob(src string) bool { return strings.HasPrefix(src, "blob:") }
+
+// openBlob fetches a blob: URL's Blob (its bytes stay outside the WASM
+// memory) and returns a ReaderAt over it and its size.
+func openBlob(ctx context.Context, src string) (io.ReaderAt, int64, error) {
+	fetch, err := safejs.Global().Get("fetch")
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := fetch.Invoke(src)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := jsutil.Await(ctx, p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %s", src, jsutil.ErrorMessage(err))
+	}
+	bp, err := resp.Call("blob")
+	if err != nil {
+		return nil, 0, err
+	}
+	blob, err := jsutil.Await(ctx, bp)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %s", src, jsutil.ErrorMessage(err))
+	}
+	sv, err := blob.Get("size")
+	if err != nil {
+		return nil, 0, err
+	}
+	size, err := sv.Float()
+	if err != nil {
+		return nil, 0, err
+	}
+	// Reads outlive the load (an upload again after a lost device, the CPU
+	// path's materialization): not bound to ctx.
+	return &blobReader{ctx: context.Background(), blob: blob, size: int64(size)}, int64(size), nil
+}
+
+// blobWindow is what a small read brings in at once: the GGUF header is
+// read in many small pieces, each of which would otherwise be a trip
+// through the JS event loop.
+const blobWindow = 1 << 20
+
+// blobReader reads a JS Blob's bytes by range (Blob.slice, arrayBuffer),
+// small reads through a window of blobWindow bytes.
+type blobReader struct {
+	ctx  context.Context
+	blob safejs.Value
+	size int64
+
+	mu     sync.Mutex
+	win    []byte
+	winOff int64
+}
+
+func (b *blobReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= b.size {
+		return 0, io.EOF
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(p) >= blobWindow {
+		n, err := b.read(p, off)
+		if err == nil && n < len(p) {
+			err = io.EOF
+		}
+		return n, err
+	}
+	if off < b.winOff || off+int64(len(p)) > b.winOff+int64(len(b.win)) {
+		b.win = make([]byte, min(blobWindow, b.size-off))
+		n, err := b.read(b.win, off)
+		if err != nil {
+			b.win = nil
+			return 0, err
+		}
+		b.win, b.winOff = b.win[:n], off
+	}
+	n := copy(p, b.win[off-b.winOff:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// read copies the bytes at off into p (up to the end of the blob).
+func (b *blobReader) read(p []byte, off int64) (int, error) {
+	end := min(b.size, off+int64(len(p)))
+	part, err := b.blob.Call("slice", float64(off), float64(end))
+	if err != nil {
+		return 0, err
+	}
+	ap, err := part.Call("arrayBuffer")
+	if err != nil {
+		return 0, err
+	}
+	ab, err := jsutil.Await(b.ctx, ap)
+	if err != nil {
+		return 0, fmt.Errorf("reading the model's bytes %d to %d: %s", off, end, jsutil.ErrorMessage(err))
+	}
+	u8, err := safejs.Global().Get("Uint8Array")
+	if err != nil {
+		return 0, err
+	}
+	arr, err := u8.New(ab)
+	if err != nil {
+		return 0, err
+	}
+	return safejs.CopyBytesToGo(p[:end-off], arr)
+}
