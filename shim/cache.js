@@ -214,17 +214,20 @@ async function download(url, sink, state, { onStart, onBytes, progress, signal }
   throw new WebInferError("network", `model ${url}: the download broke at byte ${state.have} of ${state.total} (${broken && broken.message ? broken.message : "cut short"}) ${RETRIES + 1} times`, true);
 }
 
+/** fetchBlob downloads url into memory (a Blob), resuming a broken download, keeping nothing. */
+export async function fetchBlob(url, { progress = () => {}, signal } = {}) {
+  const sink = memorySink();
+  await download(url, sink, { have: 0, total: 0, validator: "" }, { progress, signal });
+  return sink.file();
+}
+
 /**
  * open returns a File (or Blob) of url's model, from the cache or
  * downloaded (into the cache where there is one): { file, fromCache,
  * evicted }. progress({ phase, loaded, total, etaMs }).
  */
 export async function open(url, { progress = () => {}, maxBytes = Infinity, signal } = {}) {
-  if (!cacheSupported()) {
-    const sink = memorySink();
-    await download(url, sink, { have: 0, total: 0, validator: "" }, { progress, signal });
-    return { file: await sink.file(), fromCache: false, evicted: [] };
-  }
+  if (!cacheSupported()) return { file: await fetchBlob(url, { progress, signal }), fromCache: false, evicted: [] };
   const d = await dir();
   const k = await key(url);
   let meta = await readMeta(d, k);

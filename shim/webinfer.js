@@ -58,8 +58,14 @@ async function modelURL(m, options, progress) {
   };
   if (typeof m === "string" || m instanceof URL) {
     const url = new URL(String(m), globalThis.location ? globalThis.location.href : undefined).href;
-    if (options.cache === false || !/^https?:/.test(url)) return { url, revoke: () => {}, source: "" };
+    if (!/^https?:/.test(url)) return { url, revoke: () => {}, source: "" };
     const t0 = performance.now();
+    if (options.cache === false) {
+      // Nothing kept; still downloaded here, so that the engine reads the
+      // model lazily from a Blob rather than whole into its memory.
+      const blob = await cache.fetchBlob(url, { progress });
+      return { ...blobURL(blob), source: "fetched", fetchMs: performance.now() - t0 };
+    }
     const maxBytes = (options.cache && options.cache.maxBytes) || Infinity;
     const { file, fromCache } = await cache.open(url, { progress, maxBytes });
     return { ...blobURL(file), source: fromCache ? "cache" : "fetched", fetchMs: performance.now() - t0 };

@@ -35,7 +35,21 @@ async function run(name, f) {
   }
 }
 
+// heapCase loads a model on WebGPU and reports the WASM memory after
+// (WASM memory never shrinks: its size is the peak).
+async function heapCase(url) {
+  const engine = await createEngine({ model: url, backend: "webgpu" });
+  const got = await tokens(engine.generate(PROMPT, { maxTokens: 2, temperature: 0 }));
+  const s = engine.stats();
+  await engine.unload();
+  return { backend: s.backend, wasmHeapBytes: s.wasmHeapBytes, gpuBytes: s.gpuBytes, tokens: got.length };
+}
+
 async function main() {
+  if (q.get("heap")) {
+    await run("heap", () => heapCase(q.get("heap")));
+    return;
+  }
   const progress = [];
   const engine = await createEngine({ model, onProgress: (p) => progress.push(p) });
   out.progress = progress;

@@ -72,7 +72,7 @@ func (r *Runner) upload(data []byte, label string) (webgpu.Buffer, error) {
 // uploadChunk bounds the bytes of weights read and transformed at once
 // by an upload: of a lazily loaded model (model.LoadLazy), no more than
 // this is in memory at a time.
-const uploadChunk = 4 << 20
+const uploadChunk = 1 << 20
 
 // uploadWeight uploads ws (of one type and width) as one matrix, their
 // rows one after the other, a chunk of rows at a time (read from the file
