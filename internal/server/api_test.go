@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/api"
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
@@ -43,7 +44,7 @@ func apiServerOn(t *testing.T, store Store) (*httptest.Server, *model.Model) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sched.Run(ctx); close(done) }()
-	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: store, Limits: Limits{MaxBody: 4096, MaxTokens: 64}})
+	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: store, Limits: Limits{MaxBody: 4096, Limits: api.Limits{MaxTokens: 64}}})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })

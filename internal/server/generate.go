@@ -19,35 +19,25 @@ type Generator interface {
 	Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error)
 }
 
-// Limits bound what one client may ask for.
+// Limits bound what one client may ask for: a request's prompt, tokens and
+// stop strings (api.Limits, as the JS API's), and the server's own.
 type Limits struct {
-	MaxBody       int64 // bytes of an HTTP request body or a WebSocket frame
-	MaxPrompt     int   // bytes of a prompt (all messages together)
-	MaxTokens     int   // tokens one request may generate
-	MaxPerClient  int   // requests running at once on one WebSocket
-	MaxStopString int   // stop strings per request
+	api.Limits
+	MaxBody      int64 // bytes of an HTTP request body or a WebSocket frame
+	MaxPerClient int   // requests running at once on one WebSocket
 }
 
 // DefaultLimits are the limits when Config.Limits is zero.
-var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPrompt: 64 << 10, MaxTokens: 4096, MaxPerClient: 16, MaxStopString: 8}
+var DefaultLimits = Limits{Limits: api.DefaultLimits, MaxBody: 1 << 20, MaxPerClient: 16}
 
 // withDefaults is l with DefaultLimits' value for each field not set.
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	l.Limits = l.Limits.WithDefaults()
 	if l.MaxBody <= 0 {
-		l.MaxBody = d.MaxBody
-	}
-	if l.MaxPrompt <= 0 {
-		l.MaxPrompt = d.MaxPrompt
-	}
-	if l.MaxTokens <= 0 {
-		l.MaxTokens = d.MaxTokens
+		l.MaxBody = DefaultLimits.MaxBody
 	}
 	if l.MaxPerClient <= 0 {
-		l.MaxPerClient = d.MaxPerClient
-	}
-	if l.MaxStopString <= 0 {
-		l.MaxStopString = d.MaxStopString
+		l.MaxPerClient = DefaultLimits.MaxPerClient
 	}
 	return l
 }
@@ -92,7 +82,7 @@ func (o options) request(prompt string, msgs []engine.Message, lim Limits) (engi
 	if err := json.Unmarshal(b, &fields); err != nil {
 		return engine.Request{}, badOption("options: %v", err)
 	}
-	req, err := api.Request(prompt, msgs, fields, api.OpenAI, api.Limits{MaxPrompt: lim.MaxPrompt, MaxTokens: lim.MaxTokens, MaxStopString: lim.MaxStopString}, false)
+	req, err := api.Request(prompt, msgs, fields, api.OpenAI, lim.Limits, false)
 	if err != nil {
 		return req, badOption("%v", err)
 	}

@@ -17,10 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	gen "github.com/webinfer/webinfer/wasm/engine"
-	"github.com/webinfer/webinfer/wasm/gguf"
-	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/sample"
 )
 
 // TestPageReport opens the page with ?autorun=1&report=URL in each engine
@@ -306,20 +304,9 @@ const (
 // the default model (the same Go code the page runs, compiled natively);
 // exact uses f32 activations, as the WebGPU backend does.
 func nativeGreedy(t *testing.T, exact bool) []int {
-	path := filepath.Join(repoRoot(t), "assets", "models", "kjv-q8_0.gguf")
-	f, fh, err := gguf.Open(path)
-	require.NoError(t, err)
-	defer fh.Close()
-	m, err := model.Load(f, fh)
-	require.NoError(t, err)
-	m.ExactActivations = exact
 	var ids []int
-	_, err = gen.Generate(context.Background(), m, gen.Request{Prompt: genPrompt, MaxTokens: genTokens}, func(tk gen.Token) error {
-		if tk.ID >= 0 {
-			ids = append(ids, int(tk.ID))
-		}
-		return nil
-	})
-	require.NoError(t, err)
+	for _, id := range native(t, genPrompt, genTokens, sample.Params{}, exact) {
+		ids = append(ids, int(id))
+	}
 	return ids
 }
