@@ -183,6 +183,8 @@ export interface Stats {
   kvBytes: number;
   gpuBytes: number;
   wasmHeapBytes: number;
+  /** Every backend and its health: unavailable, starting, ready, idle (not initialised, or measured slower), failed, lost. */
+  backends: { name: "webgpu" | "cpu"; health: "unavailable" | "starting" | "ready" | "idle" | "failed" | "lost"; why: string }[];
 }
 
 export interface EngineEvents {

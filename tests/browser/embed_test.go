@@ -94,6 +94,9 @@ type embedResult struct {
 			WasmHeapBytes   int64              `json:"wasmHeapBytes"`
 			KVBytes         int64              `json:"kvBytes"`
 			DecodeTokS      float64            `json:"decodeTokS"`
+			Backends        []struct {
+				Name, Health, Why string
+			} `json:"backends"`
 		} `json:"stats"`
 		Features struct {
 			Path    struct{ Backend, Why string } `json:"path"`
@@ -223,6 +226,17 @@ func TestEmbeddedAPI(t *testing.T) {
 			}
 
 			assert.True(t, c.Stats.Worker, "the engine runs in a worker by default")
+			health := map[string]string{}
+			for _, b := range c.Stats.Backends {
+				health[b.Name] = b.Health
+				t.Logf("%s: backend %s: %s (%s)", e.name, b.Name, b.Health, b.Why)
+			}
+			assert.Equal(t, "ready", health[c.Stats.Backend], "the chosen backend is ready")
+			if e.webgpu {
+				assert.Contains(t, []string{"ready", "idle"}, health["webgpu"], "WebGPU started here (idle: measured slower)")
+			} else {
+				assert.Equal(t, "unavailable", health["webgpu"])
+			}
 			assert.Greater(t, c.Stats.WasmHeapBytes, int64(0))
 			assert.Greater(t, c.Stats.KVBytes, int64(0))
 			assert.Greater(t, c.Stats.TTFTBreakdownMs["fetch"], 0.0)

@@ -46,7 +46,7 @@ export async function everyCall(file: File): Promise<string> {
 
   const s: Stats = engine.stats();
   console.log(s.backend, s.precision, s.worker, s.ttftMs, s.ttftBreakdownMs.fetch, s.ttftBreakdownMs.upload, s.ttftBreakdownMs.compile,
-    s.ttftBreakdownMs.prefill, s.prefillTokS, s.decodeTokS, s.itlMs.p50, s.itlMs.p90, s.batchSize, s.kvBytes, s.gpuBytes, s.wasmHeapBytes);
+    s.ttftBreakdownMs.prefill, s.prefillTokS, s.decodeTokS, s.itlMs.p50, s.itlMs.p90, s.batchSize, s.kvBytes, s.gpuBytes, s.wasmHeapBytes, s.backends.map((b) => `${b.name}: ${b.health} (${b.why})`));
   const off = engine.on("telemetry", (t) => console.log(t.decodeTokS));
   off();
   engine.on("fallback", ({ from, to, reason }) => console.log(from, to, reason));

@@ -431,6 +431,7 @@ func (h *Host) stats() *Stats {
 	st.TTFTBreakdownMs = TTFTBreakdown{Fetch: h.fetchMs + m.LoadMillis, Upload: m.UploadMillis, Compile: m.CompileMillis, Prefill: h.last.TTFTMillis}
 	st.KVBytes = kvBytes(h.sess.Model())
 	st.GPUBytes = h.sess.GPUBytes()
+	st.Backends = h.sess.Backends()
 	return st
 }
 

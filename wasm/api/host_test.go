@@ -134,6 +134,16 @@ func TestLoadReportsProgressAndStats(t *testing.T) {
 	assert.Equal(t, "kjv-q8_0.gguf", ready.Stats.Model)
 	assert.Greater(t, ready.Stats.KVBytes, int64(0))
 	assert.Greater(t, ready.Stats.TTFTBreakdownMs.Fetch, 0.0)
+	// The registry: natively no WebGPU; the CPU path initialised, chosen.
+	require.Len(t, ready.Stats.Backends, 2)
+	for _, b := range ready.Stats.Backends {
+		switch b.Name {
+		case "webgpu":
+			assert.Equal(t, "unavailable", b.Health, b.Why)
+		case "cpu":
+			assert.Equal(t, "ready", b.Health, b.Why)
+		}
+	}
 
 	p.send(In{Op: OpLoad, ID: 2, Model: defaultModel(t)})
 	again := p.until(ended(2))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/report"
 )
 
 // The messages from the page to the engine: one JSON object each, told
@@ -141,6 +142,8 @@ type Stats struct {
 	Tokens          int           `json:"tokens"`    // generated so far by the running request
 	KVBytes         int64         `json:"kvBytes"`
 	GPUBytes        int64         `json:"gpuBytes"`
+	// Backends is the session's registry: each backend's health and why.
+	Backends []report.Backend `json:"backends"`
 }
 
 // TTFTBreakdown is where the first token's time went: the model's fetch

@@ -75,8 +75,23 @@ type Report struct {
 	Checks    []selfcheck.Result `json:"checks"`
 	// Probe is how the backend was chosen when both could run: decode
 	// milliseconds per token measured on each.
-	Probe  *Probe   `json:"probe,omitempty"`
-	Errors []string `json:"errors"`
+	Probe *Probe `json:"probe,omitempty"`
+	// Why is the reason for Backend; Backends is every backend's state
+	// (this project's additions).
+	Why      string    `json:"why,omitempty"`
+	Backends []Backend `json:"backends,omitempty"`
+	Errors   []string  `json:"errors"`
+}
+
+// Backend is one backend of the session's registry and its health.
+type Backend struct {
+	Name string `json:"name"` // "webgpu" or "cpu"
+	// Health: "unavailable" (this browser lacks it), "starting", "ready"
+	// (initialised, its self-check passed), "idle" (not initialised: not
+	// needed, or measured slower), "failed" (its start or self-check
+	// failed), "lost" (its device was lost; being replaced).
+	Health string `json:"health"`
+	Why    string `json:"why"`
 }
 
 // Probe records the measured choice between the WebGPU and CPU paths.

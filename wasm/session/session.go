@@ -68,8 +68,12 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Session, error) 
 	s := &Session{cfg: cfg, emit: emit, precision: "f32",
 		rep: report.Report{Tokens: []int{}, Errors: []string{}, Checks: []selfcheck.Result{}}}
 	feats := s.detect(ctx)
+	s.health("cpu", "idle", "not initialised until it is needed")
 	if feats.Path.Backend == "webgpu" {
+		s.health("webgpu", "starting", feats.Path.Why)
 		s.openDevice(ctx, feats.Path.Precision)
+	} else {
+		s.health("webgpu", "unavailable", feats.Path.Why)
 	}
 	if err := s.load(ctx); err != nil {
 		s.Close()
@@ -87,6 +91,9 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Session, error) 
 			s.Close()
 			return nil, err
 		}
+		if s.healthOf("cpu") != "failed" {
+			s.health("cpu", "ready", "chosen")
+		}
 	}
 	backend, why := "cpu", feats.Path.Why
 	if s.runner != nil {
@@ -97,10 +104,46 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Session, error) 
 	if s.rep.Probe != nil {
 		why = fmt.Sprintf("measured: WebGPU %.1f ms a token, CPU %.1f", s.rep.Probe.WebGPUMillisPerToken, s.rep.Probe.CPUMillisPerToken)
 	}
-	s.setReport(func(r *report.Report) { r.Backend, r.Precision = backend, s.precision })
+	s.setReport(func(r *report.Report) { r.Backend, r.Precision, r.Why = backend, s.precision, why })
 	s.emit(Chosen{Backend: backend, Precision: s.precision, Why: why, Probe: s.rep.Probe})
 	s.progress(PhaseReady, "ready")
 	return s, nil
+}
+
+// health records backend name's state in the report's registry.
+func (s *Session) health(name, health, why string) {
+	s.setReport(func(r *report.Report) {
+		for i := range r.Backends {
+			if r.Backends[i].Name == name {
+				r.Backends[i].Health, r.Backends[i].Why = health, why
+				return
+			}
+		}
+		r.Backends = append(r.Backends, report.Backend{Name: name, Health: health, Why: why})
+	})
+}
+
+// healthOf is backend name's health in the registry.
+func (s *Session) healthOf(name string) string {
+	for _, b := range s.Report().Backends {
+		if b.Name == name {
+			return b.Health
+		}
+	}
+	return ""
+}
+
+// gpuFailed records a failure of the GPU path, which it leaves (the
+// runner and the device freed) for the CPU path.
+func (s *Session) gpuFailed(e Error) {
+	s.fail(e)
+	s.health("webgpu", "failed", e.Message)
+	s.dropDevice()
+}
+
+// Backends is the registry's state: each backend's health and why.
+func (s *Session) Backends() []report.Backend {
+	return append([]report.Backend(nil), s.Report().Backends...)
 }
 
 func (s *Session) progress(p Phase, format string, args ...any) {
@@ -147,7 +190,7 @@ func (s *Session) openDevice(ctx context.Context, precision string) {
 	}
 	dev, err := webgpu.Open(ctx, webgpu.Options{DisableFeatures: disable})
 	if err != nil {
-		s.fail(newError(CodeOf(err), true, "%v; falling back to the CPU path", err))
+		s.gpuFailed(newError(CodeOf(err), true, "%v; falling back to the CPU path", err))
 		return
 	}
 	s.dev, s.precision = dev, precision
@@ -186,14 +229,14 @@ func (s *Session) check(ctx context.Context) {
 		s.checked(cpuRes)
 		if !cpuRes.OK {
 			s.fail(newError(CodeKernelCheck, true, "CPU kernel check failed"))
+			s.health("cpu", "failed", "its kernel check failed")
 		}
 	}()
 	if s.dev == nil {
 		return
 	}
 	if err := gpumodel.Supported(s.m); err != nil {
-		s.fail(newError(CodeWebGPUUnavailable, true, "%v; generating on the CPU path", err))
-		s.dropDevice()
+		s.gpuFailed(newError(CodeWebGPUUnavailable, true, "%v; generating on the CPU path", err))
 		return
 	}
 	t0 := time.Now()
@@ -208,8 +251,7 @@ func (s *Session) check(ctx context.Context) {
 	ms := float64(time.Since(t0).Microseconds()) / 1000
 	s.setReport(func(r *report.Report) { r.Metrics.CompileMillis = ms })
 	if len(failed) > 0 {
-		s.fail(newError(CodeKernelCheck, true, "WebGPU kernel check failed (%s); generating on the CPU path", strings.Join(failed, "; ")))
-		s.dropDevice()
+		s.gpuFailed(newError(CodeKernelCheck, true, "WebGPU kernel check failed (%s); generating on the CPU path", strings.Join(failed, "; ")))
 	}
 }
 
@@ -241,11 +283,11 @@ func (s *Session) upload(ctx context.Context) {
 	}()
 	r, err := gpumodel.New(ctx, s.dev, s.m, engine.ContextSize(s.m, 0), s.cfg.MaxBatch, gpumodel.HalfActivations(s.precision == "f16"))
 	if err != nil {
-		s.fail(newError(CodeOf(err), true, "%v; generating on the CPU path", err))
-		s.dropDevice()
+		s.gpuFailed(newError(CodeOf(err), true, "%v; generating on the CPU path", err))
 		return
 	}
 	s.runner = r
+	s.health("webgpu", "ready", "its kernels checked, the weights uploaded")
 }
 
 // dropDevice frees the runner (its buffers) and the device.
@@ -302,6 +344,7 @@ func (s *Session) choose(ctx context.Context) {
 	if cpuMs < gpuMs {
 		p.Chosen = "cpu"
 		s.dropDevice()
+		s.health("webgpu", "idle", fmt.Sprintf("measured slower here: %.1f ms a token, the CPU path %.1f", gpuMs, cpuMs))
 	}
 	s.setReport(func(r *report.Report) { r.Probe = p })
 }
@@ -421,6 +464,7 @@ func (s *Session) backend() engine.Backend {
 // uploaded again (from the model in memory), or, when no device comes
 // back, the CPU path (emitting Fallback).
 func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) engine.Backend {
+	s.health("webgpu", "lost", "its device was lost; taking a new one")
 	s.dropDevice()
 	s.openDevice(ctx, s.precision)
 	if s.dev != nil {
@@ -435,6 +479,7 @@ func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) engine.Ba
 	if err := s.materialize(); err != nil {
 		return failing{err}
 	}
+	s.health("cpu", "ready", "the GPU device was lost and none came back")
 	return engine.CPUBackend(s.m)
 }
 
