@@ -36,11 +36,11 @@ export interface Progress {
 }
 
 export interface CreateEngineOptions {
-  /** A URL (resolved against the page), a File, a Blob or an ArrayBuffer (or a view of one). */
-  model: string | URL | Blob | ArrayBuffer | ArrayBufferView;
-  /** Default "auto": WebGPU where it is there and faster here, else the CPU path. "remote" is not in this build yet. */
+  /** A URL (resolved against the page), a File, a Blob or an ArrayBuffer (or a view of one); not needed with backend "remote" (the server has its model). */
+  model?: string | URL | Blob | ArrayBuffer | ArrayBufferView;
+  /** Default "auto": WebGPU where it is there and faster here, else the CPU path, and with remote set the server when the local engine fails. "remote": the server only. */
   backend?: Backend;
-  /** The server's WebSocket URL, for "remote". */
+  /** The server's WebSocket URL (webinfer serve's /v1/stream; http(s) and relative URLs mean the same server's). */
   remote?: string;
   /** Default true: the engine runs in a dedicated Web Worker. */
   worker?: boolean;
@@ -162,7 +162,7 @@ export interface ChatCompletion {
 }
 
 export interface Stats {
-  backend: "webgpu" | "cpu" | "";
+  backend: "webgpu" | "cpu" | "remote" | "";
   precision: string;
   /** Why this backend. */
   why: string;
@@ -184,7 +184,7 @@ export interface Stats {
   gpuBytes: number;
   wasmHeapBytes: number;
   /** Every backend and its health: unavailable, starting, ready, idle (not initialised, or measured slower), failed, lost. */
-  backends: { name: "webgpu" | "cpu"; health: "unavailable" | "starting" | "ready" | "idle" | "failed" | "lost"; why: string }[];
+  backends: { name: "webgpu" | "cpu" | "remote"; health: "unavailable" | "starting" | "ready" | "idle" | "failed" | "lost"; why: string }[];
 }
 
 export interface EngineEvents {

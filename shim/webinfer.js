@@ -7,6 +7,7 @@
 import { workerURL } from "./assets.js";
 import { WebInferError } from "./errors.js";
 import * as cache from "./cache.js";
+import { remoteTransport } from "./remote.js";
 
 export { WebInferError };
 
@@ -32,18 +33,32 @@ function checkCreateOptions(o) {
   }
   const m = o.model;
   const isBlob = typeof Blob === "function" && m instanceof Blob;
-  if (!(typeof m === "string" && m !== "") && !(m instanceof URL) && !isBlob && !(m instanceof ArrayBuffer) && !ArrayBuffer.isView(m)) {
+  const remoteOnly = o.backend === "remote" && m === undefined; // the server has its model
+  if (!remoteOnly && !(typeof m === "string" && m !== "") && !(m instanceof URL) && !isBlob && !(m instanceof ArrayBuffer) && !ArrayBuffer.isView(m)) {
     throw badOption("model: want a URL (string or URL), a File, a Blob or an ArrayBuffer");
   }
   if (o.backend !== undefined && !BACKENDS.includes(o.backend)) throw badOption(`backend: ${JSON.stringify(o.backend)}: want one of ${BACKENDS.join(", ")}`);
-  if (o.backend === "remote") throw badOption("backend: \"remote\" is not in this build yet (it comes with the server's JS client); use auto, webgpu or cpu");
-  if (o.remote !== undefined && typeof o.remote !== "string") throw badOption("remote: want a ws:// or wss:// URL");
+  if (o.remote !== undefined && (typeof o.remote !== "string" || !remoteURL(o.remote))) throw badOption("remote: want the server's WebSocket URL, such as ws://127.0.0.1:8080/v1/stream");
+  if (o.backend === "remote" && o.remote === undefined) throw badOption("remote: backend \"remote\" needs the server's URL in remote");
   if (o.precision !== undefined && !PRECISIONS.includes(o.precision)) throw badOption(`precision: ${JSON.stringify(o.precision)}: want one of ${PRECISIONS.join(", ")}`);
   if (o.worker !== undefined && typeof o.worker !== "boolean") throw badOption("worker: want true or false");
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw badOption("onProgress: want a function");
   const c = o.cache;
   if (c !== undefined && typeof c !== "boolean" && !(isObject(c) && Object.keys(c).every((k) => k === "maxBytes") && (c.maxBytes === undefined || (typeof c.maxBytes === "number" && c.maxBytes > 0)))) {
     throw badOption("cache: want true (the default), false, or { maxBytes: a number above 0 }");
+  }
+}
+
+// remoteURL is a remote engine's WebSocket URL (http(s) and relative
+// URLs are taken to mean the same server's), or "" for none.
+function remoteURL(s) {
+  try {
+    const u = new URL(s, globalThis.location ? globalThis.location.href : undefined);
+    if (u.protocol === "http:") u.protocol = "ws:";
+    if (u.protocol === "https:") u.protocol = "wss:";
+    return u.protocol === "ws:" || u.protocol === "wss:" ? u.href : "";
+  } catch {
+    return "";
   }
 }
 
@@ -118,7 +133,16 @@ function moduleWorkers() {
 export async function createEngine(options = {}) {
   checkCreateOptions(options);
   const engine = new Engine(options);
-  await engine._start(options.worker !== false && moduleWorkers());
+  try {
+    await engine._start(options.worker !== false && moduleWorkers());
+  } catch (err) {
+    // auto with a remote configured: the server is the last fallback.
+    if ((options.backend || "auto") !== "auto" || !options.remote || err.code === "bad-option") throw err;
+    const remote = new Engine({ ...options, backend: "remote" });
+    await remote._start(false);
+    remote._stats = { ...remote._stats, why: `the local engine failed (${err.code}: ${err.message}); streaming from ${remoteURL(options.remote)}` };
+    return remote;
+  }
   return engine;
 }
 
@@ -213,6 +237,17 @@ class Engine {
   async _start(inWorker) {
     const onMessage = (s) => this._onMessage(s);
     const onFail = (msg) => this._close(new WebInferError("internal", msg, false));
+    if (this._options.backend === "remote") {
+      this._transport = remoteTransport(remoteURL(this._options.remote), onMessage, onFail);
+      try {
+        const ready = await this._request({ op: "load" }, (m, done, fail) => (m.ev === "ready" ? done(m) : m.ev === "error" && fail(m)));
+        this._stats = ready.stats;
+      } catch (err) {
+        this._close(err);
+        throw err;
+      }
+      return;
+    }
     this._transport = inWorker ? workerTransport(onMessage, onFail) : await mainThreadTransport(onMessage, onFail);
     if (this._options.model === undefined) return; // detectFeatures: no model
     const onProgress = (p) => {

@@ -111,7 +111,37 @@ type embedResult struct {
 			Worker  bool    `json:"worker"`
 			Backend string  `json:"backend"`
 		} `json:"mainThread"`
-		Unload     *jsError `json:"unload"`
+		Unload *jsError `json:"unload"`
+		Remote *struct {
+			Seeded     []int32   `json:"seeded"`
+			Concurrent [][]int32 `json:"concurrent"`
+			Abort      *jsError  `json:"abort"`
+			Got        int       `json:"got"`
+			Chunks     []struct {
+				Choices []struct {
+					Delta struct {
+						Content string `json:"content"`
+					} `json:"delta"`
+				} `json:"choices"`
+				Usage *struct {
+					CompletionTokens int `json:"completion_tokens"`
+				} `json:"usage"`
+			} `json:"chunks"`
+			One struct {
+				Choices []struct {
+					Message struct {
+						Content string `json:"content"`
+					} `json:"message"`
+				} `json:"choices"`
+			} `json:"one"`
+			Bad      *jsError `json:"bad"`
+			Backend  string   `json:"backend"`
+			Fallback struct {
+				Backend, Why string
+				IDs          []int32 `json:"ids"`
+			} `json:"fallback"`
+			Down *jsError `json:"down"`
+		} `json:"remote"`
 		ModelCache *struct {
 			First, Second, Third struct {
 				Phases  []string `json:"phases"`
@@ -160,7 +190,7 @@ func TestEmbeddedAPI(t *testing.T) {
 			if e.webgpu {
 				u += "&webgpu=1" // also an engine with backend: "webgpu", in its worker
 			}
-			u += "&cut=" + url.QueryEscape("/test/cut/"+e.name+"-")
+			u += "&cut=" + url.QueryEscape("/test/cut/"+e.name+"-") + "&remote=" + url.QueryEscape("/v1/stream")
 			r := decode[embedResult](t, runInBrowser(t, ts, e, u, ts.fromChannel()))
 			c := r.Cases
 			require.Empty(t, r.Errors)
@@ -328,6 +358,39 @@ func TestEmbeddedAPI(t *testing.T) {
 				return true
 			}() {
 				t.Logf("%s: the model cache kept, resumed and evicted", e.name)
+			}
+			// The remote backend: webinfer serve's engine (native, CPU),
+			// the same chunks and coded errors as a local engine.
+			if rm := c.Remote; assert.NotNil(t, rm, "the remote case") {
+				assert.Equal(t, "remote", rm.Backend)
+				assert.Equal(t, native(t, "And God said", 24, sample.Defaults.WithSeed(5), false), rm.Seeded, "seeded tokens from the server")
+				for i, seed := range []uint64{11, 12, 13} {
+					assert.Equal(t, native(t, "And God said", 12, sample.Defaults.WithSeed(seed), false), rm.Concurrent[i], "concurrent request %d", i)
+				}
+				if assert.NotNil(t, rm.Abort) {
+					assert.Equal(t, "aborted", rm.Abort.Code)
+				}
+				assert.Equal(t, 3, rm.Got)
+				var text strings.Builder
+				for _, ch := range rm.Chunks {
+					if len(ch.Choices) > 0 {
+						text.WriteString(ch.Choices[0].Delta.Content)
+					}
+				}
+				if assert.NotEmpty(t, rm.Chunks) {
+					assert.NotNil(t, rm.Chunks[len(rm.Chunks)-1].Usage, "usage on the last chunk")
+				}
+				assert.Equal(t, text.String(), rm.One.Choices[0].Message.Content)
+				if assert.NotNil(t, rm.Bad) {
+					assert.Equal(t, "bad-option", rm.Bad.Code)
+					assert.Contains(t, rm.Bad.Message, "maxTokens: -1")
+				}
+				assert.Equal(t, "remote", rm.Fallback.Backend, rm.Fallback.Why)
+				assert.Contains(t, rm.Fallback.Why, "bad-model")
+				assert.Equal(t, native(t, "And God said", 4, sample.Params{}, false), rm.Fallback.IDs)
+				if assert.NotNil(t, rm.Down) {
+					assert.Equal(t, "network", rm.Down.Code)
+				}
 			}
 			if assert.NotNil(t, c.Unload) {
 				assert.Contains(t, c.Unload.Message, "unloaded")

@@ -24,7 +24,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/internal/headless"
 	"github.com/webinfer/webinfer/internal/server"
+	gen "github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/scheduler"
 	"github.com/webinfer/webinfer/wasm/synth"
 )
 
@@ -66,7 +69,19 @@ func (ts *testServer) cutRequests(path string) []string {
 func startServer(t testing.TB) *testServer {
 	root := repoRoot(t)
 	store := server.NewMemoryStore()
-	srv, err := server.New(server.Config{Root: root, Store: store, Logf: t.Logf})
+	// The default model on the native engine behind /v1 (the JS API's
+	// remote backend streams from it).
+	f, fh, err := gguf.Open(filepath.Join(root, "assets", "models", "kjv-q8_0.gguf"))
+	require.NoError(t, err)
+	t.Cleanup(func() { fh.Close() })
+	m, err := model.Load(f, fh)
+	require.NoError(t, err)
+	sched := scheduler.New(m, gen.CPUBatch(m, 4, 512), scheduler.Config{Slots: 4, Ctx: 512})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sched.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv, err := server.New(server.Config{Root: root, Store: store, Logf: t.Logf, Engine: sched, ModelName: "kjv-q8_0"})
 	require.NoError(t, err)
 	ts := &testServer{store: store, results: make(chan []byte, 16)}
 	mux := http.NewServeMux()

@@ -26,10 +26,17 @@ async function errorOf(f) {
   }
 }
 
+// step names where a case is, for the error when it hangs.
+let step = "";
+
 async function run(name, f) {
   log(`${name}...`);
+  step = "";
   try {
-    out.cases[name] = await f();
+    // A case that hangs fails here, named, rather than the whole page.
+    let timer;
+    const hung = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within 120 s (at ${step || "its start"})`)), 120000); });
+    out.cases[name] = await Promise.race([f(), hung]).finally(() => clearTimeout(timer));
   } catch (err) {
     out.errors.push(`${name}: ${err && err.code ? err.code + ": " : ""}${err && err.message ? err.message : err}`);
   }
@@ -176,6 +183,43 @@ async function main() {
       const tooBig = await errorOf(() => createEngine({ model: c, cache: { maxBytes: 1000 } }));
       const deleted = await deleteCachedModel(b);
       return { first, second, third, listed, afterEvict, tooBig, deleted, size, urls: [a, b, c], after: await listCachedModels() };
+    });
+  }
+
+  if (q.get("remote")) {
+    await run("remote", async () => {
+      const ids = (cs) => cs.filter((x) => x.token >= 0).map((x) => x.token);
+      step = "connect";
+      const r = await createEngine({ backend: "remote", remote: q.get("remote") });
+      step = "seeded";
+      const seeded = ids(await tokens(r.generate(PROMPT, { maxTokens: 24, temperature: 0.8, seed: 5 })));
+      const concurrent = (await Promise.all([11, 12, 13].map((seed) => tokens(r.generate(PROMPT, { maxTokens: 12, seed }))))).map(ids);
+      step = "abort";
+      const ctl = new AbortController();
+      let got = 0;
+      const abort = await errorOf(async () => {
+        for await (const c of r.generate(PROMPT, { maxTokens: 200, signal: ctl.signal })) {
+          if (++got === 3) ctl.abort();
+        }
+      });
+      const messages = [{ role: "user", content: "Who made the light?" }];
+      const chunks = [];
+      step = "chat stream";
+      for await (const c of await r.chat.completions.create({ messages, stream: true, max_tokens: 16, seed: 3 })) chunks.push(c);
+      step = "chat";
+      const one = await r.chat.completions.create({ messages, stream: false, max_tokens: 16, seed: 3 });
+      step = "bad option";
+      const bad = await errorOf(() => tokens(r.generate(PROMPT, { maxTokens: -1 })));
+      const stats = r.stats();
+      await r.unload();
+      // auto: the server is the last fallback when the local engine fails.
+      step = "fallback";
+      const fb = await createEngine({ model: q.get("broken"), remote: q.get("remote") });
+      const fallback = { backend: fb.stats().backend, why: fb.stats().why, ids: ids(await tokens(fb.generate(PROMPT, { maxTokens: 4, temperature: 0 }))) };
+      await fb.unload();
+      step = "server down";
+      const down = await errorOf(() => createEngine({ backend: "remote", remote: "ws://127.0.0.1:9/v1/stream" }));
+      return { seeded, concurrent, abort, got, chunks, one, bad, backend: stats.backend, fallback, down };
     });
   }
 

@@ -22,6 +22,8 @@ export async function everyCall(file: File): Promise<string> {
   const fromFile = await createEngine({ model: file, worker: false, cache: false });
   const bounded = await createEngine({ model: "model.gguf", cache: { maxBytes: 2e9 } });
   await bounded.unload();
+  const remote = await createEngine({ backend: "remote", remote: "ws://127.0.0.1:8080/v1/stream" });
+  await remote.unload();
   await fromFile.unload();
 
   const ctl = new AbortController();
