@@ -3,11 +3,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
@@ -142,15 +140,11 @@ func publish(ctx context.Context, opts options, rep report.Report, s *session.Se
 		return
 	}
 	if opts.autorun && opts.reportURL != "" {
-		// net/http in js/wasm goes through the browser's fetch.
-		resp, err := http.Post(opts.reportURL, "application/json", bytes.NewReader(body))
+		status, err := jsutil.PostJSON(ctx, opts.reportURL, body)
 		if err != nil {
 			fail("report: POST %s: %v", opts.reportURL, err)
-		} else {
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				fail("report: POST %s: %s", opts.reportURL, resp.Status)
-			}
+		} else if status/100 != 2 {
+			fail("report: POST %s: HTTP %d", opts.reportURL, status)
 		}
 		if len(rep.Errors) > 0 {
 			body, _ = json.Marshal(rep)
