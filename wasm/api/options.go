@@ -87,22 +87,8 @@ var options = []option{
 		req.MaxTokens = int(n)
 		return ""
 	}},
-	{"temperature", "temperature", func(v any, req *engine.Request, _ Limits) string {
-		f, ok := v.(float64)
-		if !ok || f < 0 || f > 2 {
-			return fmt.Sprintf("%s: want a number from 0 to 2 (0 is greedy)", show(v))
-		}
-		req.Sample.Temperature = float32(f)
-		return ""
-	}},
-	{"top_p", "topP", func(v any, req *engine.Request, _ Limits) string {
-		f, ok := v.(float64)
-		if !ok || f <= 0 || f > 1 {
-			return fmt.Sprintf("%s: want a number above 0, at most 1 (1 is off)", show(v))
-		}
-		req.Sample.TopP = float32(f)
-		return ""
-	}},
+	number("temperature", "temperature", 0, false, 2, "want a number from 0 to 2 (0 is greedy)", func(r *engine.Request, f float32) { r.Sample.Temperature = f }),
+	number("top_p", "topP", 0, true, 1, "want a number above 0, at most 1 (1 is off)", func(r *engine.Request, f float32) { r.Sample.TopP = f }),
 	{"top_k", "topK", func(v any, req *engine.Request, _ Limits) string {
 		n, ok := integer(v)
 		if !ok || n < 0 || n > sample.MaxCandidates {
@@ -111,38 +97,10 @@ var options = []option{
 		req.Sample.TopK = int(n)
 		return ""
 	}},
-	{"min_p", "minP", func(v any, req *engine.Request, _ Limits) string {
-		f, ok := v.(float64)
-		if !ok || f < 0 || f > 1 {
-			return fmt.Sprintf("%s: want a number from 0 (off) to 1", show(v))
-		}
-		req.Sample.MinP = float32(f)
-		return ""
-	}},
-	{"repeat_penalty", "repeatPenalty", func(v any, req *engine.Request, _ Limits) string {
-		f, ok := v.(float64)
-		if !ok || f <= 0 || f > 10 {
-			return fmt.Sprintf("%s: want a number above 0, at most 10 (1 is off)", show(v))
-		}
-		req.Sample.RepeatPenalty = float32(f)
-		return ""
-	}},
-	{"frequency_penalty", "frequencyPenalty", func(v any, req *engine.Request, _ Limits) string {
-		f, ok := v.(float64)
-		if !ok || f < -2 || f > 2 {
-			return fmt.Sprintf("%s: want a number from -2 to 2 (0 is off)", show(v))
-		}
-		req.Sample.FrequencyPenalty = float32(f)
-		return ""
-	}},
-	{"presence_penalty", "presencePenalty", func(v any, req *engine.Request, _ Limits) string {
-		f, ok := v.(float64)
-		if !ok || f < -2 || f > 2 {
-			return fmt.Sprintf("%s: want a number from -2 to 2 (0 is off)", show(v))
-		}
-		req.Sample.PresencePenalty = float32(f)
-		return ""
-	}},
+	number("min_p", "minP", 0, false, 1, "want a number from 0 (off) to 1", func(r *engine.Request, f float32) { r.Sample.MinP = f }),
+	number("repeat_penalty", "repeatPenalty", 0, true, 10, "want a number above 0, at most 10 (1 is off)", func(r *engine.Request, f float32) { r.Sample.RepeatPenalty = f }),
+	number("frequency_penalty", "frequencyPenalty", -2, false, 2, "want a number from -2 to 2 (0 is off)", func(r *engine.Request, f float32) { r.Sample.FrequencyPenalty = f }),
+	number("presence_penalty", "presencePenalty", -2, false, 2, "want a number from -2 to 2 (0 is off)", func(r *engine.Request, f float32) { r.Sample.PresencePenalty = f }),
 	{"seed", "seed", func(v any, req *engine.Request, _ Limits) string {
 		n, ok := integer(v)
 		if !ok || n < 0 {
@@ -174,6 +132,19 @@ var options = []option{
 		}
 		return ""
 	}},
+}
+
+// number is an option taking a number from lo (excluded when loOpen) to
+// hi, set as a float32 by set; want says what it accepts.
+func number(snake, camel string, lo float64, loOpen bool, hi float64, want string, set func(*engine.Request, float32)) option {
+	return option{snake, camel, func(v any, req *engine.Request, _ Limits) string {
+		f, ok := v.(float64)
+		if !ok || f < lo || (loOpen && f == lo) || f > hi {
+			return show(v) + ": " + want
+		}
+		set(req, float32(f))
+		return ""
+	}}
 }
 
 // integer is v as an integer, if it is a JSON number without a fraction
