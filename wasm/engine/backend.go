@@ -85,8 +85,8 @@ func (b *cpuBackend) Forward(_ context.Context, tokens []int32) ([]float32, erro
 }
 
 // CPUBatch returns the CPU path as a Batcher of n slots of ctx positions
-// each. A step runs the slots' forward passes one after the other (the
-// batching issue makes it read each weight once for all of them); each
+// each. A step is one model.ForwardBatch, reading each weight once for
+// all the slots in it (the same logits as each slot's own Forward); each
 // slot picks with a sampler seeded from the recent tokens SetSampling
 // was given, as the GPU's ring is.
 func CPUBatch(m *model.Model, n, ctx int) Batcher {
@@ -148,16 +148,20 @@ func (b *cpuBatch) StepBatch(_ context.Context, seqs []int, tokens []int32) ([]i
 	if len(seqs) != len(tokens) {
 		return nil, fmt.Errorf("engine: a batch of %d slots and %d tokens", len(seqs), len(tokens))
 	}
-	out := make([]int32, len(seqs))
+	sts := make([]*model.State, len(seqs))
 	for i, seq := range seqs {
 		if err := b.slot(seq); err != nil {
 			return nil, err
 		}
-		logits, err := b.m.Forward(b.states[seq], tokens[i:i+1])
-		if err != nil {
-			return nil, err
-		}
-		out[i] = b.samplers[seq].Sample(logits)
+		sts[i] = b.states[seq]
+	}
+	logits, err := b.m.ForwardBatch(sts, tokens)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int32, len(seqs))
+	for i, seq := range seqs {
+		out[i] = b.samplers[seq].Sample(logits[i])
 		b.samplers[seq].Accept(out[i])
 	}
 	return out, nil

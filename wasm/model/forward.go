@@ -60,6 +60,65 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 	if st.Pos+n > st.Ctx {
 		return nil, ContextFullError{Need: st.Pos + n, Have: st.Ctx}
 	}
+	rows := make([]row, n)
+	for i := range rows {
+		rows[i] = row{st: st, pos: st.Pos + i}
+	}
+	x, err := m.forward(rows, tokens)
+	if err != nil {
+		return nil, err
+	}
+	st.Pos += n
+	return m.logits([][]float32{x[(n-1)*m.Embd:]})[0], nil
+}
+
+// ForwardBatch runs one token of each of several sequences in one pass:
+// tokens[i] at position sts[i].Pos of sts[i] (distinct states), appending
+// its key and value there, and returns each one's logits. Each weight is
+// read once for the whole batch; every sequence's logits are those its
+// own Forward gives, bit for bit (the same dot products, in the same
+// order).
+func (m *Model) ForwardBatch(sts []*State, tokens []int32) ([][]float32, error) {
+	n := len(tokens)
+	if n == 0 || len(sts) != n {
+		return nil, fmt.Errorf("model: a batch of %d states and %d tokens", len(sts), n)
+	}
+	rows := make([]row, n)
+	seen := make(map[*State]bool, n)
+	for i, st := range sts {
+		if seen[st] {
+			return nil, fmt.Errorf("model: state %d appears twice in a batch", i)
+		}
+		seen[st] = true
+		if st.Pos+1 > st.Ctx {
+			return nil, ContextFullError{Need: st.Pos + 1, Have: st.Ctx}
+		}
+		rows[i] = row{st: st, pos: st.Pos}
+	}
+	x, err := m.forward(rows, tokens)
+	if err != nil {
+		return nil, err
+	}
+	last := make([][]float32, n)
+	for i, st := range sts {
+		st.Pos++
+		last[i] = x[i*m.Embd : (i+1)*m.Embd]
+	}
+	return m.logits(last), nil
+}
+
+// row is one token of a pass: the sequence whose cache it joins and its
+// position there.
+type row struct {
+	st  *State
+	pos int
+}
+
+// forward runs tokens[i] at rows[i] through the layers, writing each
+// row's key and value into its cache, and returns the final hidden
+// states, (n, Embd) row-major. Positions do not advance here.
+func (m *Model) forward(rs []row, tokens []int32) ([]float32, error) {
+	n := len(tokens)
 	for _, t := range tokens {
 		if t < 0 || int(t) >= m.Vocab {
 			return nil, fmt.Errorf("token id %d is outside the vocabulary of %d", t, m.Vocab)
@@ -112,19 +171,18 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 		cpu.MatMul(rows(s.q, qDim), ly.Wq, as)
 		cpu.MatMul(rows(s.k, kvDim), ly.Wk, as)
 		cpu.MatMul(rows(s.v, kvDim), ly.Wv, as)
-		for i := 0; i < n; i++ {
+		for i, r := range rs {
 			if ly.Bq != nil {
 				addTo(s.q[i*qDim:(i+1)*qDim], ly.Bq)
 				addTo(s.k[i*kvDim:(i+1)*kvDim], ly.Bk)
 				addTo(s.v[i*kvDim:(i+1)*kvDim], ly.Bv)
 			}
-			pos := st.Pos + i
-			m.rope(s.q[i*qDim:(i+1)*qDim], c.Heads, pos)
-			m.rope(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, pos)
-			copy(st.K[l][pos*kvDim:(pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
-			copy(st.V[l][pos*kvDim:(pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
+			m.rope(s.q[i*qDim:(i+1)*qDim], c.Heads, r.pos)
+			m.rope(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, r.pos)
+			copy(r.st.K[l][r.pos*kvDim:(r.pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
+			copy(r.st.V[l][r.pos*kvDim:(r.pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
 		}
-		m.attention(s, st, l, n)
+		m.attention(s, rs, l)
 		matmul(s.o, ly.Wo, s.att, qDim)
 		addTo(s.x, s.o)
 
@@ -143,16 +201,28 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 		matmul(s.o, ly.Wdown, s.gate, c.FF)
 		addTo(s.x, s.o)
 	}
-	st.Pos += n
+	return s.x, nil
+}
 
-	last := s.x[(n-1)*c.Embd:]
-	xn := make([]float32, c.Embd)
-	rmsNorm(xn, last, m.OutputNorm, c.RMSEps)
-	logits := make([]float32, m.Vocab)
-	a := cpu.Activations{Exact: m.ExactActivations}
-	a.Prepare(xn)
-	cpu.MatVec(logits, m.Output, &a)
-	return logits, nil
+// logits normalizes each hidden state in xs and projects it onto the
+// vocabulary, reading the output weight once for all of them.
+func (m *Model) logits(xs [][]float32) [][]float32 {
+	c := m.Config
+	out := make([][]float32, len(xs))
+	as := make([]*cpu.Activations, len(xs))
+	for i, x := range xs {
+		xn := make([]float32, c.Embd)
+		rmsNorm(xn, x, m.OutputNorm, c.RMSEps)
+		as[i] = &cpu.Activations{Exact: m.ExactActivations}
+		as[i].Prepare(xn)
+		out[i] = make([]float32, m.Vocab)
+	}
+	if len(xs) == 1 {
+		cpu.MatVec(out[0], m.Output, as[0])
+	} else {
+		cpu.MatMul(out, m.Output, as)
+	}
+	return out
 }
 
 // rmsNorm is y = x / sqrt(mean(x²) + eps) · w, the sum of squares in
@@ -219,22 +289,27 @@ func (m *Model) rope(x []float32, heads, pos int) {
 	}
 }
 
-// attention computes, for each new token i and head h, the softmax-weighted
-// sum of values over positions 0..st.Pos+i (causal), into s.att.
-func (m *Model) attention(s *scratch, st *State, layer, n int) {
+// attention computes, for each row i and head h, the softmax-weighted sum
+// of values over positions 0..rows[i].pos of row i's cache (causal), into
+// s.att.
+func (m *Model) attention(s *scratch, rs []row, layer int) {
 	c := m.Config
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
 	group := c.Heads / c.HeadsKV
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
-	K, V := st.K[layer], st.V[layer]
+	n, span := len(rs), 0
+	for _, r := range rs {
+		span = max(span, r.pos+1)
+	}
 
-	cpu.ParallelRows(n*c.Heads, n*c.Heads*(st.Pos+n)*c.HeadDim, func(lo, hi int) {
-		scores := make([]float32, st.Pos+n)
+	cpu.ParallelRows(n*c.Heads, n*c.Heads*span*c.HeadDim, func(lo, hi int) {
+		scores := make([]float32, span)
 		for j := lo; j < hi; j++ {
 			i, h := j/c.Heads, j%c.Heads
 			kvh := h / group
+			K, V := rs[i].st.K[layer], rs[i].st.V[layer]
 			q := s.q[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
-			end := st.Pos + i + 1
+			end := rs[i].pos + 1
 			mx := float32(math.Inf(-1))
 			for p := 0; p < end; p++ {
 				k := K[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]

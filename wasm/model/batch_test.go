@@ -1,0 +1,65 @@
+package model
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/gguf"
+)
+
+// TestForwardBatchIsEachSequencesForward runs three sequences at
+// different positions through ForwardBatch, step by step, and checks
+// every logit against each sequence's own Forward, bit for bit.
+func TestForwardBatchIsEachSequencesForward(t *testing.T) {
+	data := tinyBytes(t)
+	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	m, err := Load(f, bytes.NewReader(data))
+	require.NoError(t, err)
+	prompts := [][]int32{{1, 5, 9, 2}, {7}, {3, 3, 3, 3, 3, 3, 8}}
+	alone := make([]*State, len(prompts))
+	batched := make([]*State, len(prompts))
+	next := make([]int32, len(prompts))
+	for i, p := range prompts {
+		alone[i], batched[i] = m.NewState(16), m.NewState(16)
+		if len(p) > 1 {
+			_, err := m.Forward(alone[i], p[:len(p)-1])
+			require.NoError(t, err)
+			_, err = m.Forward(batched[i], p[:len(p)-1])
+			require.NoError(t, err)
+		}
+		next[i] = p[len(p)-1]
+	}
+	for step := 0; step < 5; step++ {
+		got, err := m.ForwardBatch(batched, next)
+		require.NoError(t, err)
+		for i := range prompts {
+			want, err := m.Forward(alone[i], next[i:i+1])
+			require.NoError(t, err)
+			require.Equal(t, want, got[i], "sequence %d, step %d", i, step)
+			assert.Equal(t, alone[i].Pos, batched[i].Pos)
+			next[i] = int32((int(next[i])*31 + step + i) % m.Vocab)
+		}
+	}
+}
+
+func TestForwardBatchErrors(t *testing.T) {
+	data := tinyBytes(t)
+	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	m, err := Load(f, bytes.NewReader(data))
+	require.NoError(t, err)
+	st := m.NewState(1)
+	_, err = m.ForwardBatch([]*State{st, st}, []int32{1, 2})
+	assert.ErrorContains(t, err, "twice")
+	_, err = m.ForwardBatch([]*State{st}, []int32{1, 2})
+	assert.ErrorContains(t, err, "a batch of 1 states and 2 tokens")
+	_, err = m.ForwardBatch([]*State{st}, []int32{1})
+	require.NoError(t, err)
+	_, err = m.ForwardBatch([]*State{st}, []int32{1})
+	assert.ErrorIs(t, err, ErrContextFull)
+	_, err = m.ForwardBatch([]*State{m.NewState(2)}, []int32{int32(m.Vocab)})
+	assert.ErrorContains(t, err, "outside the vocabulary")
+}
