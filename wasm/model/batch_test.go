@@ -63,3 +63,32 @@ func TestForwardBatchErrors(t *testing.T) {
 	_, err = m.ForwardBatch([]*State{m.NewState(2)}, []int32{int32(m.Vocab)})
 	assert.ErrorContains(t, err, "outside the vocabulary")
 }
+
+// TestStateGrowsAsPositionsFill checks that a cache holds only the
+// positions used (doubling up to its context) and that growing it
+// changes no logit.
+func TestStateGrowsAsPositionsFill(t *testing.T) {
+	data := tinyBytes(t)
+	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	m, err := Load(f, bytes.NewReader(data))
+	require.NoError(t, err)
+	grown, whole := m.NewState(150), m.NewState(150)
+	whole.reserve(150)
+	assert.Equal(t, initialPositions, grown.Held())
+	assert.Equal(t, int64(initialPositions)*m.PositionBytes(), grown.Bytes())
+	for i := 0; i < 150; i++ {
+		tok := []int32{int32((i*7 + 1) % m.Vocab)}
+		a, err := m.Forward(grown, tok)
+		require.NoError(t, err)
+		b, err := m.Forward(whole, tok)
+		require.NoError(t, err)
+		require.Equal(t, b, a, "position %d", i)
+		if i == initialPositions {
+			assert.Equal(t, 2*initialPositions, grown.Held())
+		}
+	}
+	assert.Equal(t, 150, grown.Held())
+	_, err = m.Forward(grown, []int32{1})
+	assert.ErrorIs(t, err, ErrContextFull)
+}

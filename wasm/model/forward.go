@@ -8,24 +8,57 @@ import (
 	"github.com/webinfer/webinfer/wasm/cpu"
 )
 
-// State is one sequence's KV cache and position. It is not safe for
-// concurrent use; give each sequence its own.
+// State is one sequence's KV cache and position. The cache grows as
+// positions fill (doubling, up to Ctx), so a sequence holds memory for
+// the positions it uses, not for the context it may reach. It is not
+// safe for concurrent use; give each sequence its own.
 type State struct {
-	Ctx int         // positions the cache holds
-	Pos int         // positions filled so far
-	K   [][]float32 // per layer: (Ctx, KVDim) keys, rotated
-	V   [][]float32 // per layer: (Ctx, KVDim) values
+	Ctx   int         // positions the cache may hold
+	Pos   int         // positions filled so far
+	K     [][]float32 // per layer: (positions held, KVDim) keys, rotated
+	V     [][]float32 // per layer: (positions held, KVDim) values
+	kvDim int
 }
 
-// NewState allocates a KV cache of ctx positions.
+// initialPositions is what a new State holds before it grows.
+const initialPositions = 64
+
+// NewState makes a KV cache that may hold ctx positions.
 func (m *Model) NewState(ctx int) *State {
-	s := &State{Ctx: ctx, K: make([][]float32, m.Blocks), V: make([][]float32, m.Blocks)}
-	for l := range s.K {
-		s.K[l] = make([]float32, ctx*m.KVDim())
-		s.V[l] = make([]float32, ctx*m.KVDim())
-	}
+	s := &State{Ctx: ctx, K: make([][]float32, m.Blocks), V: make([][]float32, m.Blocks), kvDim: m.KVDim()}
+	s.reserve(min(ctx, initialPositions))
 	return s
 }
+
+// reserve makes room for n positions (n ≤ Ctx).
+func (s *State) reserve(n int) {
+	held := s.Held()
+	if n <= held {
+		return
+	}
+	grown := min(s.Ctx, max(n, 2*held))
+	for l := range s.K {
+		k, v := make([]float32, grown*s.kvDim), make([]float32, grown*s.kvDim)
+		copy(k, s.K[l][:s.Pos*s.kvDim])
+		copy(v, s.V[l][:s.Pos*s.kvDim])
+		s.K[l], s.V[l] = k, v
+	}
+}
+
+// Held is the positions the cache has room for now.
+func (s *State) Held() int {
+	if len(s.K) == 0 || s.kvDim == 0 {
+		return 0
+	}
+	return len(s.K[0]) / s.kvDim
+}
+
+// Bytes is the memory the cache holds now.
+func (s *State) Bytes() int64 { return int64(2*len(s.K)*s.Held()*s.kvDim) * 4 }
+
+// PositionBytes is what one position of the CPU path's KV cache takes
+// (keys and values of every layer, f32).
+func (m *Model) PositionBytes() int64 { return int64(2*m.Blocks*m.KVDim()) * 4 }
 
 // ErrContextFull is what a full context is, for errors.Is: every
 // ContextFullError is one.
@@ -60,6 +93,7 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 	if st.Pos+n > st.Ctx {
 		return nil, ContextFullError{Need: st.Pos + n, Have: st.Ctx}
 	}
+	st.reserve(st.Pos + n)
 	rows := make([]row, n)
 	for i := range rows {
 		rows[i] = row{st: st, pos: st.Pos + i}
@@ -93,6 +127,7 @@ func (m *Model) ForwardBatch(sts []*State, tokens []int32) ([][]float32, error) 
 		if st.Pos+1 > st.Ctx {
 			return nil, ContextFullError{Need: st.Pos + 1, Have: st.Ctx}
 		}
+		st.reserve(st.Pos + 1)
 		rows[i] = row{st: st, pos: st.Pos}
 	}
 	x, err := m.forward(rows, tokens)

@@ -16,6 +16,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -29,6 +30,12 @@ type Config struct {
 	Ctx      int           // positions each slot holds
 	MaxChunk int           // most prompt tokens one prefill takes (0: 64)
 	Target   time.Duration // inter-token latency target (0: twice the single-sequence step)
+	// KVBudget bounds the KV cache memory of the running sequences, in
+	// bytes (0: no bound but the slots); PositionBytes is what one
+	// position of a sequence takes. A request is admitted only when its
+	// prompt and all its output fit beside the others' (it waits until
+	// they do); one that could never fit fails at once (context-full).
+	KVBudget, PositionBytes int64
 	// Now is the clock the controller's latencies are read from (tests
 	// give a simulated one); nil: time.Now.
 	Now func() time.Time
@@ -58,6 +65,7 @@ type Stats struct {
 	Running   int        // sequences in the last step
 	Waiting   int        // requests waiting for a slot
 	Reused    int        // prompt tokens not prefilled: their rows were in a slot already
+	KVBytes   int64      // KV memory reserved by the running sequences (worst case: all their positions)
 	Decisions []Decision // the controller's changes
 }
 
@@ -106,6 +114,10 @@ func (s *Scheduler) Generate(ctx context.Context, req engine.Request, emit func(
 	if err != nil {
 		return engine.Result{}, err
 	}
+	if need, have := positions(seq), s.budgetPositions(); need > have {
+		return engine.Result{}, fmt.Errorf("scheduler: the KV memory budget of %d MiB holds %d positions: %w",
+			s.cfg.KVBudget>>20, have, model.ContextFullError{Need: need, Have: have})
+	}
 	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1}
 	s.mu.Lock()
 	if s.closed {
@@ -130,6 +142,18 @@ func (s *Scheduler) Stats() Stats {
 	st := s.stats
 	st.Decisions = append([]Decision(nil), st.Decisions...)
 	return st
+}
+
+// positions is the most positions seq fills: its prompt and its output.
+func positions(seq *engine.Sequence) int { return len(seq.Prompt()) + seq.Limit() }
+
+// budgetPositions is the positions the KV budget holds in all (every
+// slot's, without a budget).
+func (s *Scheduler) budgetPositions() int {
+	if s.cfg.KVBudget <= 0 || s.cfg.PositionBytes <= 0 {
+		return s.cfg.Slots * s.cfg.Ctx
+	}
+	return int(s.cfg.KVBudget / s.cfg.PositionBytes)
 }
 
 // Run schedules until ctx ends; requests still running then end with
@@ -176,6 +200,17 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		j.done <- outcome{res: res, err: err}
 	}
+	budget := s.budgetPositions()
+	// reserved is the positions the running sequences may fill.
+	reserved := func() int {
+		n := 0
+		for _, j := range active {
+			if j != nil {
+				n += positions(j.seq)
+			}
+		}
+		return n
+	}
 	running := func() int {
 		n := 0
 		for _, j := range active {
@@ -217,6 +252,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		for len(waiting) > 0 && running() < s.ctrl.Batch() {
 			j := waiting[0]
+			if reserved()+positions(j.seq) > budget {
+				break // it waits for memory, and those behind it with it (first come, first served)
+			}
 			p := j.seq.Prompt()
 			slot, reuse := pickSlot(active, held, p)
 			if slot < 0 {
@@ -297,6 +335,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			s.stats.Prefills++
 		}
 		s.stats.Running, s.stats.Waiting, s.stats.Decisions = len(slots), len(waiting), s.ctrl.Decisions()
+		s.stats.KVBytes = int64(reserved()) * s.cfg.PositionBytes
 		s.mu.Unlock()
 	}
 }

@@ -219,3 +219,44 @@ func TestPrefixReuse(t *testing.T) {
 	assert.Equal(t, alone(t, m, other), generate(t, s, other))
 	assert.LessOrEqual(t, s.Stats().Reused-reused, 1, "only BOS in common at most")
 }
+
+// TestKVBudget: with memory for one request's positions at a time,
+// concurrent requests wait for each other (never two at once) and each
+// still gets its own tokens; a request that could never fit fails at
+// once with context-full.
+func TestKVBudget(t *testing.T) {
+	m := tinyModel(t)
+	reqs := requests()[:3]
+	pb := m.PositionBytes()
+	rec := &recorder{Batcher: engine.CPUBatch(m, 3, 96)}
+	// Each of the three needs at most 96 positions: 100 fit one at a time.
+	s := start(t, m, rec, Config{Slots: 3, Ctx: 96, Target: time.Hour, KVBudget: 100 * pb, PositionBytes: pb})
+	got := make([][]int32, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		r.MaxTokens = 0 // all the context: 96 positions each
+		r.Ctx = 96
+		reqs[i] = r
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = generate(t, s, r)
+		}()
+	}
+	wg.Wait()
+	for i, r := range reqs {
+		assert.Equal(t, alone(t, m, r), got[i], "request %d", i)
+	}
+	for _, l := range rec.log {
+		var a, b int
+		n, _ := fmt.Sscanf(l, "step [%d %d", &a, &b)
+		assert.Less(t, n, 2, "two sequences ran at once in %q", l)
+	}
+	assert.Zero(t, s.Stats().KVBytes, "nothing reserved once all ended")
+
+	// 8 prompt tokens and 100 more can never fit in 100 positions.
+	small := start(t, m, engine.CPUBatch(m, 1, 200), Config{Slots: 1, Ctx: 200, KVBudget: 100 * pb, PositionBytes: pb})
+	_, err := small.Generate(context.Background(), engine.Request{Prompt: "Hello world", MaxTokens: 100, Ctx: 200}, nil)
+	assert.ErrorIs(t, err, model.ErrContextFull)
+	assert.ErrorContains(t, err, "KV memory budget")
+}
