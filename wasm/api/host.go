@@ -47,8 +47,8 @@ type Host struct {
 	loading    bool
 	cancelLoad context.CancelFunc
 	requests   map[int]context.CancelFunc // running or waiting
-	active     int                        // generating now (one at a time)
-	tokens     int                        // generated so far by the active one
+	active     int                        // generations started and not ended
+	tokens     int                        // generated so far by the active ones
 	last       engine.Result              // of the last generation
 	chats      int
 	fetchMs    float64 // the page side's download before the load
@@ -304,16 +304,18 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 		var lastTelemetry time.Time
 		lastYield := time.Now()
 		var genErr *session.Error
+		mine := 0 // this generation's tokens, in h.tokens while it runs
 		res, err := s.Generate(ctx, req, func(e session.Event) {
 			switch e := e.(type) {
 			case session.Started:
 				h.mu.Lock()
-				h.active, h.tokens = 1, 0
+				h.active++
 				h.mu.Unlock()
 			case session.Token:
 				h.mu.Lock()
 				if e.ID >= 0 {
 					h.tokens++
+					mine++
 				}
 				h.mu.Unlock()
 				onToken(e.Token)
@@ -341,7 +343,7 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 			}
 		})
 		h.mu.Lock()
-		h.active = 0
+		h.active, h.tokens = max(0, h.active-1), max(0, h.tokens-mine)
 		if err == nil {
 			h.last = res
 		}
@@ -430,12 +432,17 @@ func (h *Host) stats() *Stats {
 	m := h.sess.Report().Metrics
 	st.TTFTBreakdownMs = TTFTBreakdown{Fetch: h.fetchMs + m.LoadMillis, Upload: m.UploadMillis, Compile: m.CompileMillis, Prefill: h.last.TTFTMillis}
 	st.KVBytes = kvBytes(h.sess.Model())
+	if b := h.sess.Streams(); b.Budget > 0 { // the CPU path's scheduler
+		st.BatchSize, st.Waiting = b.Running, max(0, len(h.requests)-b.Running)
+		st.KVBytes, st.KVBudgetBytes = b.KVBytes, b.Budget
+	}
 	st.GPUBytes = h.sess.GPUBytes()
 	st.Backends = h.sess.Backends()
 	return st
 }
 
-// kvBytes is the key/value cache of m's default context, in f32.
+// kvBytes is the key/value cache of m's default context, in f32 (what
+// the GPU path holds for its one sequence).
 func kvBytes(m *model.Model) int64 {
 	c := m.Config
 	return int64(2*c.Blocks*c.HeadsKV*c.HeadDim) * int64(engine.ContextSize(m, 0)) * 4

@@ -137,10 +137,11 @@ type Stats struct {
 	PrefillTokS     float64       `json:"prefillTokS"`
 	DecodeTokS      float64       `json:"decodeTokS"`
 	ITLMs           ITL           `json:"itlMs"`
-	BatchSize       int           `json:"batchSize"` // sequences generating now
-	Waiting         int           `json:"waiting"`   // requests queued behind them
-	Tokens          int           `json:"tokens"`    // generated so far by the running request
-	KVBytes         int64         `json:"kvBytes"`
+	BatchSize       int           `json:"batchSize"`               // sequences generating now (in the last step, on the CPU path)
+	Waiting         int           `json:"waiting"`                 // requests queued behind them
+	Tokens          int           `json:"tokens"`                  // generated so far by the running requests
+	KVBytes         int64         `json:"kvBytes"`                 // the KV cache: the GPU's, or what the CPU path's running sequences reserve
+	KVBudgetBytes   int64         `json:"kvBudgetBytes,omitempty"` // the CPU path's KV budget
 	GPUBytes        int64         `json:"gpuBytes"`
 	// Backends is the session's registry: each backend's health and why.
 	Backends []report.Backend `json:"backends"`

@@ -26,6 +26,7 @@ import (
 	"github.com/webinfer/webinfer/wasm/gpumodel"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/scheduler"
 	"github.com/webinfer/webinfer/wasm/selfcheck"
 	"github.com/webinfer/webinfer/wasm/source"
 	"github.com/webinfer/webinfer/wasm/webgpu"
@@ -40,7 +41,19 @@ type Config struct {
 	Detect func(context.Context) (features.Report, error)
 	// MaxBatch is the most prompt tokens a GPU step takes (0: 64).
 	MaxBatch int
+	// Streams is the most generations the CPU path runs together, one
+	// token of each a step (0: DefaultStreams).
+	Streams int
+	// KVBudget bounds the CPU path's KV cache memory for all of them, in
+	// bytes (0: from the device's memory, see kvBudget).
+	KVBudget int64
+	// Target is the inter-token latency the CPU path's batch size is
+	// fitted to (0: twice the single-stream step, measured).
+	Target time.Duration
 }
+
+// DefaultStreams is how many generations the CPU path batches at most.
+const DefaultStreams = 4
 
 // Session is one loaded model on its chosen backend.
 type Session struct {
@@ -51,7 +64,9 @@ type Session struct {
 	dev        *webgpu.Device
 	runner     *gpumodel.Runner // nil: the CPU path
 	precision  string
-	gen        sync.Mutex // one generation at a time
+	gen        sync.Mutex // one GPU generation at a time
+	batch      *batch     // the CPU path's scheduler, once a generation needed it
+	batched    sync.WaitGroup
 	mu         sync.Mutex // guards rep
 	rep        report.Report
 	lastToken  int32
@@ -395,13 +410,19 @@ func (s *Session) Backend() string {
 // Generate runs req on the chosen backend (req.Backend is set here),
 // emitting Started, a Token per token and Done to emit (the session's own
 // emit when nil); an error also emits an Error (Done.Err says ctx ended:
-// CodeAborted). Generations run one at a time, in turn. The last
-// generation's tokens, text and timings go into Report.
+// CodeAborted). On the CPU path concurrent generations share steps (the
+// scheduler: one token of each a step, each weight read once for all);
+// on the GPU path they run one at a time, in turn. The last generation
+// to end puts its tokens, text and timings into Report.
 func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Event)) (engine.Result, error) {
 	if emit == nil {
 		emit = s.emit
 	}
 	s.gen.Lock()
+	if s.runner == nil {
+		s.gen.Unlock()
+		return s.generateBatched(ctx, req, emit)
+	}
 	defer s.gen.Unlock()
 	if err := ctx.Err(); err != nil { // ended while waiting for its turn
 		err = fmt.Errorf("%w: %w", errAborted, err)
@@ -409,35 +430,62 @@ func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Ev
 		return engine.Result{}, err
 	}
 	emit(Started{Prompt: req.Prompt})
-	tokens := []int{}
-	var text strings.Builder
-	onToken := func(t engine.Token) error {
-		if t.ID >= 0 {
-			tokens = append(tokens, int(t.ID))
-			s.lastToken = t.ID
-		}
-		text.WriteString(t.Text)
-		emit(Token{Token: t})
-		return nil
-	}
+	out := &output{emit: emit, s: s}
 	var res engine.Result
 	seq, err := engine.NewSequence(s.m, req)
 	if err == nil {
-		res, err = engine.Run(ctx, seq, s.backend(), onToken)
+		res, err = engine.Run(ctx, seq, s.backend(), out.token)
 		// A lost GPU device: a new one (or the CPU path) carries the
 		// sequence on from its tokens so far.
 		for tries := 0; err != nil && ctx.Err() == nil && CodeOf(err) == CodeDeviceLost && tries < 2; tries++ {
 			emit(DeviceLost{Message: err.Error()})
 			be := s.recoverDevice(ctx, emit)
 			seq.Resume()
-			res, err = engine.Run(ctx, seq, be, onToken)
+			res, err = engine.Run(ctx, seq, be, out.token)
 		}
 	}
+	return out.end(ctx, res, err)
+}
+
+// generateBatched runs req through the CPU path's scheduler.
+func (s *Session) generateBatched(ctx context.Context, req engine.Request, emit func(Event)) (engine.Result, error) {
+	s.batched.Add(1)
+	defer s.batched.Done()
+	emit(Started{Prompt: req.Prompt})
+	out := &output{emit: emit, s: s}
+	res, err := s.scheduler().Generate(ctx, req, out.token)
+	return out.end(ctx, res, err)
+}
+
+// output gathers one generation's tokens and text as they are emitted.
+type output struct {
+	s      *Session
+	emit   func(Event)
+	tokens []int
+	text   strings.Builder
+}
+
+func (o *output) token(t engine.Token) error {
+	if t.ID >= 0 {
+		o.tokens = append(o.tokens, int(t.ID))
+		o.s.mu.Lock()
+		o.s.lastToken = t.ID
+		o.s.mu.Unlock()
+	}
+	o.text.WriteString(t.Text)
+	o.emit(Token{Token: t})
+	return nil
+}
+
+// end records the generation in the report and emits its end: an Error
+// (unless it was aborted) and Done.
+func (o *output) end(ctx context.Context, res engine.Result, err error) (engine.Result, error) {
+	s := o.s
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", errAborted, err)
 	}
 	s.setReport(func(r *report.Report) {
-		r.Tokens, r.Text = tokens, text.String()
+		r.Tokens, r.Text = append([]int{}, o.tokens...), o.text.String()
 		r.Metrics.TTFTMillis, r.Metrics.PrefillTokS, r.Metrics.DecodeTokS = res.TTFTMillis, res.PrefillTokS, res.DecodeTokS
 		r.Metrics.ITLMillis = report.ITL(res.ITLMillis)
 		r.Metrics.TTFTBreakdown = &report.TTFTBreakdown{Fetch: r.Metrics.LoadMillis, Upload: r.Metrics.UploadMillis,
@@ -446,10 +494,77 @@ func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Ev
 	if err != nil && CodeOf(err) != CodeAborted {
 		e := newError(CodeOf(err), true, "generate: %v", err)
 		s.setReport(func(r *report.Report) { r.Errors = append(r.Errors, e.Message) })
-		emit(e)
+		o.emit(e)
 	}
-	emit(Done{Result: res, Err: err})
+	o.emit(Done{Result: res, Err: err})
 	return res, err
+}
+
+// batch is the CPU path's scheduler and the means to stop it.
+type batch struct {
+	sched *scheduler.Scheduler
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// scheduler returns the CPU path's scheduler, started on first use:
+// Config.Streams slots of the model's context each, within the KV budget.
+func (s *Session) scheduler() *scheduler.Scheduler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.batch == nil {
+		slots := s.cfg.Streams
+		if slots <= 0 {
+			slots = DefaultStreams
+		}
+		n := engine.ContextSize(s.m, 0)
+		cfg := scheduler.Config{Slots: slots, Ctx: n, Target: s.cfg.Target, KVBudget: s.kvBudget(), PositionBytes: s.m.PositionBytes()}
+		ctx, stop := context.WithCancel(context.Background())
+		b := &batch{sched: scheduler.New(s.m, engine.CPUBatch(s.m, slots, n), cfg), stop: stop, done: make(chan struct{})}
+		go func() { b.sched.Run(ctx); close(b.done) }()
+		s.batch = b
+	}
+	return s.batch.sched
+}
+
+// kvBudget is the CPU path's KV cache budget: Config.KVBudget, else a
+// sixteenth of the device's memory where the browser says it
+// (navigator.deviceMemory, which it rounds and caps at 8 GiB), between
+// 64 MiB and 1 GiB; 1 GiB where it does not say (natively). Caller holds
+// s.mu.
+func (s *Session) kvBudget() int64 {
+	if s.cfg.KVBudget > 0 {
+		return s.cfg.KVBudget
+	}
+	gib := s.rep.Features.DeviceMemoryGiB
+	if gib <= 0 {
+		return 1 << 30
+	}
+	return min(1<<30, max(64<<20, int64(gib*(1<<30))/16))
+}
+
+// Streams says how the CPU path's generations share steps now.
+type Streams struct {
+	Running, Waiting int   // generating in the last step; waiting for a slot or memory
+	KVBytes          int64 // the KV memory reserved by the running ones
+	Budget           int64 // the KV budget (0: none yet)
+}
+
+// Streams returns the CPU path's batching now (zero on the GPU path, or
+// before a generation).
+func (s *Session) Streams() Streams {
+	s.mu.Lock()
+	b := s.batch
+	budget := int64(0)
+	if b != nil {
+		budget = s.kvBudget()
+	}
+	s.mu.Unlock()
+	if b == nil {
+		return Streams{}
+	}
+	st := b.sched.Stats()
+	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, Budget: budget}
 }
 
 // backend is where generation runs now: the GPU runner, or the CPU path.
@@ -493,7 +608,10 @@ func (s *Session) ProfileDecode(ctx context.Context) error {
 	if s.runner == nil || len(s.Report().Tokens) == 0 {
 		return nil
 	}
-	ops, err := s.runner.ProfileDecode(ctx, s.lastToken)
+	s.mu.Lock()
+	last := s.lastToken
+	s.mu.Unlock()
+	ops, err := s.runner.ProfileDecode(ctx, last)
 	if errors.Is(err, webgpu.ErrUnsupported) || errors.Is(err, model.ErrContextFull) {
 		return nil
 	}
@@ -525,6 +643,15 @@ func (s *Session) Fail(code Code, format string, args ...any) {
 // Close frees the GPU runner, the device and the model file.
 // It waits for the generation running, if any, to end.
 func (s *Session) Close() {
+	s.batched.Wait()
+	s.mu.Lock()
+	b := s.batch
+	s.batch = nil
+	s.mu.Unlock()
+	if b != nil {
+		b.stop()
+		<-b.done
+	}
 	s.gen.Lock()
 	defer s.gen.Unlock()
 	s.dropDevice()

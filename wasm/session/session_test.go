@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -157,4 +159,70 @@ func typeName(e Event) string {
 		return "session.Error"
 	}
 	return ""
+}
+
+// TestConcurrentGenerationsShareSteps: on the CPU path three generations
+// submitted together run in the same steps (the scheduler), each with
+// exactly the tokens it gets alone; one that can never fit in the KV
+// budget fails at once with context-full.
+func TestConcurrentGenerationsShareSteps(t *testing.T) {
+	path := fixture(t)
+	s, err := Start(context.Background(), Config{Model: path, Streams: 3, Target: time.Hour}, func(Event) {})
+	require.NoError(t, err)
+	defer s.Close()
+	reqs := []engine.Request{
+		{Prompt: "Hello world", MaxTokens: 12, Sample: sample.Defaults.WithSeed(3)},
+		{Prompt: "In the beginning", MaxTokens: 10},
+		{Prompt: "And God said", MaxTokens: 12, Sample: sample.Params{Temperature: 1.1, TopK: 20, Seed: 9}, Stop: []string{"\n"}},
+	}
+	got := make([][]int32, len(reqs))
+	release := make(chan struct{})
+	maxRunning := 0
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Generate(context.Background(), r, func(e Event) {
+				tk, ok := e.(Token)
+				if !ok {
+					return
+				}
+				if i == 0 && len(got[0]) == 0 {
+					// Hold the scheduler until the other two are queued.
+					<-release
+				}
+				if tk.ID >= 0 {
+					got[i] = append(got[i], tk.ID)
+				}
+				maxRunning = max(maxRunning, s.Streams().Running) // the scheduler's goroutine: no race
+			})
+			assert.NoError(t, err)
+		}()
+		if i == 0 {
+			require.Eventually(t, func() bool { return s.Streams().Budget > 0 }, time.Minute, time.Millisecond)
+		}
+	}
+	require.Eventually(t, func() bool { return s.batch.sched.Stats().Submitted == 3 }, time.Minute, time.Millisecond)
+	close(release)
+	wg.Wait()
+	for i, r := range reqs {
+		var want []int32
+		_, err := engine.Generate(context.Background(), s.Model(), r, func(tk engine.Token) error {
+			if tk.ID >= 0 {
+				want = append(want, tk.ID)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, want, got[i], "request %d", i)
+	}
+	assert.Equal(t, 3, maxRunning, "the three shared steps")
+	assert.Equal(t, int64(1<<30), s.Streams().Budget, "natively: 1 GiB")
+
+	small, err := Start(context.Background(), Config{Model: path, KVBudget: 10 * s.Model().PositionBytes()}, func(Event) {})
+	require.NoError(t, err)
+	defer small.Close()
+	_, err = small.Generate(context.Background(), engine.Request{Prompt: "Hello world", MaxTokens: 20}, func(Event) {})
+	assert.Equal(t, CodeContextFull, CodeOf(err))
 }
