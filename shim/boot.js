@@ -1,9 +1,11 @@
-// boot.js: starts the page. Loads the WebGPU shim and the feature probe
-// (they register globalThis.webinferGPU and globalThis.webinferFeatures for
-// Go), then instantiates dist/app.wasm (Go: the Vugu UI and the engine) with
-// Go's wasm_exec.js loader.
-import "./gpu.js";
-import "./features.js";
+// boot.js: starts the page. Instantiates dist/app.wasm (Go: the Vugu UI,
+// wasm/app) with Go's wasm_exec.js loader and gives it
+// globalThis.webinferConnect (shim/webinfer.js's connectEngine): the page
+// only renders; the engine runs in a Web Worker (shim/worker.js) and the two
+// speak the JS API's messages (wasm/api).
+import { connectEngine } from "./webinfer.js";
+
+globalThis.webinferConnect = connectEngine;
 
 function showFatal(msg) {
   const el = document.getElementById("status") || document.body;

@@ -178,9 +178,12 @@ export interface Stats {
   batchSize: number;
   /** Requests waiting for their turn. */
   waiting: number;
-  /** Tokens generated so far by the running request. */
+  /** Tokens generated so far by the running requests. */
   tokens: number;
+  /** The KV cache: the GPU's, or what the CPU path's running sequences reserve. */
   kvBytes: number;
+  /** The CPU path's KV memory budget, once it batches (requests beyond it wait). */
+  kvBudgetBytes?: number;
   gpuBytes: number;
   wasmHeapBytes: number;
   /** Every backend and its health: unavailable, starting, ready, idle (not initialised, or measured slower), failed, lost. */
@@ -236,3 +239,15 @@ export function createEngine(options: CreateEngineOptions): Promise<Engine>;
 export function detectFeatures(): Promise<FeatureReport>;
 export function listCachedModels(): Promise<CachedModel[]>;
 export function deleteCachedModel(url: string): Promise<boolean>;
+
+/** The engine's port: JSON strings of the engine's messages (wasm/api In) in. */
+export interface EnginePort {
+  send(json: string): void;
+  close(): void;
+  worker: boolean;
+}
+/**
+ * The low level of createEngine, for a front end that speaks the engine's
+ * messages (wasm/api In and Out, JSON) itself, as the page's playground does.
+ */
+export function connectEngine(onMessage: (json: string) => void, onFail: (message: string) => void, options?: { worker?: boolean }): Promise<EnginePort>;

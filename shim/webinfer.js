@@ -127,6 +127,18 @@ function moduleWorkers() {
 }
 
 /**
+ * The low level of createEngine, for a front end that speaks the engine's
+ * messages itself (the page's playground, dist/app.wasm): starts an engine
+ * in a module worker (on this thread with worker: false, or where module
+ * workers are missing) and resolves to its port, { send(json), close(),
+ * worker }. onMessage gets the engine's messages (JSON strings of wasm/api's
+ * Out), onFail a text when the engine cannot start or its worker dies.
+ */
+export async function connectEngine(onMessage, onFail, { worker = true } = {}) {
+  return worker && moduleWorkers() ? workerTransport(onMessage, onFail) : mainThreadTransport(onMessage, onFail);
+}
+
+/**
  * Loads a model and returns the engine, once it can generate.
  * Rejects with a WebInferError (bad-option, bad-model, network, ...).
  */

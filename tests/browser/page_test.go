@@ -248,6 +248,13 @@ func chromiumDOM(t *testing.T, ts *testServer, opts []chromedp.ExecAllocatorOpti
 		return err
 	}
 	t.Logf("#backend %q, #status %q, verdicts %v", backend, status, verdicts)
+	// The engine ran in its Web Worker: the page's thread never loaded the
+	// WebGPU shim (shim/gpu.js), so all it did was render.
+	onPage, err := chromedp.Run(ctx, chromedp.Evaluate[string](`typeof globalThis.webinferGPU + "," + typeof globalThis.webinferConnect`))
+	if err != nil {
+		return err
+	}
+	assert.Equal(t, "undefined,function", onPage, "the WebGPU shim on the page's thread, the engine's port")
 	// A person types a prompt and presses Generate: the output streams from it.
 	const typed = "In the beginning"
 	err = chromedp.Do(ctx,

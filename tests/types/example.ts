@@ -2,7 +2,7 @@
 // by `make check` against shim/webinfer.d.ts, so that the declarations
 // stay whole and usable. tsc --noEmit -p tests/types.
 import {
-  createEngine, detectFeatures, listCachedModels, deleteCachedModel, WebInferError,
+  createEngine, detectFeatures, listCachedModels, deleteCachedModel, connectEngine, WebInferError,
   type Engine, type TokenChunk, type ChatCompletionChunk, type ChatCompletion, type Stats, type Progress, type FeatureReport,
 } from "../../shim/webinfer.js";
 
@@ -69,5 +69,9 @@ export async function everyCall(file: File): Promise<string> {
   } catch (err) {
     if (err instanceof WebInferError && err.code === "network") console.log(err.message);
   }
+  const port = await connectEngine((json) => console.log(JSON.parse(json).ev), (msg) => console.error(msg), { worker: true });
+  port.send(JSON.stringify({ op: "features", id: 1 }));
+  console.log(port.worker);
+  port.close();
   return out + phases.join();
 }

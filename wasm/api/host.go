@@ -52,6 +52,7 @@ type Host struct {
 	last       engine.Result              // of the last generation
 	chats      int
 	fetchMs    float64 // the page side's download before the load
+	events     bool    // the load asked for every session event
 }
 
 // NewHost is a Host with nothing loaded.
@@ -98,8 +99,10 @@ func (h *Host) Receive(msg []byte) {
 		h.unload(in.ID)
 	case OpLoseDevice:
 		go h.loseDevice(in.ID)
+	case OpReport:
+		go h.report(in)
 	default:
-		h.fail(in.ID, session.CodeBadOption, true, "op %q: want load, generate, chat, abort, features, unload or loseDevice", in.Op)
+		h.fail(in.ID, session.CodeBadOption, true, "op %q: want load, generate, chat, abort, features, unload, loseDevice or report", in.Op)
 	}
 }
 
@@ -116,7 +119,7 @@ func (h *Host) load(in In) {
 	if name == "" {
 		name = in.Model
 	}
-	h.loading, h.cancelLoad, h.modelURL, h.fetchMs = true, cancel, name, in.FetchMs
+	h.loading, h.cancelLoad, h.modelURL, h.fetchMs, h.events = true, cancel, name, in.FetchMs, in.Events
 	h.mu.Unlock()
 	go func() {
 		defer cancel()
@@ -124,6 +127,7 @@ func (h *Host) load(in In) {
 		cfg := session.Config{Model: in.Model, Prefs: features.Prefs{Backend: in.Backend, Precision: in.Precision}, Detect: h.cfg.Detect}
 		var path features.Path
 		s, err := session.Start(ctx, cfg, func(e session.Event) {
+			h.forward(e)
 			switch e := e.(type) {
 			case session.Progress:
 				phase := phaseOf(e.Phase)
@@ -306,6 +310,7 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 		var genErr *session.Error
 		mine := 0 // this generation's tokens, in h.tokens while it runs
 		res, err := s.Generate(ctx, req, func(e session.Event) {
+			h.forward(e)
 			switch e := e.(type) {
 			case session.Started:
 				h.mu.Lock()
@@ -407,6 +412,30 @@ func (h *Host) unload(id int) {
 		}
 		h.post(Out{Ev: EvReply, ID: id, Value: true})
 	}()
+}
+
+// forward posts e as a session message, when the load asked for them.
+func (h *Host) forward(e session.Event) {
+	h.mu.Lock()
+	on := h.events
+	h.mu.Unlock()
+	if on {
+		w := EncodeEvent(e)
+		h.post(Out{Ev: EvSession, Event: &w})
+	}
+}
+
+// report answers the run report, after timing a decode step kernel by
+// kernel when asked (its errors are in the report).
+func (h *Host) report(in In) {
+	s := h.session(in.ID)
+	if s == nil {
+		return
+	}
+	if in.Profile {
+		_ = s.ProfileDecode(context.Background())
+	}
+	h.post(Out{Ev: EvReply, ID: in.ID, Value: s.Report()})
 }
 
 // loseDevice destroys the GPU device (tests: as a driver reset would).

@@ -346,3 +346,59 @@ func TestUnload(t *testing.T) {
 	after := p.until(ended(4))
 	assert.Contains(t, after[len(after)-1].Message, "no model is loaded")
 }
+
+// TestEventsAndReport: a load asking for events gets every session event
+// (what the page's panels show) as it happens, a generation's too; the
+// report op answers the run report of the last generation.
+func TestEventsAndReport(t *testing.T) {
+	p := newPage(t)
+	p.send(In{Op: OpLoad, ID: 1, Model: defaultModel(t), Events: true})
+	msgs := p.until(ended(1))
+	require.Equal(t, EvReady, msgs[len(msgs)-1].Ev)
+	kinds := map[string]bool{}
+	kind := func(o Out) {
+		if o.Ev != EvSession {
+			return
+		}
+		b, _ := json.Marshal(o.Event)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(b, &m))
+		require.Len(t, m, 1, "%s", b)
+		for k := range m {
+			kinds[k] = true
+		}
+	}
+	for _, o := range msgs {
+		kind(o)
+	}
+	for _, k := range []string{"progress", "detected", "loaded", "checked", "chosen"} {
+		assert.True(t, kinds[k], "no %s event in %v", k, kinds)
+	}
+	p.send(In{Op: OpGenerate, ID: 2, Prompt: str("And God said"), Options: map[string]any{"maxTokens": 6, "seed": 5.0}})
+	msgs = p.until(ended(2))
+	var streamed []int32
+	for _, o := range msgs {
+		kind(o)
+		if o.Ev == EvSession && o.Event.Token != nil && o.Event.Token.ID >= 0 {
+			streamed = append(streamed, o.Event.Token.ID)
+		}
+	}
+	assert.True(t, kinds["started"] && kinds["token"] && kinds["done"], "%v", kinds)
+	want, text := reference(t, engine.Request{Prompt: "And God said", MaxTokens: 6, Sample: sample.Defaults.WithSeed(5)})
+	assert.Equal(t, want, streamed)
+
+	p.send(In{Op: OpReport, ID: 3, Profile: true})
+	msgs = p.until(func(o Out) bool { return o.ID == 3 })
+	reply := msgs[len(msgs)-1]
+	require.Equal(t, EvReply, reply.Ev, "%+v", reply)
+	b, _ := json.Marshal(reply.Value)
+	var rep struct {
+		Backend string `json:"backend"`
+		Tokens  []int32
+		Text    string
+	}
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.Equal(t, "cpu", rep.Backend)
+	assert.Equal(t, want, rep.Tokens)
+	assert.Equal(t, text, rep.Text)
+}

@@ -21,6 +21,11 @@ type In struct {
 	ReadPhase string `json:"readPhase,omitempty"`
 	// FetchMs is the page's side's download (or cache lookup) before.
 	FetchMs float64 `json:"fetchMs,omitempty"`
+	// Events asks for every session event as a "session" message (the
+	// page's playground shows them all).
+	Events bool `json:"events,omitempty"`
+	// report: time one decode step kernel by kernel first (WebGPU)
+	Profile bool `json:"profile,omitempty"`
 	// generate: a prompt and options by the JS API's names
 	Prompt  *string        `json:"prompt,omitempty"`
 	Options map[string]any `json:"options,omitempty"`
@@ -40,6 +45,7 @@ const (
 	OpFeatures   Op = "features"   // the feature report with the code path; answered by reply
 	OpUnload     Op = "unload"     // free the model and the device; answered by reply
 	OpLoseDevice Op = "loseDevice" // tests: destroy the GPU device, as a driver reset would; answered by reply
+	OpReport     Op = "report"     // the run report (CONTRACTS.md section 4) after the last generation; answered by reply
 )
 
 // Out is a message from the engine to the page: Ev says which, and which
@@ -72,6 +78,8 @@ type Out struct {
 	// fallback: from, to and why in Text
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
+	// session: one of the session's events (a load with Events)
+	Event *SessionEvent `json:"event,omitempty"`
 	// reply
 	Value any `json:"value,omitempty"`
 }
@@ -92,6 +100,7 @@ const (
 	EvFallback   Ev = "fallback"   // generation moved From one backend To another (why in Text)
 	EvDeviceLost Ev = "devicelost" // the GPU device was lost (why in Text)
 	EvReply      Ev = "reply"      // the answer to request ID: Value
+	EvSession    Ev = "session"    // one of the session's events: Event (a load with Events)
 )
 
 // Result is how a generation ended.

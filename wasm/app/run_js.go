@@ -5,16 +5,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall/js"
 	"time"
 
 	"github.com/hack-pad/safejs"
 	"github.com/vugu/vugu"
 	"github.com/webinfer/webinfer/ui"
-	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/api"
 	"github.com/webinfer/webinfer/wasm/features"
 	"github.com/webinfer/webinfer/wasm/jsutil"
 	"github.com/webinfer/webinfer/wasm/report"
@@ -37,6 +39,7 @@ type options struct {
 	maxTokens   int
 	temperature float64
 	seed        uint64
+	worker      bool // the engine in a Web Worker (?worker=0: on the page's thread)
 }
 
 func optionsFrom(q url.Values) options {
@@ -49,6 +52,7 @@ func optionsFrom(q url.Values) options {
 		maxTokens:   64,
 		temperature: float64(sample.Defaults.Temperature),
 		seed:        1,
+		worker:      q.Get("worker") != "0",
 	}
 	if o.model == "" {
 		o.model = defaultModel
@@ -68,55 +72,91 @@ func optionsFrom(q url.Values) options {
 	return o
 }
 
-// run starts a session (detect, open the device, load, check, choose)
-// whose events the page applies to its state, then generates: at once
-// with ?autorun=1 (and publishes the report), else a short continuation
-// of the prompt box's text (CONTRACTS.md section 1) and on every press of
-// Generate.
+// run starts the engine in its Web Worker and loads the model there,
+// applying the session's events (forwarded by the engine) to the page's
+// state, then generates: at once with ?autorun=1 (and publishes the
+// report), else a short continuation of the prompt box's text
+// (CONTRACTS.md section 1) and on every press of Generate. The page's
+// thread only renders.
 func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
-	emit := func(e session.Event) {
+	apply := func(e session.Event) {
 		ee.Lock()
 		st.Apply(e)
 		ee.UnlockRender()
-		if _, ok := e.(session.Token); ok {
-			// Give the browser a turn to paint: without a timer, a busy
-			// Go program never returns to the JS event loop.
-			time.Sleep(time.Millisecond)
-		}
 	}
-	s, err := session.Start(ctx, session.Config{Model: opts.model, Prefs: opts.prefs, Detect: features.Collect}, emit)
+	fail := func(err error) {
+		code := session.CodeInternal
+		var ee *engineError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		apply(session.Error{Code: code, Message: err.Error()})
+		publish(ctx, opts, failedReport(err), apply)
+	}
+	c, err := connect(ctx, opts.worker, apply)
 	if err != nil {
-		publish(ctx, opts, failedReport(err), nil)
+		fail(err)
+		return
+	}
+	load := api.In{Op: api.OpLoad, Model: absoluteURL(opts.model), Name: opts.model,
+		Backend: opts.prefs.Backend, Precision: opts.prefs.Precision, Events: true}
+	if _, err := c.call(ctx, load); err != nil {
+		// The session's own Error event is shown already.
+		publish(ctx, opts, failedReport(err), apply)
 		return
 	}
 	var mu sync.Mutex
-	var cancel context.CancelFunc = func() {}
-	generate := func(prompt string, maxTokens int, temperature float32, seed uint64) {
-		gctx, c := context.WithCancel(ctx)
+	current := 0
+	generate := func(prompt string, maxTokens int, temperature float64, seed uint64) {
+		options := map[string]any{"maxTokens": maxTokens, "temperature": temperature, "seed": seed % (1 << 53)}
+		id, wait := c.start(ctx, api.In{Op: api.OpGenerate, Prompt: &prompt, Options: options})
 		mu.Lock()
-		cancel = c
+		current = id
 		mu.Unlock()
-		defer c()
-		req := engine.Request{Prompt: prompt, MaxTokens: maxTokens, Sample: sample.Defaults.WithSeed(seed)}
-		req.Sample.Temperature = temperature
-		_, _ = s.Generate(gctx, req, nil) // errors arrive as events
+		_, _ = wait() // errors arrive as session events
 	}
 	ee.Lock()
 	st.Prompt = opts.prompt
-	st.OnGenerate = func(prompt string) { generate(prompt, 128, sample.Defaults.Temperature, uint64(time.Now().UnixNano())) }
+	st.OnGenerate = func(prompt string) { // in a goroutine of the playground's
+		generate(prompt, 128, float64(sample.Defaults.Temperature), uint64(time.Now().UnixNano()))
+	}
 	st.OnStop = func() {
 		mu.Lock()
 		defer mu.Unlock()
-		cancel()
+		c.send(api.In{Op: api.OpAbort, ID: current})
 	}
 	ee.UnlockRender()
 	if !opts.autorun {
-		generate(opts.prompt, 64, sample.Defaults.Temperature, uint64(time.Now().UnixNano()))
+		generate(opts.prompt, 64, float64(sample.Defaults.Temperature), uint64(time.Now().UnixNano()))
 		return
 	}
-	generate(opts.prompt, opts.maxTokens, float32(opts.temperature), opts.seed)
-	_ = s.ProfileDecode(ctx) // errors arrive as events
-	publish(ctx, opts, s.Report(), s)
+	generate(opts.prompt, opts.maxTokens, opts.temperature, opts.seed)
+	out, err := c.call(ctx, api.In{Op: api.OpReport, Profile: true})
+	if err != nil {
+		fail(err)
+		return
+	}
+	var rep report.Report
+	b, _ := json.Marshal(out.Value)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		fail(fmt.Errorf("the engine's report: %w", err))
+		return
+	}
+	publish(ctx, opts, rep, apply)
+}
+
+// absoluteURL resolves u against the page: the engine's worker would
+// resolve a relative URL against its own script.
+func absoluteURL(u string) string {
+	base, err := url.Parse(js.Global().Get("location").Get("href").String())
+	if err != nil {
+		return u
+	}
+	ref, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return base.ResolveReference(ref).String()
 }
 
 // failedReport is the report of a session that could not start.
@@ -125,14 +165,13 @@ func failedReport(err error) report.Report {
 }
 
 // publish sets window.__webinferReport and, with ?report=URL, POSTs the
-// report there (CONTRACTS.md section 4). A failure to POST is recorded in
-// s's report (when there is a session) and in the published one.
-func publish(ctx context.Context, opts options, rep report.Report, s *session.Session) {
+// report there (CONTRACTS.md section 4). A failure to POST is in the
+// published report and shown on the page (through apply).
+func publish(ctx context.Context, opts options, rep report.Report, apply func(session.Event)) {
 	fail := func(format string, args ...any) {
-		rep.Errors = append(rep.Errors, fmt.Sprintf(format, args...))
-		if s != nil {
-			s.Fail(session.CodeNetwork, format, args...)
-		}
+		msg := fmt.Sprintf(format, args...)
+		rep.Errors = append(rep.Errors, msg)
+		apply(session.Error{Code: session.CodeNetwork, Message: msg, Recoverable: true})
 	}
 	body, err := json.Marshal(rep)
 	if err != nil {
