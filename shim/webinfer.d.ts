@@ -180,7 +180,7 @@ export interface Stats {
   waiting: number;
   /** Tokens generated so far by the running requests. */
   tokens: number;
-  /** The KV cache: the GPU's, or what the CPU path's running sequences reserve. */
+  /** The KV cache's memory: the GPU's, or what the CPU path's caches hold. */
   kvBytes: number;
   /** The CPU path's KV memory budget, once it batches (requests beyond it wait). */
   kvBudgetBytes?: number;

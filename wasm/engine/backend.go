@@ -66,6 +66,10 @@ type Batcher interface {
 	StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error)
 }
 
+// KVHolder is a backend that says how much memory its KV caches hold
+// now. Call it from the goroutine that drives the backend.
+type KVHolder interface{ KVBytes() int64 }
+
 // CPUBackend returns the CPU path as a Backend.
 func CPUBackend(m *model.Model) Backend { return &cpuBackend{m: m} }
 
@@ -102,6 +106,15 @@ type cpuBatch struct {
 	ctx      int
 	states   []*model.State
 	samplers []*sample.Sampler
+}
+
+// KVBytes is the memory the slots' caches hold now (engine.KVHolder).
+func (b *cpuBatch) KVBytes() int64 {
+	var n int64
+	for _, st := range b.states {
+		n += st.Bytes()
+	}
+	return n
 }
 
 func (b *cpuBatch) slot(seq int) error {

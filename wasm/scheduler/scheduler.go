@@ -59,14 +59,15 @@ type Scheduler struct {
 
 // Stats are the scheduler's counters, for telemetry.
 type Stats struct {
-	Submitted int        // requests submitted
-	Steps     int        // decode steps run
-	Prefills  int        // prefill chunks run
-	Running   int        // sequences in the last step
-	Waiting   int        // requests waiting for a slot
-	Reused    int        // prompt tokens not prefilled: their rows were in a slot already
-	KVBytes   int64      // KV memory reserved by the running sequences (worst case: all their positions)
-	Decisions []Decision // the controller's changes
+	Submitted  int        // requests submitted
+	Steps      int        // decode steps run
+	Prefills   int        // prefill chunks run
+	Running    int        // sequences in the last step
+	Waiting    int        // requests waiting for a slot
+	Reused     int        // prompt tokens not prefilled: their rows were in a slot already
+	KVReserved int64      // KV memory reserved by the running sequences (worst case: all their positions)
+	KVBytes    int64      // KV memory the backend's caches hold (an engine.KVHolder's; else KVReserved)
+	Decisions  []Decision // the controller's changes
 }
 
 // job is one request in the scheduler.
@@ -335,7 +336,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 			s.stats.Prefills++
 		}
 		s.stats.Running, s.stats.Waiting, s.stats.Decisions = len(slots), len(waiting), s.ctrl.Decisions()
-		s.stats.KVBytes = int64(reserved()) * s.cfg.PositionBytes
+		s.stats.KVReserved = int64(reserved()) * s.cfg.PositionBytes
+		s.stats.KVBytes = s.stats.KVReserved
+		if h, ok := s.b.(engine.KVHolder); ok {
+			s.stats.KVBytes = h.KVBytes()
+		}
 		s.mu.Unlock()
 	}
 }

@@ -546,7 +546,8 @@ func (s *Session) kvBudget() int64 {
 // Streams says how the CPU path's generations share steps now.
 type Streams struct {
 	Running, Waiting int   // generating in the last step; waiting for a slot or memory
-	KVBytes          int64 // the KV memory reserved by the running ones
+	KVBytes          int64 // the KV memory the caches hold
+	KVReserved       int64 // what the running ones may come to hold (all their positions)
 	Budget           int64 // the KV budget (0: none yet)
 }
 
@@ -564,7 +565,7 @@ func (s *Session) Streams() Streams {
 		return Streams{}
 	}
 	st := b.sched.Stats()
-	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, Budget: budget}
+	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: budget}
 }
 
 // backend is where generation runs now: the GPU runner, or the CPU path.
