@@ -93,3 +93,15 @@ func (c *Controller) Observe(step int, latency time.Duration, occupied int, pref
 		decide(c.batch, min(c.ChunkMax, c.chunk*2), "under the target: larger prefill chunk")
 	}
 }
+
+// OutOfMemory takes a step of occupied sequences that ran out of memory
+// and returns how many the retry keeps: half of them (at least Min). The
+// batch never again grows past them less one: the memory that did not
+// hold them will not hold them later either, while these run.
+func (c *Controller) OutOfMemory(step, occupied int) int {
+	keep := max(c.Min, occupied/2)
+	c.Max = max(c.Min, min(c.Max, occupied-1))
+	c.batch = keep
+	c.decisions = append(c.decisions, Decision{Step: step, Batch: keep, Chunk: c.chunk, Why: "out of memory: smaller batch, the others wait", Occupied: occupied})
+	return keep
+}

@@ -17,11 +17,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/model"
+	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
 // Config tunes a Scheduler.
@@ -65,6 +67,7 @@ type Stats struct {
 	Running    int        // sequences in the last step
 	Waiting    int        // requests waiting for a slot
 	Reused     int        // prompt tokens not prefilled: their rows were in a slot already
+	Preempted  int        // sequences sent back to wait (out of memory), to be prefilled again
 	KVReserved int64      // KV memory reserved by the running sequences (worst case: all their positions)
 	KVBytes    int64      // KV memory the backend's caches hold (an engine.KVHolder's; else KVReserved)
 	Decisions  []Decision // the controller's changes
@@ -77,8 +80,13 @@ type job struct {
 	emit func(engine.Token) error
 	done chan outcome
 	slot int
-	fed  int // prompt tokens prefilled (all but the last are)
-	next int32
+	// feed is what the slot is fed before decoding: the prompt, or after
+	// a preemption the prompt and the tokens generated so far.
+	feed []int32
+	fed  int // feed tokens prefilled (all but the last are)
+	// admitted is the step it took its slot at.
+	admitted int
+	next     int32
 	// rows are the tokens whose keys and values are in the slot, in order
 	// (the prompt as prefilled, then each step's input).
 	rows []int32
@@ -119,7 +127,7 @@ func (s *Scheduler) Generate(ctx context.Context, req engine.Request, emit func(
 		return engine.Result{}, fmt.Errorf("scheduler: the KV memory budget of %d MiB holds %d positions: %w",
 			s.cfg.KVBudget>>20, have, model.ContextFullError{Need: need, Have: have})
 	}
-	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1}
+	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1, feed: seq.Prompt()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -256,13 +264,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 			if reserved()+positions(j.seq) > budget {
 				break // it waits for memory, and those behind it with it (first come, first served)
 			}
-			p := j.seq.Prompt()
+			p := j.feed
 			slot, reuse := pickSlot(active, held, p)
 			if slot < 0 {
 				break
 			}
 			waiting = waiting[1:]
-			j.slot = slot
+			j.slot, j.admitted = slot, step
 			active[slot] = j
 			if reuse > 0 {
 				s.b.Truncate(slot, reuse)
@@ -284,10 +292,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 		// One prefill chunk: the first sequence still reading its prompt.
 		prefilled := false
 		for _, j := range active {
-			if j == nil || j.fed >= len(j.seq.Prompt())-1 {
+			if j == nil || j.fed >= len(j.feed)-1 {
 				continue
 			}
-			p := j.seq.Prompt()
+			p := j.feed
 			n := min(s.ctrl.Chunk(), len(p)-1-j.fed)
 			if err := s.b.Prefill(j.ctx, j.slot, p[j.fed:j.fed+n]); err != nil {
 				finish(j, err, true)
@@ -301,12 +309,23 @@ func (s *Scheduler) Run(ctx context.Context) {
 		// One token of every sequence whose prompt is in.
 		slots, tokens = slots[:0], tokens[:0]
 		for _, j := range active {
-			if j != nil && j.fed >= len(j.seq.Prompt())-1 {
+			if j != nil && j.fed >= len(j.feed)-1 {
 				slots, tokens = append(slots, j.slot), append(tokens, j.next)
 			}
 		}
 		if len(slots) > 0 {
 			picks, err := s.b.StepBatch(ctx, slots, tokens)
+			if err != nil && errors.Is(err, webgpu.ErrOutOfMemory) && len(slots) > 1 {
+				// Out of memory: a smaller batch retries the step; the
+				// sequences admitted last wait again (their slots freed).
+				keep := s.ctrl.OutOfMemory(step, len(slots))
+				waiting = append(s.backOff(active, held, slots, keep), waiting...)
+				s.mu.Lock()
+				s.stats.Preempted += len(slots) - keep
+				s.stats.Decisions = s.ctrl.Decisions()
+				s.mu.Unlock()
+				continue
+			}
 			for i, slot := range slots {
 				j := active[slot]
 				if err != nil {
@@ -343,6 +362,38 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// backOff keeps the keep sequences of a failed step (slots) admitted
+// first, their positions and draws set back to before it (a failed step
+// may have written some), and sends the others back to wait, their
+// slots emptied, to be prefilled again with their tokens so far
+// (Sequence.Resume: the same tokens follow). It returns those, in the
+// order they were admitted.
+func (s *Scheduler) backOff(active []*job, held [][]int32, slots []int, keep int) []*job {
+	ran := make([]*job, len(slots))
+	for i, slot := range slots {
+		ran[i] = active[slot]
+	}
+	sort.SliceStable(ran, func(a, b int) bool { return ran[a].admitted < ran[b].admitted })
+	for _, j := range ran[:keep] {
+		s.b.Truncate(j.slot, len(j.rows))
+		j.seq.Resume()
+		if err := s.b.SetSampling(j.ctx, j.slot, j.seq.Params(), j.seq.Recent()); err != nil {
+			// Kept with stale settings would give other tokens: wait too.
+			keep = 0
+			break
+		}
+	}
+	var back []*job
+	for _, j := range ran[keep:] {
+		active[j.slot], held[j.slot] = nil, nil
+		s.b.ResetSeq(j.slot)
+		j.seq.Resume()
+		j.feed, j.fed, j.rows, j.slot = j.seq.Feed(), 0, nil, -1
+		back = append(back, j)
+	}
+	return back
 }
 
 // pickSlot chooses a free slot for a prompt: the one whose held rows begin

@@ -15,6 +15,7 @@ import (
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/synth/synthtest"
+	"github.com/webinfer/webinfer/wasm/webgpu"
 )
 
 func tinyModel(t *testing.T) *model.Model {
@@ -222,22 +223,22 @@ func TestPrefixReuse(t *testing.T) {
 	assert.LessOrEqual(t, s.Stats().Reused-reused, 1, "only BOS in common at most")
 }
 
-// TestKVBudget: with memory for one request's positions at a time,
+// TestKVBudget: with memory for one request's positions at a time, two
 // concurrent requests wait for each other (never two at once) and each
 // still gets its own tokens; a request that could never fit fails at
 // once with context-full.
 func TestKVBudget(t *testing.T) {
 	m := tinyModel(t)
-	reqs := requests()[:3]
+	reqs := []engine.Request{requests()[0], requests()[2]}
 	pb := m.PositionBytes()
-	rec := &recorder{Batcher: engine.CPUBatch(m, 3, 96)}
-	// Each of the three needs at most 96 positions: 100 fit one at a time.
-	s := start(t, m, rec, Config{Slots: 3, Ctx: 96, Target: time.Hour, KVBudget: 100 * pb, PositionBytes: pb})
+	rec := &recorder{Batcher: engine.CPUBatch(m, 2, 24)}
+	// Each of the two needs 24 positions: 30 fit one at a time.
+	s := start(t, m, rec, Config{Slots: 2, Ctx: 24, Target: time.Hour, KVBudget: 30 * pb, PositionBytes: pb})
 	got := make([][]int32, len(reqs))
 	var wg sync.WaitGroup
 	for i, r := range reqs {
-		r.MaxTokens = 0 // all the context: 96 positions each
-		r.Ctx = 96
+		r.MaxTokens = 0 // all the context: 24 positions each
+		r.Ctx = 24
 		reqs[i] = r
 		wg.Add(1)
 		go func() {
@@ -262,4 +263,88 @@ func TestKVBudget(t *testing.T) {
 	_, err := small.Generate(context.Background(), engine.Request{Prompt: "Hello world", MaxTokens: 100, Ctx: 200}, nil)
 	assert.ErrorIs(t, err, model.ErrContextFull)
 	assert.ErrorContains(t, err, "KV memory budget")
+}
+
+// scarce is a backend whose memory holds at most fit sequences a step:
+// a wider step fails as WebGPU's error scope reports it, before running
+// (and, to be hard on the scheduler, after writing a garbage row into
+// each slot, as a half-run step might).
+type scarce struct {
+	engine.Batcher
+	fit   int
+	fails int
+}
+
+func (b *scarce) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error) {
+	if len(seqs) > b.fit {
+		b.fails++
+		for _, seq := range seqs {
+			_ = b.Batcher.Prefill(ctx, seq, []int32{1})
+		}
+		return nil, fmt.Errorf("gpumodel: step of %d: %w", len(seqs), webgpu.ErrOutOfMemory)
+	}
+	return b.Batcher.StepBatch(ctx, seqs, tokens)
+}
+
+// TestOutOfMemoryBacksOff: on a backend that holds two sequences a step,
+// four requests at once run out of memory; the controller halves the
+// batch (never growing past three again), the sequences admitted last
+// wait and are prefilled again with their tokens so far, and every
+// request still gets exactly its solo tokens. Where even one sequence
+// does not fit, the request fails with the out-of-memory error.
+func TestOutOfMemoryBacksOff(t *testing.T) {
+	m := tinyModel(t)
+	reqs := requests()[:4]
+	var want [][]int32
+	for _, r := range reqs {
+		want = append(want, alone(t, m, r))
+	}
+	b := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
+	s := start(t, m, b, Config{Slots: 4, Ctx: 96, Target: time.Hour})
+	got := make([][]int32, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = generate(t, s, r)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, want, got)
+	st := s.Stats()
+	if b.fails > 0 { // the four may not all have met in a step
+		assert.Positive(t, st.Preempted)
+		var why []string
+		for _, d := range st.Decisions {
+			why = append(why, d.Why)
+		}
+		assert.Contains(t, why, "out of memory: smaller batch, the others wait")
+	}
+
+	// Forced: all four submitted before the scheduler runs.
+	b2 := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
+	s2 := New(m, b2, Config{Slots: 4, Ctx: 96, Target: time.Hour})
+	got2 := make([][]int32, len(reqs))
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got2[i] = generate(t, s2, r)
+		}()
+	}
+	require.Eventually(t, func() bool { return s2.Stats().Submitted == 4 }, time.Minute, time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s2.Run(ctx)
+	wg.Wait()
+	assert.Equal(t, got, got2)
+	assert.Positive(t, b2.fails)
+	assert.Positive(t, s2.Stats().Preempted)
+	assert.LessOrEqual(t, s2.Stats().Decisions[len(s2.Stats().Decisions)-1].Batch, 2, "two fit: the last decision keeps at most two")
+
+	none := &scarce{Batcher: engine.CPUBatch(m, 1, 96), fit: 0}
+	s3 := start(t, m, none, Config{Slots: 1, Ctx: 96})
+	_, err := s3.Generate(context.Background(), reqs[0], nil)
+	assert.ErrorIs(t, err, webgpu.ErrOutOfMemory)
 }
