@@ -101,12 +101,18 @@ function wrapError(err, fallbackCode) {
 }
 
 // GPUContext owns one adapter and device and every object made on it.
+// withheld: the browser gives no more adapters in this scope (tests:
+// engine.debug.loseDevice({ permanent: true }), as a browser that blocks
+// WebGPU after its GPU process crashed).
+let withheld = false;
+
 export class GPUContext {
   // open requests an adapter and a device with the engine's features and
   // limits. opts: {powerPreference, forceFallbackAdapter, disableFeatures: []}.
   static async open(opts = {}) {
     const gpu = gpuObject();
     if (!gpu) throw new GPUShimError("unavailable", "navigator.gpu is not available in this browser");
+    if (withheld) throw new GPUShimError("no-adapter", "navigator.gpu.requestAdapter() returned null: the browser withholds WebGPU after the device was lost");
     let adapter;
     try {
       adapter = await gpu.requestAdapter({
@@ -446,5 +452,6 @@ export class GPUContext {
 // The Go side finds the shim here (wasm/webgpu/device_js.go).
 globalThis.webinferGPU = {
   open: (opts) => GPUContext.open(opts),
+  withholdAdapters: () => { withheld = true; },
   GPUShimError,
 };

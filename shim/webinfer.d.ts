@@ -209,8 +209,12 @@ export interface Engine {
   /** Returns a function that removes the listener. */
   on<E extends keyof EngineEvents>(event: E, fn: (value: EngineEvents[E]) => void): () => void;
   debug: {
-    /** For tests: destroys the GPU device as a driver reset would; false on the CPU path. */
-    loseDevice(): Promise<boolean>;
+    /**
+     * For tests: destroys the GPU device as a driver reset would; false on the CPU path.
+     * permanent: the browser gives no new device either (in this engine's scope), so the
+     * CPU path takes over, with a fallback event.
+     */
+    loseDevice(options?: { permanent?: boolean }): Promise<boolean>;
   };
   unload(): Promise<void>;
 }

@@ -243,7 +243,7 @@ class Engine {
     this._dead = null; // the WebInferError every call gets once the engine is gone
     this._revoke = () => {};
     this.chat = { completions: { create: (req) => this._create(req) } };
-    this.debug = { loseDevice: () => this._call("loseDevice") };
+    this.debug = { loseDevice: (opts) => this._call("loseDevice", { permanent: Boolean(opts && opts.permanent) }) };
   }
 
   async _start(inWorker) {
@@ -348,8 +348,8 @@ class Engine {
   }
 
   // _call is a request answered by one reply.
-  _call(op) {
-    return this._request({ op }, (m, done, fail) => (m.ev === "reply" ? done(m.value) : m.ev === "error" && fail(m)));
+  _call(op, fields = {}) {
+    return this._request({ op, ...fields }, (m, done, fail) => (m.ev === "reply" ? done(m.value) : m.ev === "error" && fail(m)));
   }
 
   // _stream starts a request whose messages feed a Channel through

@@ -164,6 +164,12 @@ type embedResult struct {
 			Destroyed    bool    `json:"destroyed"`
 			Lost         int     `json:"lost"`
 		} `json:"webgpu"`
+		WebGPUGone *struct {
+			IDs          []int32 `json:"ids"`
+			CPU          []int32 `json:"cpu"`
+			Fallbacks    []struct{ From, To, Reason string }
+			BackendAfter string `json:"backendAfter"`
+		} `json:"webgpuGone"`
 	} `json:"cases"`
 }
 
@@ -303,6 +309,17 @@ func TestEmbeddedAPI(t *testing.T) {
 				assert.Equal(t, want, g.Next, "the device lost between requests")
 				assert.Equal(t, 2, g.Lost, "a devicelost event per loss")
 				assert.Equal(t, "webgpu", g.BackendAfter, "a new device, not the CPU path")
+			}
+			if e.webgpu && assert.NotNil(t, c.WebGPUGone, "the WebGPU-gone case") {
+				g := c.WebGPUGone
+				t.Logf("%s: the device lost for good after 4 tokens: %+v, then on %s", e.name, g.Fallbacks, g.BackendAfter)
+				assert.Equal(t, "cpu", g.BackendAfter, "the CPU path took over")
+				if assert.Len(t, g.Fallbacks, 1) {
+					assert.Equal(t, "webgpu", g.Fallbacks[0].From)
+					assert.Equal(t, "cpu", g.Fallbacks[0].To)
+				}
+				assert.Len(t, g.IDs, 16, "the stream went on to its end")
+				assert.Equal(t, g.CPU, g.IDs, "greedy: the tokens the CPU path gives from the start")
 			}
 			// The model cache: the first load's download breaks off and
 			// goes on with a Range request from where it stopped; the second

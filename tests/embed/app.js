@@ -158,6 +158,25 @@ async function main() {
       const ids = (cs) => cs.filter((c) => c.token >= 0).map((c) => c.token);
       return { ids: ids(chunks), resumed: ids(resumed), next: ids(next), backend: stats.backend, backendAfter: after.backend, gpuBytes: stats.gpuBytes, destroyed, lost: lost.length };
     });
+    // No device comes back: the CPU path carries the stream on, greedy,
+    // with the tokens the CPU path gives from the start.
+    await run("webgpuGone", async () => {
+      const gpu = await createEngine({ model, backend: "webgpu" });
+      const fallbacks = [];
+      gpu.on("fallback", (e) => fallbacks.push(e));
+      const got = [];
+      for await (const c of gpu.generate(PROMPT, { maxTokens: 16, temperature: 0 })) {
+        got.push(c);
+        if (got.length === 4) await gpu.debug.loseDevice({ permanent: true });
+      }
+      const after = gpu.stats();
+      await gpu.unload();
+      const cpu = await createEngine({ model, backend: "cpu" });
+      const want = await tokens(cpu.generate(PROMPT, { maxTokens: 16, temperature: 0 }));
+      await cpu.unload();
+      const ids = (cs) => cs.filter((c) => c.token >= 0).map((c) => c.token);
+      return { ids: ids(got), cpu: ids(want), fallbacks, backendAfter: after.backend };
+    });
   }
 
   if (q.get("cut")) {

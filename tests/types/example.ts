@@ -55,7 +55,8 @@ export async function everyCall(file: File): Promise<string> {
   engine.on("devicelost", ({ reason }) => console.log(reason));
   engine.on("error", (e) => console.log(e.code, e.recoverable));
   const lost: boolean = await engine.debug.loseDevice();
-  console.log(lost);
+  const forGood: boolean = await engine.debug.loseDevice({ permanent: true });
+  console.log(lost, forGood);
   await engine.unload();
 
   const f: FeatureReport = await detectFeatures();

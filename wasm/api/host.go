@@ -98,7 +98,7 @@ func (h *Host) Receive(msg []byte) {
 	case OpUnload:
 		h.unload(in.ID)
 	case OpLoseDevice:
-		go h.loseDevice(in.ID)
+		go h.loseDevice(in.ID, in.Permanent)
 	case OpReport:
 		go h.report(in)
 	default:
@@ -439,12 +439,12 @@ func (h *Host) report(in In) {
 }
 
 // loseDevice destroys the GPU device (tests: as a driver reset would).
-func (h *Host) loseDevice(id int) {
+func (h *Host) loseDevice(id int, permanent bool) {
 	s := h.session(id)
 	if s == nil {
 		return
 	}
-	h.post(Out{Ev: EvReply, ID: id, Value: s.LoseDevice()})
+	h.post(Out{Ev: EvReply, ID: id, Value: s.LoseDevice(permanent)})
 }
 
 // stats is the engine's state now.

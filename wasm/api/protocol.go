@@ -26,6 +26,8 @@ type In struct {
 	Events bool `json:"events,omitempty"`
 	// report: time one decode step kernel by kernel first (WebGPU)
 	Profile bool `json:"profile,omitempty"`
+	// loseDevice: no new device comes back either (the CPU path takes over)
+	Permanent bool `json:"permanent,omitempty"`
 	// generate: a prompt and options by the JS API's names
 	Prompt  *string        `json:"prompt,omitempty"`
 	Options map[string]any `json:"options,omitempty"`

@@ -674,10 +674,14 @@ func (s *Session) GPUBytes() int64 {
 func (s *Session) Precision() string { return s.precision }
 
 // LoseDevice destroys the GPU device as a driver reset would, for tests
-// of what follows; false on the CPU path.
-func (s *Session) LoseDevice() bool {
+// of what follows; false on the CPU path. Permanent: no new device comes
+// back either (webgpu.WithholdAdapters), so the CPU path takes over.
+func (s *Session) LoseDevice(permanent bool) bool {
 	if s.dev == nil {
 		return false
+	}
+	if permanent {
+		webgpu.WithholdAdapters()
 	}
 	s.dev.Destroy()
 	return true

@@ -248,6 +248,15 @@ func (d *Device) Destroy() {
 	_, _ = d.ctx.Call("destroy")
 }
 
+// WithholdAdapters makes every later Open in this scope fail with
+// ErrNoAdapter, as a browser that blocks WebGPU after its GPU process
+// crashed would (tests of the CPU path taking over after a loss).
+func WithholdAdapters() {
+	if shim, err := safejs.Global().Get("webinferGPU"); err == nil && shim.Type() == safejs.TypeObject {
+		_, _ = shim.Call("withholdAdapters")
+	}
+}
+
 func decodeJS(v safejs.Value, out any) error {
 	b, err := jsutil.JSON(v)
 	if err != nil {

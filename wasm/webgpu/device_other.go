@@ -63,3 +63,6 @@ func (r *PendingRead) Wait(ctx context.Context) ([]byte, error) { return nil, un
 func (d *Device) Stats() Stats { return Stats{} }
 
 func (d *Device) Destroy() {}
+
+// WithholdAdapters does nothing natively: Open fails already.
+func WithholdAdapters() {}
