@@ -134,6 +134,9 @@ function memorySink() {
     async file() {
       return new Blob(parts);
     },
+    async prefix(n) {
+      return new Blob(parts).slice(0, n);
+    },
   };
 }
 
@@ -155,6 +158,9 @@ function fileSink(fh) {
     async file() {
       return fh.getFile();
     },
+    async prefix(n) {
+      return (await fh.getFile()).slice(0, n);
+    },
   };
 }
 
@@ -163,8 +169,12 @@ function fileSink(fh) {
 // to RETRIES times. state is { have, total, validator } (have > 0: a
 // partial download to go on with); onStart(state) runs when a download
 // starts from byte 0 (the cache makes room there); onBytes(state) after
-// each write. It returns whether the download completed.
-async function download(url, sink, state, { onStart, onBytes, progress, signal }) {
+// each write. tap, when given, sees the bytes as they arrive (the engine
+// reads the model while it downloads): tap.start(total, prefix) once the
+// size is known (prefix: a Blob of the bytes kept from before), then
+// tap.write(offset, chunk) for each chunk. It returns whether the
+// download completed.
+async function download(url, sink, state, { onStart, onBytes, progress, signal, tap }) {
   const start = performance.now();
   let startHave = state.have;
   let broken = null;
@@ -192,12 +202,17 @@ async function download(url, sink, state, { onStart, onBytes, progress, signal }
       if (onStart) await onStart(state);
     }
     await sink.begin(state.have);
+    if (tap && !tap.started && state.total > 0) {
+      tap.started = true;
+      tap.start(state.total, state.have > 0 ? await sink.prefix(state.have) : null);
+    }
     const reader = resp.body.getReader();
     broken = null;
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
+        if (tap && tap.started) tap.write(state.have, value);
         await sink.write(value);
         state.have += value.byteLength;
         const rate = (state.have - startHave) / Math.max(1, performance.now() - start);
@@ -215,9 +230,9 @@ async function download(url, sink, state, { onStart, onBytes, progress, signal }
 }
 
 /** fetchBlob downloads url into memory (a Blob), resuming a broken download, keeping nothing. */
-export async function fetchBlob(url, { progress = () => {}, signal } = {}) {
+export async function fetchBlob(url, { progress = () => {}, signal, tap } = {}) {
   const sink = memorySink();
-  await download(url, sink, { have: 0, total: 0, validator: "" }, { progress, signal });
+  await download(url, sink, { have: 0, total: 0, validator: "" }, { progress, signal, tap });
   return sink.file();
 }
 
@@ -226,8 +241,8 @@ export async function fetchBlob(url, { progress = () => {}, signal } = {}) {
  * downloaded (into the cache where there is one): { file, fromCache,
  * evicted }. progress({ phase, loaded, total, etaMs }).
  */
-export async function open(url, { progress = () => {}, maxBytes = Infinity, signal } = {}) {
-  if (!cacheSupported()) return { file: await fetchBlob(url, { progress, signal }), fromCache: false, evicted: [] };
+export async function open(url, { progress = () => {}, maxBytes = Infinity, signal, tap } = {}) {
+  if (!cacheSupported()) return { file: await fetchBlob(url, { progress, signal, tap }), fromCache: false, evicted: [] };
   const d = await dir();
   const k = await key(url);
   let meta = await readMeta(d, k);
@@ -253,6 +268,7 @@ export async function open(url, { progress = () => {}, maxBytes = Infinity, sign
   await download(url, fileSink(fh), state, {
     progress,
     signal,
+    tap,
     onStart: async (st) => {
       if (st.total > 0) evicted = evicted.concat(await makeRoom(d, k, st.total, maxBytes));
       await record(false);

@@ -9,6 +9,76 @@ import { wasmURL, wasmExecURL } from "./assets.js";
 
 let ports = 0;
 
+// Growing sources: a model still downloading on the page's side, which
+// the engine reads as it arrives (progressive loading). The page sends
+// its bytes as Blob parts, in order from byte 0; the engine opens
+// "webinfer-growing:NAME" and reads it as a Blob (size, slice(a, b)
+// .arrayBuffer()), each read waiting until the download has reached its
+// end. When the download completes the source reads the kept file and the
+// parts are dropped; when it fails, every read waiting and to come fails.
+function growingSource(total) {
+  const src = { size: total, parts: [], loaded: 0, file: null, error: null, waiters: [] };
+  const wake = () => {
+    for (const w of src.waiters.splice(0)) w();
+  };
+  const until = (end) => new Promise((resolve, reject) => {
+    const check = () => {
+      if (src.error) reject(src.error);
+      else if (src.file || src.loaded >= end) resolve();
+      else src.waiters.push(check);
+    };
+    check();
+  });
+  const read = async (a, b) => {
+    await until(b);
+    if (src.file) return src.file.slice(a, b).arrayBuffer();
+    const pieces = [];
+    for (const p of src.parts) {
+      const end = p.offset + p.blob.size;
+      if (end > a && p.offset < b) pieces.push(p.blob.slice(Math.max(0, a - p.offset), Math.min(p.blob.size, b - p.offset)));
+    }
+    return new Blob(pieces).arrayBuffer();
+  };
+  src.slice = (a, b) => ({ arrayBuffer: () => read(a, Math.min(b, total)) });
+  src.add = (offset, blob) => {
+    if (offset !== src.loaded) {
+      src.error = new Error(`the model's download went back to byte ${offset} after ${src.loaded} (the file changed on the server)`);
+    } else {
+      src.parts.push({ offset, blob });
+      src.loaded += blob.size;
+    }
+    wake();
+  };
+  src.finish = (file) => {
+    if (file.size !== total) src.error = new Error(`the model's download ended at ${file.size} bytes of ${total}`);
+    src.file = file;
+    src.parts = [];
+    wake();
+  };
+  src.fail = (message) => {
+    src.error = new Error(message);
+    wake();
+  };
+  return src;
+}
+
+// part takes a message about a growing source: { growing: NAME, total }
+// makes it; { growing, offset, blob } adds bytes; { growing, file } ends
+// it; { growing, error } fails it; { growing, drop: true } forgets it.
+function part(m) {
+  const name = `webinfer-growing:${m.growing}`;
+  if (m.total !== undefined) {
+    globalThis[name] = growingSource(m.total);
+    return;
+  }
+  const src = globalThis[name];
+  if (!src) return;
+  if (m.blob) src.add(m.offset, m.blob);
+  else if (m.file) src.finish(m.file);
+  else if (m.error) src.fail(m.error);
+  else if (m.drop) delete globalThis[name];
+}
+
 async function instantiate(url, imports) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} (run \`make build\`)`);
@@ -41,5 +111,5 @@ export async function startHost(post) {
   const exited = go.run(instance);
   await Promise.race([ready, exited.then(() => { throw new Error("the engine exited as it started"); })]);
   exited.then(() => post(JSON.stringify({ ev: "error", code: "internal", message: "the engine stopped (see the console)" })));
-  return { receive: (msg) => port.receive(msg) };
+  return { receive: (msg) => (typeof msg === "string" ? port.receive(msg) : part(msg)) };
 }

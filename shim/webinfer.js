@@ -66,7 +66,7 @@ function remoteURL(s) {
 // cache's file for a URL (resolved against the page: a worker would
 // resolve it against its own script), the URL itself where nothing is
 // kept, or a blob: URL of the bytes given.
-async function modelURL(m, options, progress) {
+async function modelURL(m, options, progress, tap, signal) {
   const blobURL = (blob) => {
     const url = URL.createObjectURL(blob);
     return { url, revoke: () => URL.revokeObjectURL(url) };
@@ -78,14 +78,75 @@ async function modelURL(m, options, progress) {
     if (options.cache === false) {
       // Nothing kept; still downloaded here, so that the engine reads the
       // model lazily from a Blob rather than whole into its memory.
-      const blob = await cache.fetchBlob(url, { progress });
-      return { ...blobURL(blob), source: "fetched", fetchMs: performance.now() - t0 };
+      const blob = await cache.fetchBlob(url, { progress, tap, signal });
+      return { ...blobURL(blob), blob, source: "fetched", fetchMs: performance.now() - t0 };
     }
     const maxBytes = (options.cache && options.cache.maxBytes) || Infinity;
-    const { file, fromCache } = await cache.open(url, { progress, maxBytes });
-    return { ...blobURL(file), source: fromCache ? "cache" : "fetched", fetchMs: performance.now() - t0 };
+    const { file, fromCache } = await cache.open(url, { progress, maxBytes, tap, signal });
+    return { ...blobURL(file), blob: file, source: fromCache ? "cache" : "fetched", fetchMs: performance.now() - t0 };
   }
   return { ...blobURL(typeof Blob === "function" && m instanceof Blob ? m : new Blob([m])), source: "" };
+}
+
+let streams = 0;
+
+// streamer lets the engine load a model while it downloads: its tap
+// (cache.js) sends the bytes to the engine's side as Blob parts of about
+// 1 MiB (host.js's growing source) and, once the size is known, starts
+// the load on them, so that the engine reads the header, compiles and
+// checks its kernels and uploads each tensor as its bytes arrive. A load
+// that fails aborts the download (signal); finish and fail end the source.
+function streamer(transport, load) {
+  const id = `${++streams}-${Math.random().toString(36).slice(2, 10)}`;
+  const ac = new AbortController();
+  const st = { loading: null, loadError: null, signal: ac.signal, model: `webinfer-growing:${id}` };
+  let buf = [];
+  let bufBytes = 0;
+  let bufAt = 0;
+  let timer = 0;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = 0;
+    if (bufBytes === 0) return;
+    transport.part({ growing: id, offset: bufAt, blob: new Blob(buf) });
+    bufAt += bufBytes;
+    buf = [];
+    bufBytes = 0;
+  };
+  st.tap = {
+    start(total, prefix) {
+      transport.part({ growing: id, total });
+      if (prefix) {
+        transport.part({ growing: id, offset: 0, blob: prefix });
+        bufAt = prefix.size;
+      }
+      st.loading = load(st.model);
+      st.loading.catch((err) => {
+        st.loadError = err;
+        ac.abort();
+      });
+    },
+    write(offset, chunk) {
+      if (offset !== bufAt + bufBytes) {
+        flush(); // a download that went back: the engine's side refuses it
+        bufAt = offset;
+      }
+      buf.push(chunk);
+      bufBytes += chunk.byteLength;
+      if (bufBytes >= 1 << 20) flush();
+      else if (!timer) timer = setTimeout(flush, 50); // a slow download still reaches the engine
+    },
+  };
+  st.finish = (file) => {
+    flush();
+    transport.part({ growing: id, file });
+  };
+  st.fail = (message) => {
+    flush();
+    transport.part({ growing: id, error: message });
+  };
+  st.drop = () => transport.part({ growing: id, drop: true });
+  return st;
 }
 
 // A transport carries JSON strings to the engine and back.
@@ -96,7 +157,8 @@ function workerTransport(onMessage, onFail) {
     e.preventDefault();
     onFail(`the engine's worker failed: ${e.message || "could not load shim/worker.js"}`);
   };
-  return { send: (s) => w.postMessage(s), close: () => w.terminate(), worker: true };
+  // part: a growing source's message (host.js), with a Blob: not JSON.
+  return { send: (s) => w.postMessage(s), part: (m) => w.postMessage(m), close: () => w.terminate(), worker: true };
 }
 
 async function mainThreadTransport(onMessage, onFail) {
@@ -109,6 +171,7 @@ async function mainThreadTransport(onMessage, onFail) {
   }, (err) => onFail(`the engine did not start: ${err && err.message ? err.message : err}`));
   return {
     send: (s) => (host ? host.receive(s) : pending.push(s)),
+    part: (m) => (host ? host.receive(m) : pending.push(m)),
     close: () => {},
     worker: false,
   };
@@ -271,20 +334,40 @@ class Engine {
       }
     };
     let kept = ""; // the URL whose cached file the engine reads
+    const m = this._options.model;
+    const name = typeof m === "string" || m instanceof URL ? String(m) : (m && m.name) || "";
+    const load = (url, readPhase, fetchMs) => this._request({ op: "load", model: url, name, backend: this._options.backend || "auto", precision: this._options.precision || "",
+      readPhase, fetchMs }, (m, done, fail) => {
+      if (m.ev === "progress") onProgress(m);
+      else if (m.ev === "ready") done(m);
+      else if (m.ev === "error") fail(m);
+    });
+    const stream = streamer(this._transport, (url) => load(url, "", 0));
     try {
-      const { url, revoke, source, fetchMs } = await modelURL(this._options.model, this._options, (p) =>
-        onProgress({ ...p, text: p.phase === "cache" ? "reading the model from the cache" : "downloading the model" }));
-      this._revoke = revoke;
-      if (source) kept = new URL(String(this._options.model), globalThis.location ? globalThis.location.href : undefined).href;
-      // The engine reads a kept model from its file: its read is phase cache.
-      const m = this._options.model;
-      const name = typeof m === "string" || m instanceof URL ? String(m) : (m && m.name) || "";
-      const ready = await this._request({ op: "load", model: url, name, backend: this._options.backend || "auto", precision: this._options.precision || "",
-        readPhase: source ? "cache" : "", fetchMs: fetchMs || 0 }, (m, done, fail) => {
-        if (m.ev === "progress") onProgress(m);
-        else if (m.ev === "ready") done(m);
-        else if (m.ev === "error") fail(m);
-      });
+      let ready;
+      try {
+        const { url, blob, revoke, source, fetchMs } = await modelURL(this._options.model, this._options, (p) =>
+          onProgress({ ...p, text: p.phase === "cache" ? "reading the model from the cache" : "downloading the model" }), stream.tap, stream.signal);
+        this._revoke = revoke;
+        if (source) kept = new URL(String(this._options.model), globalThis.location ? globalThis.location.href : undefined).href;
+        if (stream.loading) {
+          // Loaded while it downloaded: the engine reads the kept file from now on.
+          stream.finish(blob);
+          this._revoke = () => {
+            revoke();
+            stream.drop();
+          };
+          ready = await stream.loading;
+        } else {
+          // The engine reads a kept model from its file: its read is phase cache.
+          ready = await load(url, source ? "cache" : "", fetchMs || 0);
+        }
+      } catch (err) {
+        if (!stream.loading) throw err;
+        stream.fail(err.message || String(err));
+        // A load that failed stopped the download: its error is the one to tell.
+        throw await stream.loading.then(() => err, (loadErr) => (stream.loadError && err.code === "aborted" ? loadErr : err));
+      }
       this._stats = ready.stats;
     } catch (err) {
       // A kept file that is no model is not kept: the next load fetches it.

@@ -164,6 +164,16 @@ type embedResult struct {
 			Destroyed    bool    `json:"destroyed"`
 			Lost         int     `json:"lost"`
 		} `json:"webgpu"`
+		Streaming *struct {
+			IDs      []int32 `json:"ids"`
+			AtEngine *struct {
+				Phase      string `json:"phase"`
+				Downloaded int64  `json:"downloaded"`
+			} `json:"atEngine"`
+			Total   int64    `json:"total"`
+			Phases  []string `json:"phases"`
+			Backend string   `json:"backend"`
+		} `json:"streaming"`
 		WebGPUGone *struct {
 			IDs          []int32 `json:"ids"`
 			CPU          []int32 `json:"cpu"`
@@ -309,6 +319,13 @@ func TestEmbeddedAPI(t *testing.T) {
 				assert.Equal(t, want, g.Next, "the device lost between requests")
 				assert.Equal(t, 2, g.Lost, "a devicelost event per loss")
 				assert.Equal(t, "webgpu", g.BackendAfter, "a new device, not the CPU path")
+			}
+			if s := c.Streaming; assert.NotNil(t, s, "the streaming case") {
+				t.Logf("%s: progressive load on %s: phases %v; the engine's %+v of %d bytes downloaded", e.name, s.Backend, s.Phases, s.AtEngine, s.Total)
+				if assert.NotNil(t, s.AtEngine, "the engine's compile or upload phase came") {
+					assert.Less(t, s.AtEngine.Downloaded, s.Total, "the engine compiled or uploaded while the download ran")
+				}
+				assert.Equal(t, native(t, "And God said", 8, sample.Params{}, s.Backend == "webgpu"), s.IDs, "the tokens of a model loaded as it downloaded")
 			}
 			if e.webgpu && assert.NotNil(t, c.WebGPUGone, "the WebGPU-gone case") {
 				g := c.WebGPUGone

@@ -56,7 +56,18 @@ type testServer struct {
 	store   *server.MemoryStore
 	results chan []byte
 	mu      sync.Mutex
-	cut     map[string][]string // /test/cut/ requests by path: their Range headers
+	cut     map[string][]string      // /test/cut/ requests by path: their Range headers
+	held    map[string]chan struct{} // /test/slow/ downloads by path: closed to send the tail
+}
+
+// hold is the channel that releases path's tail.
+func (ts *testServer) hold(path string) chan struct{} {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.held[path] == nil {
+		ts.held[path] = make(chan struct{})
+	}
+	return ts.held[path]
 }
 
 // cutRequests are the Range headers of path's requests so far.
@@ -121,7 +132,7 @@ func startServer(t testing.TB) *testServer {
 	})
 	// The default model under any name, with Range requests and an ETag;
 	// each name's first whole-file answer breaks off at a third of the file.
-	ts.cut = map[string][]string{}
+	ts.cut, ts.held = map[string][]string{}, map[string]chan struct{}{}
 	mux.HandleFunc("/test/cut/", func(w http.ResponseWriter, r *http.Request) {
 		ts.mu.Lock()
 		first := len(ts.cut[r.URL.Path]) == 0
@@ -140,6 +151,35 @@ func startServer(t testing.TB) *testServer {
 			panic(http.ErrAbortHandler)
 		}
 		http.ServeContent(w, r, "model.gguf", time.Time{}, bytes.NewReader(kjv))
+	})
+	// /test/slow/ serves the default model but holds its last 64 KiB back
+	// until /test/release?path=P (or 20 s): an engine that loads while it
+	// downloads shows its compile or upload phase before the download ends.
+	mux.HandleFunc("/test/slow/", func(w http.ResponseWriter, r *http.Request) {
+		hold := ts.hold(r.URL.Path)
+		w.Header().Set("Content-Length", strconv.Itoa(len(kjv)))
+		w.Header().Set("Cache-Control", "no-store")
+		tail := len(kjv) - 64<<10
+		w.Write(kjv[:tail])
+		w.(http.Flusher).Flush()
+		select {
+		case <-hold:
+		case <-time.After(20 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(kjv[tail:])
+	})
+	mux.HandleFunc("/test/release", func(w http.ResponseWriter, r *http.Request) {
+		hold := ts.hold(r.URL.Query().Get("path"))
+		ts.mu.Lock()
+		select {
+		case <-hold:
+		default:
+			close(hold)
+		}
+		ts.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.Handle("/test/files/", isolate(files))
 	mux.Handle("/test/bin/", isolate(bins))

@@ -242,6 +242,32 @@ async function main() {
     });
   }
 
+  // Progressive loading: the server holds the file's last 64 KiB back
+  // until the engine's compile (or upload) phase shows, which it can only
+  // reach while the download runs if it loads as the bytes arrive.
+  await run("streaming", async () => {
+    const url = new URL(`/test/slow/kjv-${Math.random().toString(36).slice(2, 10)}.gguf`, location.href).href;
+    let downloaded = 0;
+    let total = 0;
+    let atEngine = null; // { phase, downloaded } when the engine's first compile/upload progress came
+    const phases = [];
+    const e = await createEngine({ model: url, backend: q.get("webgpu") === "1" ? "webgpu" : "cpu", onProgress: (p) => {
+      if (phases[phases.length - 1] !== p.phase) phases.push(p.phase);
+      if (p.text === "downloading the model") {
+        downloaded = Math.max(downloaded, p.loaded);
+        total = p.total;
+      } else if (!atEngine && (p.phase === "compile" || p.phase === "upload")) {
+        atEngine = { phase: p.phase, downloaded };
+        fetch(`/test/release?path=${encodeURIComponent(new URL(url).pathname)}`);
+      }
+    } });
+    const ids = (await tokens(e.generate(PROMPT, { maxTokens: 8, temperature: 0 }))).filter((c) => c.token >= 0).map((c) => c.token);
+    const backend = e.stats().backend;
+    await e.unload();
+    await deleteCachedModel(url);
+    return { ids, atEngine, total, phases, backend };
+  });
+
   await run("unload", async () => {
     await engine.unload();
     return errorOf(() => tokens(engine.generate(PROMPT, { maxTokens: 2 })));

@@ -14,12 +14,27 @@ import (
 )
 
 // isBlob says whether src is a blob: URL (the JS API hands the engine a
-// model kept in the cache, or given as a File, Blob or ArrayBuffer, so).
-func isBlob(src string) bool { return strings.HasPrefix(src, "blob:") }
+// model kept in the cache, or given as a File, Blob or ArrayBuffer, so)
+// or a growing source: a model still downloading on the page's side
+// (shim/host.js), read as it arrives.
+func isBlob(src string) bool {
+	return strings.HasPrefix(src, "blob:") || strings.HasPrefix(src, growingPrefix)
+}
+
+// growingPrefix names a growing source: globalThis[src] is Blob-like
+// (size, slice(a, b).arrayBuffer()), each read waiting for its bytes.
+const growingPrefix = "webinfer-growing:"
 
 // openBlob fetches a blob: URL's Blob (its bytes stay outside the WASM
 // memory) and returns a ReaderAt over it and its size.
 func openBlob(ctx context.Context, src string) (io.ReaderAt, int64, error) {
+	if strings.HasPrefix(src, growingPrefix) {
+		g, err := safejs.Global().Get(src)
+		if err != nil || g.Type() != safejs.TypeObject {
+			return nil, 0, fmt.Errorf("%s: no such download on this side", src)
+		}
+		return readerOf(g)
+	}
 	fetch, err := safejs.Global().Get("fetch")
 	if err != nil {
 		return nil, 0, err
@@ -40,6 +55,11 @@ func openBlob(ctx context.Context, src string) (io.ReaderAt, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %s", src, jsutil.ErrorMessage(err))
 	}
+	return readerOf(blob)
+}
+
+// readerOf is a ReaderAt over a Blob (or a growing source) and its size.
+func readerOf(blob safejs.Value) (io.ReaderAt, int64, error) {
 	sv, err := blob.Get("size")
 	if err != nil {
 		return nil, 0, err
