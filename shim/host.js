@@ -13,8 +13,8 @@ let ports = 0;
 // the engine reads as it arrives (progressive loading). The page sends
 // its bytes as Blob parts, in order from byte 0; the engine opens
 // "webinfer-growing:NAME" and reads it as a Blob (size, slice(a, b)
-// .arrayBuffer()), each read waiting until the download has reached its
-// end. When the download completes the source reads the kept file and the
+// .arrayBuffer()) or with readAtLeast, each read waiting until the
+// download has reached what it needs. When the download completes the source reads the kept file and the
 // parts are dropped; when it fails, every read waiting and to come fails.
 function growingSource(total) {
   const src = { size: total, parts: [], loaded: 0, file: null, error: null, waiters: [] };
@@ -40,6 +40,11 @@ function growingSource(total) {
     return new Blob(pieces).arrayBuffer();
   };
   src.slice = (a, b) => ({ arrayBuffer: () => read(a, Math.min(b, total)) });
+  // readAtLeast reads [a, b) as far as it has arrived, once [a, need) has.
+  src.readAtLeast = async (a, b, need) => {
+    await until(need);
+    return read(a, src.file ? b : Math.min(b, Math.max(need, src.loaded)));
+  };
   src.add = (offset, blob) => {
     if (offset !== src.loaded) {
       src.error = new Error(`the model's download went back to byte ${offset} after ${src.loaded} (the file changed on the server)`);

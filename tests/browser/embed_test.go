@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,9 +105,10 @@ type embedResult struct {
 				OPFS bool `json:"opfs"`
 			} `json:"storage"`
 		} `json:"features"`
-		Cache       []any    `json:"cache"`
-		BrokenModel *jsError `json:"brokenModel"`
-		MainThread  struct {
+		Cache        []any    `json:"cache"`
+		BrokenModel  *jsError `json:"brokenModel"`
+		GarbageModel *jsError `json:"garbageModel"`
+		MainThread   struct {
 			IDs     []int32 `json:"ids"`
 			Worker  bool    `json:"worker"`
 			Backend string  `json:"backend"`
@@ -207,7 +209,10 @@ func TestEmbeddedAPI(t *testing.T) {
 				u += "&webgpu=1" // also an engine with backend: "webgpu", in its worker
 			}
 			u += "&cut=" + url.QueryEscape("/test/cut/"+e.name+"-") + "&remote=" + url.QueryEscape("/v1/stream")
+			dropped := ts.droppedDownloads()
 			r := decode[embedResult](t, runInBrowser(t, ts, e, u, ts.fromChannel()))
+			assert.Eventually(t, func() bool { return ts.droppedDownloads() > dropped }, 10*time.Second, 50*time.Millisecond,
+				"the garbage model's download was broken off when its load failed")
 			c := r.Cases
 			require.Empty(t, r.Errors)
 			t.Logf("%s: backend %s, worker %v (%s); decode %.0f tok/s, WASM memory %d MiB", e.name, c.Stats.Backend, c.Stats.Worker, c.Features.Path.Why, c.Stats.DecodeTokS, c.Stats.WasmHeapBytes>>20)
@@ -303,6 +308,10 @@ func TestEmbeddedAPI(t *testing.T) {
 			if assert.NotNil(t, c.BrokenModel) {
 				assert.Equal(t, "bad-model", c.BrokenModel.Code)
 				assert.Contains(t, c.BrokenModel.Message, "gguf")
+			}
+			if assert.NotNil(t, c.GarbageModel) {
+				assert.Equal(t, "bad-model", c.GarbageModel.Code, "%+v", c.GarbageModel)
+				assert.Contains(t, c.GarbageModel.Message, "gguf")
 			}
 			assert.False(t, c.MainThread.Worker)
 			mainExact := c.MainThread.Backend == "webgpu"

@@ -58,6 +58,14 @@ type testServer struct {
 	mu      sync.Mutex
 	cut     map[string][]string      // /test/cut/ requests by path: their Range headers
 	held    map[string]chan struct{} // /test/slow/ downloads by path: closed to send the tail
+	dropped int                      // /test/garbage/ downloads the client broke off
+}
+
+// droppedDownloads is how many /test/garbage/ downloads the client broke off.
+func (ts *testServer) droppedDownloads() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.dropped
 }
 
 // hold is the channel that releases path's tail.
@@ -169,6 +177,22 @@ func startServer(t testing.TB) *testServer {
 			return
 		}
 		w.Write(kjv[tail:])
+	})
+	// /test/garbage/ is no GGUF file: its first 256 KiB of 4 MiB, then
+	// nothing for 20 s. An engine that loads while it downloads fails at
+	// the header, and its side breaks the download off (counted).
+	mux.HandleFunc("/test/garbage/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(4<<20))
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(bytes.Repeat([]byte("no model here. "), (256<<10)/15))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			ts.mu.Lock()
+			ts.dropped++
+			ts.mu.Unlock()
+		case <-time.After(20 * time.Second):
+		}
 	})
 	mux.HandleFunc("/test/release", func(w http.ResponseWriter, r *http.Request) {
 		hold := ts.hold(r.URL.Query().Get("path"))

@@ -127,6 +127,9 @@ async function main() {
   await run("cache", async () => listCachedModels());
 
   await run("brokenModel", async () => errorOf(() => createEngine({ model: q.get("broken") })));
+  // No model, still downloading: the load fails at the header and the
+  // download is broken off, not waited for.
+  await run("garbageModel", async () => errorOf(() => createEngine({ model: `/test/garbage/${Math.random().toString(36).slice(2, 10)}.gguf` })));
 
   await run("mainThread", async () => {
     const local = await createEngine({ model, worker: false });

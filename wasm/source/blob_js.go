@@ -33,7 +33,11 @@ func openBlob(ctx context.Context, src string) (io.ReaderAt, int64, error) {
 		if err != nil || g.Type() != safejs.TypeObject {
 			return nil, 0, fmt.Errorf("%s: no such download on this side", src)
 		}
-		return readerOf(g)
+		r, size, err := readerOf(g)
+		if err == nil {
+			r.(*blobReader).growing = true
+		}
+		return r, size, err
 	}
 	fetch, err := safejs.Global().Get("fetch")
 	if err != nil {
@@ -84,6 +88,9 @@ type blobReader struct {
 	ctx  context.Context
 	blob safejs.Value
 	size int64
+	// growing: a download still arriving (readAtLeast: a window fill
+	// waits for the bytes asked for, not the whole window).
+	growing bool
 
 	mu     sync.Mutex
 	win    []byte
@@ -105,7 +112,7 @@ func (b *blobReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off < b.winOff || off+int64(len(p)) > b.winOff+int64(len(b.win)) {
 		b.win = make([]byte, min(blobWindow, b.size-off))
-		n, err := b.read(b.win, off)
+		n, err := b.readAtLeast(b.win, off, len(p))
 		if err != nil {
 			b.win = nil
 			return 0, err
@@ -120,13 +127,23 @@ func (b *blobReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // read copies the bytes at off into p (up to the end of the blob).
-func (b *blobReader) read(p []byte, off int64) (int, error) {
+func (b *blobReader) read(p []byte, off int64) (int, error) { return b.readAtLeast(p, off, len(p)) }
+
+// readAtLeast copies the bytes at off into p: all of them from a Blob;
+// from a growing source at least need of them (or up to its end), more
+// where they have arrived.
+func (b *blobReader) readAtLeast(p []byte, off int64, need int) (int, error) {
 	end := min(b.size, off+int64(len(p)))
-	part, err := b.blob.Call("slice", float64(off), float64(end))
-	if err != nil {
-		return 0, err
+	var ap safejs.Value
+	var err error
+	if b.growing {
+		ap, err = b.blob.Call("readAtLeast", float64(off), float64(end), float64(min(end, off+int64(need))))
+	} else {
+		var part safejs.Value
+		if part, err = b.blob.Call("slice", float64(off), float64(end)); err == nil {
+			ap, err = part.Call("arrayBuffer")
+		}
 	}
-	ap, err := part.Call("arrayBuffer")
 	if err != nil {
 		return 0, err
 	}
@@ -142,5 +159,5 @@ func (b *blobReader) read(p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return safejs.CopyBytesToGo(p[:end-off], arr)
+	return safejs.CopyBytesToGo(p[:end-off], arr) // as many as arrived (Go copies the shorter)
 }
