@@ -6,6 +6,8 @@
 import "./gpu.js";
 import "./features.js";
 import { wasmURL, wasmExecURL } from "./assets.js";
+import * as cache from "./cache.js";
+import { streamer } from "./stream.js";
 
 let ports = 0;
 
@@ -107,7 +109,14 @@ export async function startHost(post) {
   let memory = null;
   let started;
   const ready = new Promise((resolve) => { started = resolve; });
-  const port = { post: (msg) => post(memory ? withMemory(msg, memory) : msg), ready: () => started() };
+  let watch = null; // sees the engine's messages (loadHere's ends)
+  const port = {
+    post: (msg) => {
+      if (watch) watch(msg);
+      post(memory ? withMemory(msg, memory) : msg);
+    },
+    ready: () => started(),
+  };
   globalThis[name] = port;
   const go = new Go();
   go.argv = ["webinfer", name];
@@ -116,5 +125,56 @@ export async function startHost(post) {
   const exited = go.run(instance);
   await Promise.race([ready, exited.then(() => { throw new Error("the engine exited as it started"); })]);
   exited.then(() => post(JSON.stringify({ ev: "error", code: "internal", message: "the engine stopped (see the console)" })));
-  return { receive: (msg) => (typeof msg === "string" ? port.receive(msg) : part(msg)) };
+  // A load with fetchHere (the page's playground): the model is fetched in
+  // this scope, through the cache, and loaded while it downloads.
+  const ends = new Map(); // load id → settle(msg), for the loads fetched here
+  watch = (msg) => {
+    if (ends.size && (msg.startsWith('{"ev":"ready"') || msg.startsWith('{"ev":"error"'))) {
+      const o = JSON.parse(msg);
+      const end = ends.get(o.id);
+      if (end) end(o);
+    }
+  };
+  const loadHere = async (m) => {
+    const progress = (p) => post(JSON.stringify({ ev: "progress", id: m.id, phase: p.phase, loaded: p.loaded, total: p.total, etaMs: p.etaMs,
+      text: p.phase === "cache" ? "reading the model from the cache" : "downloading the model" }));
+    const load = (model, readPhase) => {
+      const done = new Promise((resolve, reject) => ends.set(m.id, (o) => (ends.delete(m.id), o.ev === "ready" ? resolve(o) : reject(o))));
+      port.receive(JSON.stringify({ ...m, fetchHere: undefined, model, readPhase }));
+      return done;
+    };
+    const stream = streamer(part, (model) => load(model, ""));
+    const url = new URL(m.model, globalThis.location ? globalThis.location.href : undefined).href;
+    let loadErr = null;
+    try {
+      const { file, fromCache } = await cache.open(url, { progress, tap: stream.tap, signal: stream.signal });
+      if (stream.loading) {
+        stream.finish(file);
+        await stream.loading.catch((e) => { loadErr = e; });
+      } else {
+        const blobURL = URL.createObjectURL(file);
+        await load(blobURL, fromCache ? "cache" : "").catch((e) => { loadErr = e; });
+        URL.revokeObjectURL(blobURL); // the engine holds the Blob itself
+      }
+    } catch (err) {
+      loadErr = stream.loadError;
+      if (!stream.loading) {
+        post(JSON.stringify({ ev: "error", id: m.id, code: err.code || "network", message: err.message || String(err) }));
+      } else if (!stream.loadError) {
+        ends.delete(m.id); // this error is the load's answer, not the engine's that follows
+        post(JSON.stringify({ ev: "error", id: m.id, code: err.code || "network", message: err.message || String(err) }));
+        stream.fail(err.message || String(err));
+      }
+    }
+    // A kept file that is no model is not kept: the next load fetches it.
+    if (loadErr && loadErr.code === "bad-model") await cache.forget(url);
+  };
+  const receive = (msg) => {
+    if (msg.startsWith('{"op":"load"') && msg.includes('"fetchHere":true')) {
+      const m = JSON.parse(msg);
+      if (/^https?:/.test(new URL(m.model, globalThis.location ? globalThis.location.href : undefined).href)) return void loadHere(m);
+    }
+    port.receive(msg);
+  };
+  return { receive: (msg) => (typeof msg === "string" ? receive(msg) : part(msg)) };
 }

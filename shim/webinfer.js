@@ -8,6 +8,7 @@ import { workerURL } from "./assets.js";
 import { WebInferError } from "./errors.js";
 import * as cache from "./cache.js";
 import { remoteTransport } from "./remote.js";
+import { streamer } from "./stream.js";
 
 export { WebInferError };
 
@@ -86,67 +87,6 @@ async function modelURL(m, options, progress, tap, signal) {
     return { ...blobURL(file), blob: file, source: fromCache ? "cache" : "fetched", fetchMs: performance.now() - t0 };
   }
   return { ...blobURL(typeof Blob === "function" && m instanceof Blob ? m : new Blob([m])), source: "" };
-}
-
-let streams = 0;
-
-// streamer lets the engine load a model while it downloads: its tap
-// (cache.js) sends the bytes to the engine's side as Blob parts of about
-// 1 MiB (host.js's growing source) and, once the size is known, starts
-// the load on them, so that the engine reads the header, compiles and
-// checks its kernels and uploads each tensor as its bytes arrive. A load
-// that fails aborts the download (signal); finish and fail end the source.
-function streamer(transport, load) {
-  const id = `${++streams}-${Math.random().toString(36).slice(2, 10)}`;
-  const ac = new AbortController();
-  const st = { loading: null, loadError: null, signal: ac.signal, model: `webinfer-growing:${id}` };
-  let buf = [];
-  let bufBytes = 0;
-  let bufAt = 0;
-  let timer = 0;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = 0;
-    if (bufBytes === 0) return;
-    transport.part({ growing: id, offset: bufAt, blob: new Blob(buf) });
-    bufAt += bufBytes;
-    buf = [];
-    bufBytes = 0;
-  };
-  st.tap = {
-    start(total, prefix) {
-      transport.part({ growing: id, total });
-      if (prefix) {
-        transport.part({ growing: id, offset: 0, blob: prefix });
-        bufAt = prefix.size;
-      }
-      st.loading = load(st.model);
-      st.loading.catch((err) => {
-        st.loadError = err;
-        ac.abort();
-      });
-    },
-    write(offset, chunk) {
-      if (offset !== bufAt + bufBytes) {
-        flush(); // a download that went back: the engine's side refuses it
-        bufAt = offset;
-      }
-      buf.push(chunk);
-      bufBytes += chunk.byteLength;
-      if (bufBytes >= 1 << 20) flush();
-      else if (!timer) timer = setTimeout(flush, 50); // a slow download still reaches the engine
-    },
-  };
-  st.finish = (file) => {
-    flush();
-    transport.part({ growing: id, file });
-  };
-  st.fail = (message) => {
-    flush();
-    transport.part({ growing: id, error: message });
-  };
-  st.drop = () => transport.part({ growing: id, drop: true });
-  return st;
 }
 
 // A transport carries JSON strings to the engine and back.
@@ -342,7 +282,7 @@ class Engine {
       else if (m.ev === "ready") done(m);
       else if (m.ev === "error") fail(m);
     });
-    const stream = streamer(this._transport, (url) => load(url, "", 0));
+    const stream = streamer((m) => this._transport.part(m), (url) => load(url, "", 0));
     try {
       let ready;
       try {

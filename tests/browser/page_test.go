@@ -317,3 +317,20 @@ func nativeGreedy(t *testing.T, exact bool) []int {
 	}
 	return ids
 }
+
+// TestPageMissingModel: the page with a model URL that is not there says
+// so on the page and in its report (the engine's side fetched it).
+func TestPageMissingModel(t *testing.T) {
+	ts := startServer(t)
+	for _, e := range engines {
+		if e.name != "chromium" {
+			continue
+		}
+		// A failed run's report is no page report the store takes (it has
+		// no backend): the test's own endpoint gets it.
+		u := ts.URL + "/?autorun=1&model=" + url.QueryEscape("/test/nothing-here.gguf") + "&report=" + url.QueryEscape(ts.URL+"/test/result")
+		rep := decode[report.Report](t, runInBrowser(t, ts, e, u, ts.fromChannel()))
+		require.NotEmpty(t, rep.Errors)
+		assert.Contains(t, rep.Errors[0], "HTTP 404")
+	}
+}

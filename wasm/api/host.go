@@ -124,7 +124,7 @@ func (h *Host) load(in In) {
 	go func() {
 		defer cancel()
 		eta := etaOf(time.Now())
-		cfg := session.Config{Model: in.Model, Prefs: features.Prefs{Backend: in.Backend, Precision: in.Precision}, Detect: h.cfg.Detect}
+		cfg := session.Config{Model: in.Model, Name: name, Prefs: features.Prefs{Backend: in.Backend, Precision: in.Precision}, Detect: h.cfg.Detect}
 		var path features.Path
 		s, err := session.Start(ctx, cfg, func(e session.Event) {
 			h.forward(e)

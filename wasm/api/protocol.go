@@ -24,6 +24,10 @@ type In struct {
 	// Events asks for every session event as a "session" message (the
 	// page's playground shows them all).
 	Events bool `json:"events,omitempty"`
+	// FetchHere: the engine's side (shim/host.js, never the Host) fetches
+	// an http(s) Model itself, through the model cache, and loads it while
+	// it downloads, posting the download's progress (phase fetch or cache).
+	FetchHere bool `json:"fetchHere,omitempty"`
 	// report: time one decode step kernel by kernel first (WebGPU)
 	Profile bool `json:"profile,omitempty"`
 	// loseDevice: no new device comes back either (the CPU path takes over)

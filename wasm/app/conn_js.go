@@ -111,6 +111,14 @@ func (c *conn) deliver(o api.Out) {
 		}
 		return
 	}
+	if o.Ev == api.EvProgress { // the download's, on the engine's side
+		phase := session.Phase(o.Phase)
+		if o.Phase == "fetch" {
+			phase = session.PhaseFetch
+		}
+		c.onEvent(session.Progress{Phase: phase, Text: o.Text, Loaded: o.Loaded, Total: o.Total})
+		return
+	}
 	c.mu.Lock()
 	var handlers []func(api.Out)
 	if h := c.calls[o.ID]; h != nil && o.ID != 0 {

@@ -99,9 +99,14 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		return
 	}
 	load := api.In{Op: api.OpLoad, Model: absoluteURL(opts.model), Name: opts.model,
-		Backend: opts.prefs.Backend, Precision: opts.prefs.Precision, Events: true}
+		Backend: opts.prefs.Backend, Precision: opts.prefs.Precision, Events: true, FetchHere: true}
 	if _, err := c.call(ctx, load); err != nil {
-		// The session's own Error event is shown already.
+		// The session's own Error event is shown already, unless the
+		// download itself failed (on the engine's side, before a session).
+		var ee *engineError
+		if errors.As(err, &ee) && ee.code == session.CodeNetwork {
+			apply(session.Error{Code: ee.code, Message: err.Error()})
+		}
 		publish(ctx, opts, failedReport(err), apply)
 		return
 	}

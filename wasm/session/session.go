@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ import (
 // Config is what a session starts from.
 type Config struct {
 	Model string         // a path or URL (package source)
+	Name  string         // the model as the user named it (Model may be a blob: URL); "": Model's file name
 	Prefs features.Prefs // ?backend= and ?precision=
 	// Detect reads the browser's features (shim/features.js in a page);
 	// nil: a host without WebGPU.
@@ -212,6 +214,14 @@ func (s *Session) openDevice(ctx context.Context, precision string) {
 	s.emit(DeviceOpened{Info: dev.Info()})
 }
 
+// name is the model as the user named it, for messages.
+func (s *Session) name() string {
+	if s.cfg.Name != "" {
+		return s.cfg.Name
+	}
+	return s.cfg.Model
+}
+
 // load reads the model, reporting the bytes as they arrive.
 func (s *Session) load(ctx context.Context) error {
 	s.progress(PhaseFetch, "loading the model")
@@ -224,9 +234,15 @@ func (s *Session) load(ctx context.Context) error {
 		if code == CodeInternal {
 			code = CodeNetwork // the file could not be read or fetched
 		}
-		e := newError(code, false, "model %s: %v", s.cfg.Model, err)
+		e := newError(code, false, "model %s: %v", s.name(), err)
 		s.fail(e)
 		return e
+	}
+	if s.cfg.Name != "" {
+		info.Name = path.Base(s.cfg.Name)
+		if i := strings.IndexAny(info.Name, "?#"); i >= 0 {
+			info.Name = info.Name[:i]
+		}
 	}
 	s.m, s.closeModel = m, closeFn
 	ms := float64(time.Since(t0).Microseconds()) / 1000
@@ -325,7 +341,7 @@ func (s *Session) materialize() error {
 	}
 	s.progress(PhaseFetch, "reading the weights for the CPU path")
 	if err := s.m.Materialize(); err != nil {
-		e := newError(CodeBadModel, false, "model %s: %v", s.cfg.Model, err)
+		e := newError(CodeBadModel, false, "model %s: %v", s.name(), err)
 		s.fail(e)
 		return e
 	}
