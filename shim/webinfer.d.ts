@@ -186,8 +186,27 @@ export interface Stats {
   kvBudgetBytes?: number;
   gpuBytes: number;
   wasmHeapBytes: number;
+  /**
+   * Telemetry over every request so far, by the OpenTelemetry GenAI names (seconds, tokens);
+   * the distributions over the last 4096 requests or inter-token gaps.
+   */
+  genAI: {
+    "gen_ai.server.request.count": number;
+    "gen_ai.client.token.usage.input": number;
+    "gen_ai.client.token.usage.output": number;
+    "gen_ai.server.time_to_first_token": Quantiles;
+    "gen_ai.server.time_per_output_token": Quantiles;
+    "gen_ai.server.request.duration": Quantiles;
+  };
   /** Every backend and its health: unavailable, starting, ready, idle (not initialised, or measured slower), failed, lost. */
   backends: { name: "webgpu" | "cpu" | "remote"; health: "unavailable" | "starting" | "ready" | "idle" | "failed" | "lost"; why: string }[];
+}
+
+export interface Quantiles {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
 }
 
 export interface EngineEvents {

@@ -93,6 +93,7 @@ type embedResult struct {
 			Worker          bool               `json:"worker"`
 			TTFTBreakdownMs map[string]float64 `json:"ttftBreakdownMs"`
 			WasmHeapBytes   int64              `json:"wasmHeapBytes"`
+			GenAI           map[string]any     `json:"genAI"`
 			KVBytes         int64              `json:"kvBytes"`
 			DecodeTokS      float64            `json:"decodeTokS"`
 			Backends        []struct {
@@ -289,6 +290,7 @@ func TestEmbeddedAPI(t *testing.T) {
 				assert.Equal(t, "unavailable", health["webgpu"])
 			}
 			assert.Greater(t, c.Stats.WasmHeapBytes, int64(0))
+			assert.Greater(t, c.Stats.GenAI["gen_ai.client.token.usage.output"], 0.0, "GenAI telemetry from the worker: %v", c.Stats.GenAI)
 			assert.Greater(t, c.Stats.KVBytes, int64(0))
 			assert.Greater(t, c.Stats.TTFTBreakdownMs["fetch"], 0.0)
 			assert.Greater(t, c.Stats.TTFTBreakdownMs["prefill"], 0.0)

@@ -70,6 +70,8 @@ export async function everyCall(file: File): Promise<string> {
   } catch (err) {
     if (err instanceof WebInferError && err.code === "network") console.log(err.message);
   }
+  const telemetry: Stats = engine.stats();
+  console.log(telemetry.genAI["gen_ai.server.time_to_first_token"].p99, telemetry.genAI["gen_ai.client.token.usage.output"]);
   const port = await connectEngine((json) => console.log(JSON.parse(json).ev), (msg) => console.error(msg), { worker: true });
   port.send(JSON.stringify({ op: "features", id: 1 }));
   console.log(port.worker);

@@ -53,6 +53,7 @@ type Host struct {
 	chats      int
 	fetchMs    float64 // the page side's download before the load
 	events     bool    // the load asked for every session event
+	agg        aggregate
 }
 
 // NewHost is a Host with nothing loaded.
@@ -309,6 +310,8 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 		lastYield := time.Now()
 		var genErr *session.Error
 		mine := 0 // this generation's tokens, in h.tokens while it runs
+		began := time.Now()
+		var prevAt time.Duration // the last token's time, for the gaps
 		res, err := s.Generate(ctx, req, func(e session.Event) {
 			h.forward(e)
 			switch e := e.(type) {
@@ -321,6 +324,10 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 				if e.ID >= 0 {
 					h.tokens++
 					mine++
+					if e.Index > 0 {
+						h.agg.gap(e.At - prevAt)
+					}
+					prevAt = e.At
 				}
 				h.mu.Unlock()
 				onToken(e.Token)
@@ -349,6 +356,7 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 		})
 		h.mu.Lock()
 		h.active, h.tokens = max(0, h.active-1), max(0, h.tokens-mine)
+		h.agg.ended(res.PromptTokens, mine, time.Duration(res.TTFTMillis*float64(time.Millisecond)), time.Since(began))
 		if err == nil {
 			h.last = res
 		}
@@ -454,7 +462,7 @@ func (h *Host) stats() *Stats {
 	st := &Stats{Backend: h.chosen.Backend, Precision: h.chosen.Precision, Why: h.chosen.Why, Model: modelName(h.modelURL),
 		BatchSize: h.active, Waiting: max(0, len(h.requests)-h.active), Tokens: h.tokens,
 		TTFTMs: h.last.TTFTMillis, PrefillTokS: h.last.PrefillTokS, DecodeTokS: h.last.DecodeTokS,
-		ITLMs: ITL{P50: h.last.ITLMillis.P50, P90: h.last.ITLMillis.P90, P99: h.last.ITLMillis.P99}}
+		ITLMs: ITL{P50: h.last.ITLMillis.P50, P90: h.last.ITLMillis.P90, P99: h.last.ITLMillis.P99}, GenAI: h.agg.genAI()}
 	if h.sess == nil {
 		return st
 	}

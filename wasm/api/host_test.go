@@ -402,3 +402,34 @@ func TestEventsAndReport(t *testing.T) {
 	assert.Equal(t, want, rep.Tokens)
 	assert.Equal(t, text, rep.Text)
 }
+
+// TestGenAITelemetry: stats carry the telemetry over every request, by
+// the OpenTelemetry GenAI names: token usage summed, time to first token
+// and request duration per request, time per output token per gap.
+func TestGenAITelemetry(t *testing.T) {
+	p := loaded(t)
+	for id := 2; id <= 3; id++ {
+		p.send(In{Op: OpGenerate, ID: id, Prompt: str("And God said"), Options: map[string]any{"maxTokens": 6, "seed": float64(id)}})
+		p.until(ended(id))
+	}
+	msgs := p.until(func(o Out) bool { return o.Ev == EvStats })
+	st := msgs[len(msgs)-1].Stats
+	for st.GenAI.Requests < 2 { // the first request's stats may come first
+		msgs = p.until(func(o Out) bool { return o.Ev == EvStats })
+		st = msgs[len(msgs)-1].Stats
+	}
+	g := st.GenAI
+	assert.Equal(t, 2, g.Requests)
+	assert.Equal(t, int64(12), g.OutputTokens, "6 tokens each")
+	assert.Positive(t, g.InputTokens)
+	assert.Equal(t, 2, g.TTFT.Count)
+	assert.Equal(t, 2, g.Duration.Count)
+	assert.Equal(t, 10, g.TPOT.Count, "5 gaps each")
+	assert.Positive(t, g.TTFT.P50)
+	assert.LessOrEqual(t, g.TTFT.P50, g.TTFT.P99)
+	b, err := json.Marshal(st)
+	require.NoError(t, err)
+	for _, name := range []string{"gen_ai.server.time_to_first_token", "gen_ai.server.time_per_output_token", "gen_ai.client.token.usage.input", "gen_ai.server.request.duration"} {
+		assert.Contains(t, string(b), `"`+name+`"`)
+	}
+}

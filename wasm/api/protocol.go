@@ -160,6 +160,8 @@ type Stats struct {
 	GPUBytes        int64         `json:"gpuBytes"`
 	// Backends is the session's registry: each backend's health and why.
 	Backends []report.Backend `json:"backends"`
+	// GenAI is the telemetry over every request so far.
+	GenAI GenAI `json:"genAI"`
 }
 
 // TTFTBreakdown is where the first token's time went: the model's fetch
