@@ -6,8 +6,7 @@
 import "./gpu.js";
 import "./features.js";
 import { wasmURL, wasmExecURL } from "./assets.js";
-import * as cache from "./cache.js";
-import { streamer } from "./stream.js";
+import { loadDownloading } from "./stream.js";
 
 let ports = 0;
 
@@ -126,7 +125,8 @@ export async function startHost(post) {
   await Promise.race([ready, exited.then(() => { throw new Error("the engine exited as it started"); })]);
   exited.then(() => post(JSON.stringify({ ev: "error", code: "internal", message: "the engine stopped (see the console)" })));
   // A load with fetchHere (the page's playground): the model is fetched in
-  // this scope, through the cache, and loaded while it downloads.
+  // this scope, through the cache, and loaded while it downloads
+  // (stream.js's loadDownloading, as the JS API does on the page's side).
   const ends = new Map(); // load id → settle(msg), for the loads fetched here
   watch = (msg) => {
     if (ends.size && (msg.startsWith('{"ev":"ready"') || msg.startsWith('{"ev":"error"'))) {
@@ -136,38 +136,29 @@ export async function startHost(post) {
     }
   };
   const loadHere = async (m) => {
-    const progress = (p) => post(JSON.stringify({ ev: "progress", id: m.id, phase: p.phase, loaded: p.loaded, total: p.total, etaMs: p.etaMs,
-      text: p.phase === "cache" ? "reading the model from the cache" : "downloading the model" }));
-    const load = (model, readPhase) => {
+    let told = false; // the load's error was posted
+    const fail = (err) => {
+      if (told) return;
+      told = true;
+      post(JSON.stringify({ ev: "error", id: m.id, code: err.code || "network", message: err.message || String(err) }));
+    };
+    const load = (model, readPhase, fetchMs) => {
       const done = new Promise((resolve, reject) => ends.set(m.id, (o) => (ends.delete(m.id), o.ev === "ready" ? resolve(o) : reject(o))));
-      port.receive(JSON.stringify({ ...m, fetchHere: undefined, model, readPhase }));
+      port.receive(JSON.stringify({ ...m, fetchHere: undefined, model, readPhase, fetchMs }));
       return done;
     };
-    const stream = streamer(part, (model) => load(model, ""));
-    const url = new URL(m.model, globalThis.location ? globalThis.location.href : undefined).href;
-    let loadErr = null;
     try {
-      const { file, fromCache } = await cache.open(url, { progress, tap: stream.tap, signal: stream.signal });
-      if (stream.loading) {
-        stream.finish(file);
-        await stream.loading.catch((e) => { loadErr = e; });
-      } else {
-        const blobURL = URL.createObjectURL(file);
-        await load(blobURL, fromCache ? "cache" : "").catch((e) => { loadErr = e; });
-        URL.revokeObjectURL(blobURL); // the engine holds the Blob itself
-      }
+      await loadDownloading(new URL(m.model, globalThis.location ? globalThis.location.href : undefined).href, {
+        progress: (p) => post(JSON.stringify({ ev: "progress", id: m.id, phase: p.phase, loaded: p.loaded, total: p.total, etaMs: p.etaMs, text: p.text })),
+        sendPart: part,
+        load,
+        // The download's error is the load's answer, posted before the
+        // engine's that follows (the page takes the first).
+        beforeFail: fail,
+      });
     } catch (err) {
-      loadErr = stream.loadError;
-      if (!stream.loading) {
-        post(JSON.stringify({ ev: "error", id: m.id, code: err.code || "network", message: err.message || String(err) }));
-      } else if (!stream.loadError) {
-        ends.delete(m.id); // this error is the load's answer, not the engine's that follows
-        post(JSON.stringify({ ev: "error", id: m.id, code: err.code || "network", message: err.message || String(err) }));
-        stream.fail(err.message || String(err));
-      }
+      if (err.ev !== "error") fail(err); // the engine's own error was posted already
     }
-    // A kept file that is no model is not kept: the next load fetches it.
-    if (loadErr && loadErr.code === "bad-model") await cache.forget(url);
   };
   const receive = (msg) => {
     if (msg.startsWith('{"op":"load"') && msg.includes('"fetchHere":true')) {

@@ -8,7 +8,7 @@ import { workerURL } from "./assets.js";
 import { WebInferError } from "./errors.js";
 import * as cache from "./cache.js";
 import { remoteTransport } from "./remote.js";
-import { streamer } from "./stream.js";
+import { loadDownloading } from "./stream.js";
 
 export { WebInferError };
 
@@ -61,32 +61,6 @@ function remoteURL(s) {
   } catch {
     return "";
   }
-}
-
-// modelURL is where the engine reads the model: a blob: URL of the
-// cache's file for a URL (resolved against the page: a worker would
-// resolve it against its own script), the URL itself where nothing is
-// kept, or a blob: URL of the bytes given.
-async function modelURL(m, options, progress, tap, signal) {
-  const blobURL = (blob) => {
-    const url = URL.createObjectURL(blob);
-    return { url, revoke: () => URL.revokeObjectURL(url) };
-  };
-  if (typeof m === "string" || m instanceof URL) {
-    const url = new URL(String(m), globalThis.location ? globalThis.location.href : undefined).href;
-    if (!/^https?:/.test(url)) return { url, revoke: () => {}, source: "" };
-    const t0 = performance.now();
-    if (options.cache === false) {
-      // Nothing kept; still downloaded here, so that the engine reads the
-      // model lazily from a Blob rather than whole into its memory.
-      const blob = await cache.fetchBlob(url, { progress, tap, signal });
-      return { ...blobURL(blob), blob, source: "fetched", fetchMs: performance.now() - t0 };
-    }
-    const maxBytes = (options.cache && options.cache.maxBytes) || Infinity;
-    const { file, fromCache } = await cache.open(url, { progress, maxBytes, tap, signal });
-    return { ...blobURL(file), blob: file, source: fromCache ? "cache" : "fetched", fetchMs: performance.now() - t0 };
-  }
-  return { ...blobURL(typeof Blob === "function" && m instanceof Blob ? m : new Blob([m])), source: "" };
 }
 
 // A transport carries JSON strings to the engine and back.
@@ -273,7 +247,6 @@ class Engine {
         console.error("webinfer: onProgress threw", err);
       }
     };
-    let kept = ""; // the URL whose cached file the engine reads
     const m = this._options.model;
     const name = typeof m === "string" || m instanceof URL ? String(m) : (m && m.name) || "";
     const load = (url, readPhase, fetchMs) => this._request({ op: "load", model: url, name, backend: this._options.backend || "auto", precision: this._options.precision || "",
@@ -282,36 +255,21 @@ class Engine {
       else if (m.ev === "ready") done(m);
       else if (m.ev === "error") fail(m);
     });
-    const stream = streamer((m) => this._transport.part(m), (url) => load(url, "", 0));
     try {
       let ready;
-      try {
-        const { url, blob, revoke, source, fetchMs } = await modelURL(this._options.model, this._options, (p) =>
-          onProgress({ ...p, text: p.phase === "cache" ? "reading the model from the cache" : "downloading the model" }), stream.tap, stream.signal);
-        this._revoke = revoke;
-        if (source) kept = new URL(String(this._options.model), globalThis.location ? globalThis.location.href : undefined).href;
-        if (stream.loading) {
-          // Loaded while it downloaded: the engine reads the kept file from now on.
-          stream.finish(blob);
-          this._revoke = () => {
-            revoke();
-            stream.drop();
-          };
-          ready = await stream.loading;
-        } else {
-          // The engine reads a kept model from its file: its read is phase cache.
-          ready = await load(url, source ? "cache" : "", fetchMs || 0);
-        }
-      } catch (err) {
-        if (!stream.loading) throw err;
-        stream.fail(err.message || String(err));
-        // A load that failed stopped the download: its error is the one to tell.
-        throw await stream.loading.then(() => err, (loadErr) => (stream.loadError && err.code === "aborted" ? loadErr : err));
+      const url = typeof m === "string" || m instanceof URL ? new URL(String(m), globalThis.location ? globalThis.location.href : undefined).href : "";
+      if (/^https?:/.test(url)) {
+        ready = await loadDownloading(url, { cacheOption: this._options.cache, progress: onProgress, sendPart: (p) => this._transport.part(p), load });
+      } else if (url) {
+        ready = await load(url, "", 0); // another scheme: the engine reads it itself
+      } else {
+        // Bytes given: the engine reads them lazily from their Blob.
+        const blobURL = URL.createObjectURL(typeof Blob === "function" && m instanceof Blob ? m : new Blob([m]));
+        this._revoke = () => URL.revokeObjectURL(blobURL);
+        ready = await load(blobURL, "", 0);
       }
       this._stats = ready.stats;
     } catch (err) {
-      // A kept file that is no model is not kept: the next load fetches it.
-      if (kept && err.code === "bad-model") await cache.forget(kept);
       this._close(err);
       throw err;
     }

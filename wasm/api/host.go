@@ -481,8 +481,7 @@ func (h *Host) stats() *Stats {
 // kvBytes is the key/value cache of m's default context, in f32 (what
 // the GPU path holds for its one sequence).
 func kvBytes(m *model.Model) int64 {
-	c := m.Config
-	return int64(2*c.Blocks*c.HeadsKV*c.HeadDim) * int64(engine.ContextSize(m, 0)) * 4
+	return m.PositionBytes() * int64(engine.ContextSize(m, 0))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

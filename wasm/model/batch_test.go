@@ -9,15 +9,21 @@ import (
 	"github.com/webinfer/webinfer/wasm/gguf"
 )
 
-// TestForwardBatchIsEachSequencesForward runs three sequences at
-// different positions through ForwardBatch, step by step, and checks
-// every logit against each sequence's own Forward, bit for bit.
-func TestForwardBatchIsEachSequencesForward(t *testing.T) {
+// tinyModel loads the tiny fixture whole.
+func tinyModel(t *testing.T) *Model {
 	data := tinyBytes(t)
 	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
 	require.NoError(t, err)
 	m, err := Load(f, bytes.NewReader(data))
 	require.NoError(t, err)
+	return m
+}
+
+// TestForwardBatchIsEachSequencesForward runs three sequences at
+// different positions through ForwardBatch, step by step, and checks
+// every logit against each sequence's own Forward, bit for bit.
+func TestForwardBatchIsEachSequencesForward(t *testing.T) {
+	m := tinyModel(t)
 	prompts := [][]int32{{1, 5, 9, 2}, {7}, {3, 3, 3, 3, 3, 3, 8}}
 	alone := make([]*State, len(prompts))
 	batched := make([]*State, len(prompts))
@@ -46,13 +52,9 @@ func TestForwardBatchIsEachSequencesForward(t *testing.T) {
 }
 
 func TestForwardBatchErrors(t *testing.T) {
-	data := tinyBytes(t)
-	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
-	require.NoError(t, err)
-	m, err := Load(f, bytes.NewReader(data))
-	require.NoError(t, err)
+	m := tinyModel(t)
 	st := m.NewState(1)
-	_, err = m.ForwardBatch([]*State{st, st}, []int32{1, 2})
+	_, err := m.ForwardBatch([]*State{st, st}, []int32{1, 2})
 	assert.ErrorContains(t, err, "twice")
 	_, err = m.ForwardBatch([]*State{st}, []int32{1, 2})
 	assert.ErrorContains(t, err, "a batch of 1 states and 2 tokens")
@@ -68,11 +70,7 @@ func TestForwardBatchErrors(t *testing.T) {
 // positions used (doubling up to its context) and that growing it
 // changes no logit.
 func TestStateGrowsAsPositionsFill(t *testing.T) {
-	data := tinyBytes(t)
-	f, err := gguf.ReadAt(bytes.NewReader(data), int64(len(data)))
-	require.NoError(t, err)
-	m, err := Load(f, bytes.NewReader(data))
-	require.NoError(t, err)
+	m := tinyModel(t)
 	grown, whole := m.NewState(150), m.NewState(150)
 	whole.reserve(150)
 	assert.Equal(t, initialPositions, grown.Held())
@@ -89,6 +87,6 @@ func TestStateGrowsAsPositionsFill(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 150, grown.Held())
-	_, err = m.Forward(grown, []int32{1})
+	_, err := m.Forward(grown, []int32{1})
 	assert.ErrorIs(t, err, ErrContextFull)
 }

@@ -318,10 +318,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 			if err != nil && errors.Is(err, webgpu.ErrOutOfMemory) && len(slots) > 1 {
 				// Out of memory: a smaller batch retries the step; the
 				// sequences admitted last wait again (their slots freed).
-				keep := s.ctrl.OutOfMemory(step, len(slots))
-				waiting = append(s.backOff(active, held, slots, keep), waiting...)
+				back := s.backOff(active, held, slots, s.ctrl.OutOfMemory(step, len(slots)))
+				waiting = append(back, waiting...)
 				s.mu.Lock()
-				s.stats.Preempted += len(slots) - keep
+				s.stats.Preempted += len(back)
 				s.stats.Decisions = s.ctrl.Decisions()
 				s.mu.Unlock()
 				continue

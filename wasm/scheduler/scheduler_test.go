@@ -179,6 +179,21 @@ func TestJoinAndAbort(t *testing.T) {
 	assert.ErrorIs(t, err, engine.ErrPromptTooLong)
 }
 
+// submitAll submits every request at once, each from its own goroutine,
+// and returns a wait for their tokens, in the order of reqs.
+func submitAll(t *testing.T, s *Scheduler, reqs []engine.Request) func() [][]int32 {
+	got := make([][]int32, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = generate(t, s, r)
+		}()
+	}
+	return func() [][]int32 { wg.Wait(); return got }
+}
+
 func generate(t *testing.T, s *Scheduler, r engine.Request) []int32 {
 	var ids []int32
 	_, err := s.Generate(context.Background(), r, func(tk engine.Token) error {
@@ -234,19 +249,10 @@ func TestKVBudget(t *testing.T) {
 	rec := &recorder{Batcher: engine.CPUBatch(m, 2, 24)}
 	// Each of the two needs 24 positions: 30 fit one at a time.
 	s := start(t, m, rec, Config{Slots: 2, Ctx: 24, Target: time.Hour, KVBudget: 30 * pb, PositionBytes: pb})
-	got := make([][]int32, len(reqs))
-	var wg sync.WaitGroup
-	for i, r := range reqs {
-		r.MaxTokens = 0 // all the context: 24 positions each
-		r.Ctx = 24
-		reqs[i] = r
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i] = generate(t, s, r)
-		}()
+	for i := range reqs {
+		reqs[i].MaxTokens, reqs[i].Ctx = 0, 24 // all the context: 24 positions each
 	}
-	wg.Wait()
+	got := submitAll(t, s, reqs)()
 	for i, r := range reqs {
 		assert.Equal(t, alone(t, m, r), got[i], "request %d", i)
 	}
@@ -301,16 +307,7 @@ func TestOutOfMemoryBacksOff(t *testing.T) {
 	}
 	b := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
 	s := start(t, m, b, Config{Slots: 4, Ctx: 96, Target: time.Hour})
-	got := make([][]int32, len(reqs))
-	var wg sync.WaitGroup
-	for i, r := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i] = generate(t, s, r)
-		}()
-	}
-	wg.Wait()
+	got := submitAll(t, s, reqs)()
 	assert.Equal(t, want, got)
 	st := s.Stats()
 	if b.fails > 0 { // the four may not all have met in a step
@@ -325,20 +322,12 @@ func TestOutOfMemoryBacksOff(t *testing.T) {
 	// Forced: all four submitted before the scheduler runs.
 	b2 := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
 	s2 := New(m, b2, Config{Slots: 4, Ctx: 96, Target: time.Hour})
-	got2 := make([][]int32, len(reqs))
-	for i, r := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got2[i] = generate(t, s2, r)
-		}()
-	}
+	wait := submitAll(t, s2, reqs)
 	require.Eventually(t, func() bool { return s2.Stats().Submitted == 4 }, time.Minute, time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s2.Run(ctx)
-	wg.Wait()
-	assert.Equal(t, got, got2)
+	assert.Equal(t, got, wait())
 	assert.Positive(t, b2.fails)
 	assert.Positive(t, s2.Stats().Preempted)
 	assert.LessOrEqual(t, s2.Stats().Decisions[len(s2.Stats().Decisions)-1].Batch, 2, "two fit: the last decision keeps at most two")

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -239,10 +238,7 @@ func (s *Session) load(ctx context.Context) error {
 		return e
 	}
 	if s.cfg.Name != "" {
-		info.Name = path.Base(s.cfg.Name)
-		if i := strings.IndexAny(info.Name, "?#"); i >= 0 {
-			info.Name = info.Name[:i]
-		}
+		info.Name = source.NameOf(s.cfg.Name)
 	}
 	s.m, s.closeModel = m, closeFn
 	ms := float64(time.Since(t0).Microseconds()) / 1000
@@ -518,9 +514,10 @@ func (o *output) end(ctx context.Context, res engine.Result, err error) (engine.
 
 // batch is the CPU path's scheduler and the means to stop it.
 type batch struct {
-	sched *scheduler.Scheduler
-	stop  context.CancelFunc
-	done  chan struct{}
+	sched  *scheduler.Scheduler
+	budget int64 // its KV budget
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 // scheduler returns the CPU path's scheduler, started on first use:
@@ -536,7 +533,7 @@ func (s *Session) scheduler() *scheduler.Scheduler {
 		n := engine.ContextSize(s.m, 0)
 		cfg := scheduler.Config{Slots: slots, Ctx: n, Target: s.cfg.Target, KVBudget: s.kvBudget(), PositionBytes: s.m.PositionBytes()}
 		ctx, stop := context.WithCancel(context.Background())
-		b := &batch{sched: scheduler.New(s.m, engine.CPUBatch(s.m, slots, n), cfg), stop: stop, done: make(chan struct{})}
+		b := &batch{sched: scheduler.New(s.m, engine.CPUBatch(s.m, slots, n), cfg), budget: cfg.KVBudget, stop: stop, done: make(chan struct{})}
 		go func() { b.sched.Run(ctx); close(b.done) }()
 		s.batch = b
 	}
@@ -572,16 +569,12 @@ type Streams struct {
 func (s *Session) Streams() Streams {
 	s.mu.Lock()
 	b := s.batch
-	budget := int64(0)
-	if b != nil {
-		budget = s.kvBudget()
-	}
 	s.mu.Unlock()
 	if b == nil {
 		return Streams{}
 	}
 	st := b.sched.Stats()
-	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: budget}
+	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: b.budget}
 }
 
 // backend is where generation runs now: the GPU runner, or the CPU path.

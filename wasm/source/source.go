@@ -56,6 +56,15 @@ func fetched(src string) bool {
 	return err != nil && !errors.Is(err, fs.ErrNotExist)
 }
 
+// NameOf is the file name of a path or URL, without a query or fragment.
+func NameOf(src string) string {
+	name := path.Base(src)
+	if i := strings.IndexAny(name, "?#"); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
 // Load opens src and loads its model. Natively a path is read in place
 // (tensor by tensor, never the whole file) and a URL is downloaded to a
 // temporary file first; in js/wasm a blob: URL's model is loaded lazily
@@ -64,10 +73,7 @@ func fetched(src string) bool {
 // progress (may be nil) gets the bytes read as they arrive. close frees
 // the file.
 func Load(ctx context.Context, src string, progress func(Progress)) (*model.Model, Info, func(), error) {
-	info := Info{Name: path.Base(src)}
-	if i := strings.IndexAny(info.Name, "?#"); i >= 0 {
-		info.Name = info.Name[:i]
-	}
+	info := Info{Name: NameOf(src)}
 	if isBlob(src) {
 		// A model in the browser's keeping (the cache, or a File): read
 		// lazily from there, never whole into the WASM memory (the GPU
