@@ -66,6 +66,29 @@ type Batcher interface {
 	StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error)
 }
 
+// BatchPick is the picks of a queued batched step, one per sequence in
+// the step's order: Wait blocks until they are known.
+type BatchPick = func(ctx context.Context) ([]int32, error)
+
+// BatchQueuer is a Batcher that lets the caller queue step t+1 before
+// step t's picks have been read back (the GPU), as a Decoder does for one
+// sequence: the read and the CPU's work overlap the device's. The caller
+// waits for step t, then queues step t+2, never more than one ahead.
+type BatchQueuer interface {
+	Batcher
+	// QueueBatch submits a step feeding slot seqs[i] tokens[i], or, where
+	// from[i] >= 0, the pick in column from[i] of the step queued last,
+	// which stays on the device (from nil: every token is given). False,
+	// and nothing queued, when it cannot take picks so: the caller waits
+	// for them and gives them as tokens.
+	QueueBatch(ctx context.Context, seqs []int, tokens []int32, from []int) (BatchPick, bool, error)
+	// UnqueueSeq undoes slot seq's part of the step queued last, once the
+	// step before has been waited for: the slot leaves (a sequence that
+	// ended one step late), its position as if the step never ran.
+	// SetSampling comes before the slot is used again.
+	UnqueueSeq(seq int)
+}
+
 // KVHolder is a backend that says how much memory its KV caches hold
 // now. Call it from the goroutine that drives the backend.
 type KVHolder interface{ KVBytes() int64 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -428,6 +429,61 @@ func stepBatch(t *testing.T, dev *webgpu.Device, m *model.Model, wg bool) {
 		assert.Equal(t, want[s], got[s], "sequence %d", s)
 		assert.Equal(t, len(prompts[s])+n-1, batch.SeqPos(s))
 	}
+	// Queued ahead (engine.BatchQueuer, as the scheduler drives it): step
+	// t+1 is queued before step t is read, its tokens step t's picks
+	// copied on the GPU into another column order each step; sequence 0
+	// leaves after 5 tokens, seen one step late, its part of the step
+	// queued after undone.
+	for i, s := range seqs {
+		p := prompts[s]
+		batch.ResetSeq(s)
+		require.NoError(t, batch.Prefill(ctx, s, p[:len(p)-1]))
+		require.NoError(t, batch.SetSampling(ctx, s, params[s], p))
+		next[i] = p[len(p)-1]
+	}
+	orders := [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}}
+	queued := make([][]int32, len(prompts))
+	left := map[int]bool{}
+	prev := seqs
+	wait, ok, err := batch.QueueBatch(ctx, prev, next, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	for step := 0; step < n; step++ {
+		var cur []int
+		var curWait engine.BatchPick
+		if step < n-1 {
+			var from []int
+			for _, s := range orders[step%3] {
+				if !left[s] {
+					cur = append(cur, s)
+					from = append(from, slices.Index(prev, s))
+				}
+			}
+			curWait, ok, err = batch.QueueBatch(ctx, cur, make([]int32, len(cur)), from)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		ids, err := wait(ctx)
+		require.NoError(t, err)
+		for i, s := range prev {
+			if !left[s] {
+				queued[s] = append(queued[s], ids[i])
+			}
+		}
+		if len(queued[0]) == 5 && !left[0] {
+			left[0] = true
+			if slices.Contains(cur, 0) {
+				batch.UnqueueSeq(0)
+			}
+		}
+		prev, wait = cur, curWait
+	}
+	assert.Equal(t, want[0][:5], queued[0])
+	assert.Equal(t, want[1], queued[1])
+	assert.Equal(t, want[2], queued[2])
+	assert.Equal(t, len(prompts[0])+5-1, batch.SeqPos(0), "the step queued after its end undone")
+	assert.Equal(t, len(prompts[1])+n-1, batch.SeqPos(1))
+
 	// A batch of one is a step of that sequence alone.
 	batch.ResetSeq(1)
 	require.NoError(t, batch.Prefill(ctx, 1, prompts[1][:len(prompts[1])-1]))

@@ -34,14 +34,14 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
 	s := shape{T: T}
-	if err := r.prepare(tokens, r.seq0[:T], &s, false); err != nil {
+	if err := r.prepare(tokens, r.seq0[:T], &s, nil); err != nil {
 		return nil, err
 	}
 	how := pickNone
 	if T == 1 {
 		how = pickArgmax
 	}
-	r.encode(s, how, false, true)
+	r.encode(s, how, nil, true)
 	names := r.cmdNames
 	times, err := r.dev.SubmitProfiled(ctx, &r.cl)
 	if err != nil {

@@ -72,10 +72,11 @@ func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 		}
 		tokens = tokens[r.maxBatch:]
 	}
-	T := len(tokens)
+	var from []int
 	if fromGPU {
-		T = 1
+		tokens, from = []int32{0}, fromPick0
 	}
+	T := len(tokens)
 	if T == 0 {
 		return fmt.Errorf("gpumodel: no tokens")
 	}
@@ -87,18 +88,23 @@ func (r *Runner) step(tokens []int32, how pick, fromGPU bool) error {
 		}
 		r.seqSample[0].Draw++
 	}
-	return r.submit(tokens, r.seq0[:T], shape{T: T}, how, fromGPU)
+	return r.submit(tokens, r.seq0[:T], shape{T: T}, how, from)
 }
 
-// submit writes a step's inputs (token t of sequence seqs[t]) and submits
-// it: one command list, one submit.
-func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, fromGPU bool) error {
+// fromPick0 feeds a step's one token from column 0 of the last pick.
+var fromPick0 = []int{0}
+
+// submit writes a step's inputs (token t of sequence seqs[t], or where
+// from[t] >= 0 the pick in column from[t] of the step before, copied on
+// the GPU; from nil: none is) and submits it: one command list, one
+// submit.
+func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, from []int) error {
 	t0 := time.Now()
-	if err := r.prepare(tokens, seqs, &s, fromGPU); err != nil {
+	if err := r.prepare(tokens, seqs, &s, from); err != nil {
 		return err
 	}
 	t1 := time.Now()
-	r.encode(s, how, fromGPU, false)
+	r.encode(s, how, from, false)
 	if err := r.dev.Submit(&r.cl); err != nil {
 		return err
 	}
@@ -111,10 +117,11 @@ func (r *Runner) submit(tokens []int32, seqs []int, s shape, how pick, fromGPU b
 	return nil
 }
 
-// encode records a step into r.cl: the copy of the previous pick into the
-// ids when fromGPU, the step's dispatches, the pick. With names (Profile),
-// r.cmdNames gets each command's kernel; a step for decoding skips that.
-func (r *Runner) encode(s shape, how pick, fromGPU, names bool) {
+// encode records a step into r.cl: the copies of the previous step's
+// picks into the ids that come from them (from), the step's dispatches,
+// the pick. With names (Profile), r.cmdNames gets each command's kernel;
+// a step for decoding skips that.
+func (r *Runner) encode(s shape, how pick, from []int, names bool) {
 	r.cl.Reset()
 	r.cmdNames = r.cmdNames[:0]
 	label := func(name string) {
@@ -122,9 +129,20 @@ func (r *Runner) encode(s shape, how pick, fromGPU, names bool) {
 			r.cmdNames = append(r.cmdNames, name)
 		}
 	}
-	if fromGPU {
-		r.cl.Copy(r.best, 0, r.ids, 0, 4)
+	// One copy per run of columns that come in order from consecutive
+	// picks (a batch whose sequences all go on: one copy).
+	for t := 0; t < len(from); {
+		if from[t] < 0 {
+			t++
+			continue
+		}
+		n := 1
+		for t+n < len(from) && from[t+n] == from[t]+n {
+			n++
+		}
+		r.cl.Copy(r.best, int64(4*from[t]), r.ids, int64(4*t), int64(4*n))
 		label("copy")
+		t += n
 	}
 	for i, f := range r.steps {
 		f(&r.cl, s)
@@ -140,11 +158,12 @@ func (r *Runner) encode(s shape, how pick, fromGPU, names bool) {
 	}
 }
 
-// prepare checks a step and writes its inputs: the token ids (unless
-// fromGPU) or their embedding rows, each token's span of the cache and
-// RoPE angles (token t is the next position of sequence seqs[t]), and the
-// uniform blocks. It sets how the step runs attention (s.chunks, s.fused).
-func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) error {
+// prepare checks a step and writes its inputs: the token ids (unless all
+// come from the last picks: from) or their embedding rows, each token's
+// span of the cache and RoPE angles (token t is the next position of
+// sequence seqs[t]), and the uniform blocks. It sets how the step runs
+// attention (s.chunks, s.fused).
+func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, from []int) error {
 	c := r.m.Config
 	T := s.T
 	for _, t := range tokens {
@@ -175,8 +194,18 @@ func (r *Runner) prepare(tokens []int32, seqs []int, s *shape, fromGPU bool) err
 	}
 	r.spanList = spans
 	// The step's first input: token ids for the GPU lookup, or the rows.
+	// Ids copied from the picks are written after these (in the step's
+	// command list), over the placeholders written here.
+	fromPicks := 0
+	for _, f := range from {
+		if f >= 0 {
+			fromPicks++
+		}
+	}
 	switch {
-	case fromGPU:
+	case fromPicks > 0 && r.embed == nil:
+		return fmt.Errorf("gpumodel: a step's tokens from the picks, with the embedding lookup on the CPU")
+	case fromPicks == T:
 	case r.embed != nil:
 		ids := growBytes(&r.idsBuf, 4*T)
 		for i, t := range tokens {

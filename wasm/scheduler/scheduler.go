@@ -90,6 +90,9 @@ type job struct {
 	// rows are the tokens whose keys and values are in the slot, in order
 	// (the prompt as prefilled, then each step's input).
 	rows []int32
+	// queued is its column in the step queued last (a BatchQueuer's);
+	// meaningful only where that step's jobs say so (inflight.has).
+	queued int
 }
 
 type outcome struct {
@@ -127,7 +130,7 @@ func (s *Scheduler) Generate(ctx context.Context, req engine.Request, emit func(
 		return engine.Result{}, fmt.Errorf("scheduler: the KV memory budget of %d MiB holds %d positions: %w",
 			s.cfg.KVBudget>>20, have, model.ContextFullError{Need: need, Have: have})
 	}
-	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1, feed: seq.Prompt()}
+	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1, queued: -1, feed: seq.Prompt()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -166,215 +169,408 @@ func (s *Scheduler) budgetPositions() int {
 }
 
 // Run schedules until ctx ends; requests still running then end with
-// ErrClosed.
+// ErrClosed. On a backend that queues batched steps ahead
+// (engine.BatchQueuer: the GPU), step t+1 is queued before step t's
+// picks are read back, its tokens those picks, copied on the device; a
+// sequence that ends is seen one step late and its part of the step
+// queued ahead undone.
 func (s *Scheduler) Run(ctx context.Context) {
-	var waiting []*job
-	active := make([]*job, s.cfg.Slots) // by slot
-	tokens := make([]int32, 0, s.cfg.Slots)
-	slots := make([]int, 0, s.cfg.Slots)
-	take := func() {
-		s.mu.Lock()
-		waiting = append(waiting, s.queue...)
-		s.queue = nil
-		s.mu.Unlock()
-	}
-	defer func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		take()
-		for _, j := range append(waiting, active...) {
-			if j != nil {
-				j.done <- outcome{err: ErrClosed}
-			}
-		}
-	}()
-	// held are the tokens whose rows a free slot still holds, for prefix
-	// reuse; nil when it holds none.
-	held := make([][]int32, s.cfg.Slots)
-	// finish ends j; its slot's rows stay usable for a later prompt with
-	// the same beginning, unless the backend failed (broken marks it).
-	finish := func(j *job, err error, broken bool) {
-		tail, ok, res := j.seq.Finish()
-		if err == nil && ok {
-			err = j.emit(tail)
-		}
-		if j.slot >= 0 {
-			active[j.slot] = nil
-			held[j.slot] = j.rows
-			if broken {
-				s.b.ResetSeq(j.slot)
-				held[j.slot] = nil
-			}
-		}
-		j.done <- outcome{res: res, err: err}
-	}
-	budget := s.budgetPositions()
-	// reserved is the positions the running sequences may fill.
-	reserved := func() int {
-		n := 0
-		for _, j := range active {
-			if j != nil {
-				n += positions(j.seq)
-			}
-		}
-		return n
-	}
-	running := func() int {
-		n := 0
-		for _, j := range active {
-			if j != nil {
-				n++
-			}
-		}
-		return n
-	}
-	for step := 0; ; step++ {
-		// Wait for work when there is none; take what has arrived.
+	l := &loop{s: s, ctx: ctx, active: make([]*job, s.cfg.Slots), held: make([][]int32, s.cfg.Slots),
+		budget: s.budgetPositions()}
+	l.queuer, _ = s.b.(engine.BatchQueuer)
+	defer l.close()
+	for ; ; l.step++ {
 		if ctx.Err() != nil {
 			return
 		}
-		take()
-		if running() == 0 && len(waiting) == 0 {
+		l.take()
+		if l.running() == 0 && len(l.waiting) == 0 {
+			l.drain() // nothing runs: the step queued ahead was all of requests that left
 			select {
 			case <-s.wake:
-				take()
+				l.take()
 			case <-ctx.Done():
 				return
 			}
 		}
-		// Aborted requests leave; free slots take waiting requests, up to
-		// the controller's batch.
-		still := waiting[:0]
-		for _, j := range waiting {
-			if err := j.ctx.Err(); err != nil {
-				finish(j, err, false)
-			} else {
-				still = append(still, j)
-			}
-		}
-		waiting = still
-		for _, j := range active {
-			if j != nil && j.ctx.Err() != nil {
-				finish(j, j.ctx.Err(), false)
-			}
-		}
-		for len(waiting) > 0 && running() < s.ctrl.Batch() {
-			j := waiting[0]
-			if reserved()+positions(j.seq) > budget {
-				break // it waits for memory, and those behind it with it (first come, first served)
-			}
-			p := j.feed
-			slot, reuse := pickSlot(active, held, p)
-			if slot < 0 {
-				break
-			}
-			waiting = waiting[1:]
-			j.slot, j.admitted = slot, step
-			active[slot] = j
-			if reuse > 0 {
-				s.b.Truncate(slot, reuse)
-				j.fed, j.rows = reuse, append([]int32(nil), p[:reuse]...)
-				s.mu.Lock()
-				s.stats.Reused += reuse
-				s.mu.Unlock()
-			} else {
-				s.b.ResetSeq(slot)
-			}
-			held[slot] = nil
-			if err := s.b.SetSampling(j.ctx, slot, j.seq.Params(), j.seq.Recent()); err != nil {
-				finish(j, err, true)
-				continue
-			}
-			j.next = p[len(p)-1]
-		}
+		l.leave()
+		l.admit()
 		t0 := s.cfg.Now()
-		// One prefill chunk: the first sequence still reading its prompt.
-		prefilled := false
-		for _, j := range active {
-			if j == nil || j.fed >= len(j.feed)-1 {
-				continue
-			}
-			p := j.feed
-			n := min(s.ctrl.Chunk(), len(p)-1-j.fed)
-			if err := s.b.Prefill(j.ctx, j.slot, p[j.fed:j.fed+n]); err != nil {
-				finish(j, err, true)
-			} else {
-				j.rows = append(j.rows, p[j.fed:j.fed+n]...)
-				j.fed += n
-			}
-			prefilled = true
-			break
+		prefilled := l.prefill()
+		var ran int
+		if l.queuer != nil {
+			ran = l.decodeQueued()
+		} else {
+			ran = l.decode()
 		}
-		// One token of every sequence whose prompt is in.
-		slots, tokens = slots[:0], tokens[:0]
-		for _, j := range active {
-			if j != nil && j.fed >= len(j.feed)-1 {
-				slots, tokens = append(slots, j.slot), append(tokens, j.next)
-			}
+		if ran < 0 {
+			continue // backed off: the step runs again, smaller
 		}
-		if len(slots) > 0 {
-			picks, err := s.b.StepBatch(ctx, slots, tokens)
-			if err != nil && errors.Is(err, webgpu.ErrOutOfMemory) && len(slots) > 1 {
-				// Out of memory: a smaller batch retries the step; the
-				// sequences admitted last wait again (their slots freed).
-				back := s.backOff(active, held, slots, s.ctrl.OutOfMemory(step, len(slots)))
-				waiting = append(back, waiting...)
-				s.mu.Lock()
-				s.stats.Preempted += len(back)
-				s.stats.Decisions = s.ctrl.Decisions()
-				s.mu.Unlock()
-				continue
-			}
-			for i, slot := range slots {
-				j := active[slot]
-				if err != nil {
-					finish(j, err, true) // the step failed for all of them
-					continue
-				}
-				j.rows = append(j.rows, j.next)
-				if t, ok := j.seq.Accept(picks[i]); ok {
-					if eerr := j.emit(t); eerr != nil {
-						finish(j, eerr, false)
-						continue
-					}
-				}
-				if j.seq.Done() {
-					finish(j, nil, false)
-					continue
-				}
-				j.next = picks[i]
-			}
-		}
-		s.ctrl.Observe(step, s.cfg.Now().Sub(t0), len(slots), prefilled)
-		s.mu.Lock()
-		if len(slots) > 0 {
-			s.stats.Steps++
-		}
-		if prefilled {
-			s.stats.Prefills++
-		}
-		s.stats.Running, s.stats.Waiting, s.stats.Decisions = len(slots), len(waiting), s.ctrl.Decisions()
-		s.stats.KVReserved = int64(reserved()) * s.cfg.PositionBytes
-		s.stats.KVBytes = s.stats.KVReserved
-		if h, ok := s.b.(engine.KVHolder); ok {
-			s.stats.KVBytes = h.KVBytes()
-		}
-		s.mu.Unlock()
+		s.ctrl.Observe(l.step, s.cfg.Now().Sub(t0), ran, prefilled)
+		l.record(ran, prefilled)
 	}
 }
 
-// backOff keeps the keep sequences of a failed step (slots) admitted
+// loop is Run's state, touched by Run's goroutine only.
+type loop struct {
+	s       *Scheduler
+	ctx     context.Context
+	queuer  engine.BatchQueuer // the backend, when it queues steps ahead
+	waiting []*job
+	active  []*job // by slot
+	// held are the tokens whose rows a free slot still holds, for prefix
+	// reuse; nil when it holds none.
+	held   [][]int32
+	budget int       // the positions the KV budget holds
+	pend   *inflight // the step queued ahead, not yet waited for
+	step   int
+}
+
+// inflight is a step queued on a BatchQueuer: its columns' jobs (nil
+// where one left and its part was undone) and its picks.
+type inflight struct {
+	jobs []*job
+	wait engine.BatchPick
+}
+
+// has says whether j is column c of the step.
+func (f *inflight) has(j *job, c int) bool {
+	return f != nil && c >= 0 && c < len(f.jobs) && f.jobs[c] == j
+}
+
+// take moves the submitted requests to the waiting list.
+func (l *loop) take() {
+	l.s.mu.Lock()
+	l.waiting = append(l.waiting, l.s.queue...)
+	l.s.queue = nil
+	l.s.mu.Unlock()
+}
+
+// close ends every request still in the scheduler with ErrClosed.
+func (l *loop) close() {
+	l.s.mu.Lock()
+	l.s.closed = true
+	l.s.mu.Unlock()
+	l.take()
+	l.drain()
+	for _, j := range append(l.waiting, l.active...) {
+		if j != nil {
+			j.done <- outcome{err: ErrClosed}
+		}
+	}
+}
+
+// drain waits for the step queued ahead, if any, and forgets its picks.
+func (l *loop) drain() {
+	if l.pend != nil {
+		_, _ = l.pend.wait(l.ctx)
+		l.pend = nil
+	}
+}
+
+// finish ends j; its slot's rows stay usable for a later prompt with the
+// same beginning, unless the backend failed (broken marks it).
+func (l *loop) finish(j *job, err error, broken bool) {
+	tail, ok, res := j.seq.Finish()
+	if err == nil && ok {
+		err = j.emit(tail)
+	}
+	if j.slot >= 0 {
+		l.active[j.slot] = nil
+		l.held[j.slot] = j.rows
+		if broken {
+			l.s.b.ResetSeq(j.slot)
+			l.held[j.slot] = nil
+		}
+	}
+	j.done <- outcome{res: res, err: err}
+}
+
+// reserved is the positions the running sequences may fill.
+func (l *loop) reserved() int {
+	n := 0
+	for _, j := range l.active {
+		if j != nil {
+			n += positions(j.seq)
+		}
+	}
+	return n
+}
+
+func (l *loop) running() int {
+	n := 0
+	for _, j := range l.active {
+		if j != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// leave ends the aborted requests, waiting or running: a running one's
+// slot is free from this step (a pick of it still in flight is ignored).
+func (l *loop) leave() {
+	still := l.waiting[:0]
+	for _, j := range l.waiting {
+		if err := j.ctx.Err(); err != nil {
+			l.finish(j, err, false)
+		} else {
+			still = append(still, j)
+		}
+	}
+	l.waiting = still
+	for _, j := range l.active {
+		if j != nil && j.ctx.Err() != nil {
+			l.finish(j, j.ctx.Err(), false)
+		}
+	}
+}
+
+// admit gives free slots to waiting requests, first come first served,
+// up to the controller's batch and within the KV budget.
+func (l *loop) admit() {
+	s := l.s
+	for len(l.waiting) > 0 && l.running() < s.ctrl.Batch() {
+		j := l.waiting[0]
+		if l.reserved()+positions(j.seq) > l.budget {
+			break // it waits for memory, and those behind it with it
+		}
+		p := j.feed
+		slot, reuse := pickSlot(l.active, l.held, p)
+		if slot < 0 {
+			break
+		}
+		l.waiting = l.waiting[1:]
+		j.slot, j.admitted, j.queued = slot, l.step, -1
+		l.active[slot] = j
+		if reuse > 0 {
+			s.b.Truncate(slot, reuse)
+			j.fed, j.rows = reuse, append([]int32(nil), p[:reuse]...)
+			s.mu.Lock()
+			s.stats.Reused += reuse
+			s.mu.Unlock()
+		} else {
+			s.b.ResetSeq(slot)
+		}
+		l.held[slot] = nil
+		if err := s.b.SetSampling(j.ctx, slot, j.seq.Params(), j.seq.Recent()); err != nil {
+			l.finish(j, err, true)
+			continue
+		}
+		j.next = p[len(p)-1]
+	}
+}
+
+// prefill runs one chunk of the first sequence still reading its prompt,
+// if any; true when there was one.
+func (l *loop) prefill() bool {
+	for _, j := range l.active {
+		if j == nil || j.fed >= len(j.feed)-1 {
+			continue
+		}
+		p := j.feed
+		n := min(l.s.ctrl.Chunk(), len(p)-1-j.fed)
+		if err := l.s.b.Prefill(j.ctx, j.slot, p[j.fed:j.fed+n]); err != nil {
+			l.finish(j, err, true)
+		} else {
+			j.rows = append(j.rows, p[j.fed:j.fed+n]...)
+			j.fed += n
+		}
+		return true
+	}
+	return false
+}
+
+// decoding is the running sequences whose prompts are in, by slot; with
+// skip, those left out that surely end with the pick in flight (their
+// last token).
+func (l *loop) decoding(skip func(*job) bool) []*job {
+	var out []*job
+	for _, j := range l.active {
+		if j != nil && j.fed >= len(j.feed)-1 && (skip == nil || !skip(j)) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// decode runs one step of every decoding sequence and hands out its
+// picks. It returns the step's size, or -1 when it backed off.
+func (l *loop) decode() int {
+	jobs := l.decoding(nil)
+	if len(jobs) == 0 {
+		return 0
+	}
+	slots, tokens := make([]int, len(jobs)), make([]int32, len(jobs))
+	for i, j := range jobs {
+		slots[i], tokens[i] = j.slot, j.next
+	}
+	picks, err := l.s.b.StepBatch(l.ctx, slots, tokens)
+	if err != nil {
+		return l.fail(jobs, err)
+	}
+	l.accept(jobs, picks, nil)
+	return len(jobs)
+}
+
+// decodeQueued queues the next step of every decoding sequence, its
+// tokens the picks of the step queued before it where its sequences were
+// in that one, then waits for that step and hands out its picks. It
+// returns the size of the step it queued, or -1 when it backed off.
+func (l *loop) decodeQueued() int {
+	pend := l.pend
+	// A sequence whose pick in flight is its last is not queued again.
+	last := func(j *job) bool { return pend.has(j, j.queued) && j.seq.Remaining() <= 1 }
+	jobs := l.decoding(last)
+	var cur *inflight
+	if len(jobs) > 0 {
+		slots, tokens, from := make([]int, len(jobs)), make([]int32, len(jobs)), make([]int, len(jobs))
+		for i, j := range jobs {
+			slots[i], tokens[i], from[i] = j.slot, j.next, -1
+			if pend.has(j, j.queued) {
+				from[i] = j.queued // its input is its pick in flight
+			}
+		}
+		wait, ok, err := l.queuer.QueueBatch(l.ctx, slots, tokens, from)
+		if err == nil && !ok {
+			// Its tokens cannot come from the picks on the device: wait
+			// for them first, then step as without queueing ahead.
+			if n, done := l.settle(nil); done {
+				return n
+			}
+			return l.decode()
+		}
+		if err != nil {
+			failed := append(l.pendJobs(), jobs...)
+			l.drain()
+			return l.fail(failed, err)
+		}
+		cur = &inflight{jobs: jobs, wait: wait}
+		for i, j := range jobs {
+			j.queued = i
+		}
+	}
+	if n, done := l.settle(cur); done {
+		return n
+	}
+	l.pend = cur
+	return len(jobs)
+}
+
+// settle waits for the step queued ahead and hands out its picks; a
+// sequence that ends with them leaves next, the step queued after, its
+// part undone. done (with decode's result) when the wait failed.
+func (l *loop) settle(next *inflight) (int, bool) {
+	pend := l.pend
+	if pend == nil {
+		return 0, false
+	}
+	l.pend = nil
+	picks, err := pend.wait(l.ctx)
+	if err != nil {
+		l.pend = next
+		jobs := l.pendJobs() // next's: its picks are lost with the failure
+		l.drain()
+		return l.fail(append(jobs, pend.jobs...), err), true
+	}
+	l.accept(pend.jobs, picks, next)
+	return 0, false
+}
+
+// pendJobs is the running jobs of the step queued ahead.
+func (l *loop) pendJobs() []*job {
+	if l.pend == nil {
+		return nil
+	}
+	return l.pend.jobs
+}
+
+// accept hands out a step's picks to its jobs still running: each
+// Sequence accepts its own; one that ends leaves, and its part of next
+// (the step queued after this one, if any) is undone.
+func (l *loop) accept(jobs []*job, picks []int32, next *inflight) {
+	for i, j := range jobs {
+		if j == nil || j.slot < 0 || l.active[j.slot] != j {
+			continue // it left while its pick was in flight
+		}
+		j.rows = append(j.rows, j.next)
+		ended := false
+		if t, ok := j.seq.Accept(picks[i]); ok {
+			if err := j.emit(t); err != nil {
+				l.finish(j, err, false)
+				ended = true
+			}
+		}
+		if !ended && j.seq.Done() {
+			l.finish(j, nil, false)
+			ended = true
+		}
+		if ended {
+			if next.has(j, j.queued) {
+				l.queuer.UnqueueSeq(j.slot)
+				next.jobs[j.queued] = nil
+			}
+			continue
+		}
+		j.next = picks[i]
+	}
+}
+
+// fail handles a failed step of jobs (those still running): out of
+// memory with more than one sequence backs off (the smaller batch runs
+// the step again: -1); anything else ends them all with the error.
+func (l *loop) fail(jobs []*job, err error) int {
+	var ran []*job
+	seen := map[*job]bool{}
+	for _, j := range jobs {
+		if j != nil && j.slot >= 0 && l.active[j.slot] == j && !seen[j] {
+			seen[j] = true
+			ran = append(ran, j)
+		}
+	}
+	if errors.Is(err, webgpu.ErrOutOfMemory) && len(ran) > 1 {
+		s := l.s
+		back := s.backOff(l.active, l.held, ran, s.ctrl.OutOfMemory(l.step, len(ran)))
+		l.waiting = append(back, l.waiting...)
+		s.mu.Lock()
+		s.stats.Preempted += len(back)
+		s.stats.Decisions = s.ctrl.Decisions()
+		s.mu.Unlock()
+		return -1
+	}
+	for _, j := range ran {
+		l.finish(j, err, true) // the step failed for all of them
+	}
+	return len(ran)
+}
+
+// record updates the counters after a step of ran sequences.
+func (l *loop) record(ran int, prefilled bool) {
+	s := l.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ran > 0 {
+		s.stats.Steps++
+	}
+	if prefilled {
+		s.stats.Prefills++
+	}
+	s.stats.Running, s.stats.Waiting, s.stats.Decisions = ran, len(l.waiting), s.ctrl.Decisions()
+	s.stats.KVReserved = int64(l.reserved()) * s.cfg.PositionBytes
+	s.stats.KVBytes = s.stats.KVReserved
+	if h, ok := s.b.(engine.KVHolder); ok {
+		s.stats.KVBytes = h.KVBytes()
+	}
+}
+
+// backOff keeps the keep sequences of a failed step (ran) admitted
 // first, their positions and draws set back to before it (a failed step
 // may have written some), and sends the others back to wait, their
 // slots emptied, to be prefilled again with their tokens so far
 // (Sequence.Resume: the same tokens follow). It returns those, in the
 // order they were admitted.
-func (s *Scheduler) backOff(active []*job, held [][]int32, slots []int, keep int) []*job {
-	ran := make([]*job, len(slots))
-	for i, slot := range slots {
-		ran[i] = active[slot]
-	}
+func (s *Scheduler) backOff(active []*job, held [][]int32, ran []*job, keep int) []*job {
+	ran = append([]*job(nil), ran...)
 	sort.SliceStable(ran, func(a, b int) bool { return ran[a].admitted < ran[b].admitted })
 	for _, j := range ran[:keep] {
 		s.b.Truncate(j.slot, len(j.rows))

@@ -83,100 +83,108 @@ func start(t *testing.T, m *model.Model, b engine.Batcher, cfg Config) *Schedule
 // length; each gets exactly the tokens it gets alone, and a long prompt is
 // prefilled in chunks between the others' steps.
 func TestConcurrentRequestsGetTheirOwnTokens(t *testing.T) {
-	m := tinyModel(t)
-	reqs := requests()
-	var want [][]int32
-	for _, r := range reqs {
-		want = append(want, alone(t, m, r))
-	}
-	rec := &recorder{Batcher: engine.CPUBatch(m, 3, 96)}
-	s := start(t, m, rec, Config{Slots: 3, Ctx: 96, MaxChunk: 8, Target: time.Hour})
-	got := make([][]int32, len(reqs))
-	var wg sync.WaitGroup
-	for i, r := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.Generate(context.Background(), r, func(tk engine.Token) error {
-				if tk.ID >= 0 {
-					got[i] = append(got[i], tk.ID)
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			m := tinyModel(t)
+			reqs := requests()
+			var want [][]int32
+			for _, r := range reqs {
+				want = append(want, alone(t, m, r))
+			}
+			rec := &recorder{Batcher: engine.CPUBatch(m, 3, 96)}
+			s := start(t, m, way.wrap(rec, 3), Config{Slots: 3, Ctx: 96, MaxChunk: 8, Target: time.Hour})
+			got := make([][]int32, len(reqs))
+			var wg sync.WaitGroup
+			for i, r := range reqs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, err := s.Generate(context.Background(), r, func(tk engine.Token) error {
+						if tk.ID >= 0 {
+							got[i] = append(got[i], tk.ID)
+						}
+						return nil
+					})
+					assert.NoError(t, err)
+					assert.Equal(t, len(want[i]), res.Tokens)
+				}()
+			}
+			wg.Wait()
+			assert.Equal(t, want, got)
+			st := s.Stats()
+			assert.Positive(t, st.Steps)
+			assert.GreaterOrEqual(t, st.Prefills, 3, "the long prompt takes several chunks of 8")
+			// Some step ran several sequences at once.
+			batched := false
+			for _, l := range rec.log {
+				var a, b int
+				if n, _ := fmt.Sscanf(l, "step [%d %d", &a, &b); n == 2 {
+					batched = true
 				}
-				return nil
-			})
-			assert.NoError(t, err)
-			assert.Equal(t, len(want[i]), res.Tokens)
-		}()
+			}
+			assert.True(t, batched, "%v", rec.log)
+		})
 	}
-	wg.Wait()
-	assert.Equal(t, want, got)
-	st := s.Stats()
-	assert.Positive(t, st.Steps)
-	assert.GreaterOrEqual(t, st.Prefills, 3, "the long prompt takes several chunks of 8")
-	// Some step ran several sequences at once.
-	batched := false
-	for _, l := range rec.log {
-		var a, b int
-		if n, _ := fmt.Sscanf(l, "step [%d %d", &a, &b); n == 2 {
-			batched = true
-		}
-	}
-	assert.True(t, batched, "%v", rec.log)
 }
 
 // TestJoinAndAbort: a request joins while another is generating and gets
 // its own tokens; an aborted one ends with its context's error and frees
 // its slot for the next.
 func TestJoinAndAbort(t *testing.T) {
-	m := tinyModel(t)
-	reqs := requests()
-	s := start(t, m, engine.CPUBatch(m, 2, 96), Config{Slots: 2, Ctx: 96, Target: time.Hour})
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			m := tinyModel(t)
+			reqs := requests()
+			s := start(t, m, way.wrap(engine.CPUBatch(m, 2, 96), 2), Config{Slots: 2, Ctx: 96, Target: time.Hour})
 
-	// The second request is submitted after the first's third token.
-	joined := make(chan []int32, 1)
-	var first []int32
-	_, err := s.Generate(context.Background(), reqs[2], func(tk engine.Token) error {
-		first = append(first, tk.ID)
-		if len(first) == 3 {
-			go func() {
-				var ids []int32
-				_, err := s.Generate(context.Background(), reqs[0], func(tk engine.Token) error {
-					if tk.ID >= 0 {
-						ids = append(ids, tk.ID)
-					}
-					return nil
-				})
-				assert.NoError(t, err)
-				joined <- ids
-			}()
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	assert.Equal(t, alone(t, m, reqs[2]), first)
-	assert.Equal(t, alone(t, m, reqs[0]), <-joined)
+			// The second request is submitted after the first's third token.
+			joined := make(chan []int32, 1)
+			var first []int32
+			_, err := s.Generate(context.Background(), reqs[2], func(tk engine.Token) error {
+				first = append(first, tk.ID)
+				if len(first) == 3 {
+					go func() {
+						var ids []int32
+						_, err := s.Generate(context.Background(), reqs[0], func(tk engine.Token) error {
+							if tk.ID >= 0 {
+								ids = append(ids, tk.ID)
+							}
+							return nil
+						})
+						assert.NoError(t, err)
+						joined <- ids
+					}()
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, alone(t, m, reqs[2]), first)
+			assert.Equal(t, alone(t, m, reqs[0]), <-joined)
 
-	// Abort after two tokens; the others are not disturbed.
-	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	_, err = s.Generate(ctx, engine.Request{Prompt: "Hello world", MaxTokens: 50, Ctx: 96}, func(engine.Token) error {
-		if n++; n == 2 {
-			cancel()
-		}
-		return nil
-	})
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.LessOrEqual(t, n, 3, "stopped within a step")
-	assert.Equal(t, alone(t, m, reqs[4]), generate(t, s, reqs[4]))
+			// Abort after two tokens; the others are not disturbed.
+			ctx, cancel := context.WithCancel(context.Background())
+			n := 0
+			_, err = s.Generate(ctx, engine.Request{Prompt: "Hello world", MaxTokens: 50, Ctx: 96}, func(engine.Token) error {
+				if n++; n == 2 {
+					cancel()
+				}
+				return nil
+			})
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.LessOrEqual(t, n, 3, "stopped within a step")
+			assert.Equal(t, alone(t, m, reqs[4]), generate(t, s, reqs[4]))
 
-	// A client that goes away (emit fails) ends its own request only.
-	boom := errors.New("gone")
-	_, err = s.Generate(context.Background(), reqs[0], func(engine.Token) error { return boom })
-	assert.ErrorIs(t, err, boom)
-	assert.Equal(t, alone(t, m, reqs[3]), generate(t, s, reqs[3]))
+			// A client that goes away (emit fails) ends its own request only.
+			boom := errors.New("gone")
+			_, err = s.Generate(context.Background(), reqs[0], func(engine.Token) error { return boom })
+			assert.ErrorIs(t, err, boom)
+			assert.Equal(t, alone(t, m, reqs[3]), generate(t, s, reqs[3]))
 
-	// A prompt longer than the slots: refused at once.
-	_, err = s.Generate(context.Background(), engine.Request{Prompt: requests()[1].Prompt, Ctx: 10}, nil)
-	assert.ErrorIs(t, err, engine.ErrPromptTooLong)
+			// A prompt longer than the slots: refused at once.
+			_, err = s.Generate(context.Background(), engine.Request{Prompt: requests()[1].Prompt, Ctx: 10}, nil)
+			assert.ErrorIs(t, err, engine.ErrPromptTooLong)
+		})
+	}
 }
 
 // submitAll submits every request at once, each from its own goroutine,
@@ -220,22 +228,26 @@ func TestClosed(t *testing.T) {
 // earlier request still held in a slot (a chat's next turn) reuses those
 // rows instead of prefilling them, and gets the tokens of a full prefill.
 func TestPrefixReuse(t *testing.T) {
-	m := tinyModel(t)
-	s := start(t, m, engine.CPUBatch(m, 2, 256), Config{Slots: 2, Ctx: 256, MaxChunk: 8, Target: time.Hour})
-	first := engine.Request{Prompt: "In the beginning God created the heaven", MaxTokens: 10, Ctx: 256}
-	var text string
-	_, err := s.Generate(context.Background(), first, func(tk engine.Token) error { text += tk.Text; return nil })
-	require.NoError(t, err)
-	next := engine.Request{Prompt: first.Prompt + text + " And", MaxTokens: 8, Ctx: 256, Sample: sample.Defaults.WithSeed(4)}
-	assert.Equal(t, alone(t, m, next), generate(t, s, next))
-	firstTokens := len(m.Tokenizer.Encode(first.Prompt, true, false))
-	assert.GreaterOrEqual(t, s.Stats().Reused, firstTokens, "at least the first prompt's rows are reused")
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			m := tinyModel(t)
+			s := start(t, m, way.wrap(engine.CPUBatch(m, 2, 256), 2), Config{Slots: 2, Ctx: 256, MaxChunk: 8, Target: time.Hour})
+			first := engine.Request{Prompt: "In the beginning God created the heaven", MaxTokens: 10, Ctx: 256}
+			var text string
+			_, err := s.Generate(context.Background(), first, func(tk engine.Token) error { text += tk.Text; return nil })
+			require.NoError(t, err)
+			next := engine.Request{Prompt: first.Prompt + text + " And", MaxTokens: 8, Ctx: 256, Sample: sample.Defaults.WithSeed(4)}
+			assert.Equal(t, alone(t, m, next), generate(t, s, next))
+			firstTokens := len(m.Tokenizer.Encode(first.Prompt, true, false))
+			assert.GreaterOrEqual(t, s.Stats().Reused, firstTokens, "at least the first prompt's rows are reused")
 
-	// A prompt sharing nothing takes a slot afresh, with its own tokens.
-	other := engine.Request{Prompt: "Two words", MaxTokens: 6, Ctx: 256}
-	reused := s.Stats().Reused
-	assert.Equal(t, alone(t, m, other), generate(t, s, other))
-	assert.LessOrEqual(t, s.Stats().Reused-reused, 1, "only BOS in common at most")
+			// A prompt sharing nothing takes a slot afresh, with its own tokens.
+			other := engine.Request{Prompt: "Two words", MaxTokens: 6, Ctx: 256}
+			reused := s.Stats().Reused
+			assert.Equal(t, alone(t, m, other), generate(t, s, other))
+			assert.LessOrEqual(t, s.Stats().Reused-reused, 1, "only BOS in common at most")
+		})
+	}
 }
 
 // TestKVBudget: with memory for one request's positions at a time, two
@@ -243,32 +255,36 @@ func TestPrefixReuse(t *testing.T) {
 // still gets its own tokens; a request that could never fit fails at
 // once with context-full.
 func TestKVBudget(t *testing.T) {
-	m := tinyModel(t)
-	reqs := []engine.Request{requests()[0], requests()[2]}
-	pb := m.PositionBytes()
-	rec := &recorder{Batcher: engine.CPUBatch(m, 2, 24)}
-	// Each of the two needs 24 positions: 30 fit one at a time.
-	s := start(t, m, rec, Config{Slots: 2, Ctx: 24, Target: time.Hour, KVBudget: 30 * pb, PositionBytes: pb})
-	for i := range reqs {
-		reqs[i].MaxTokens, reqs[i].Ctx = 0, 24 // all the context: 24 positions each
-	}
-	got := submitAll(t, s, reqs)()
-	for i, r := range reqs {
-		assert.Equal(t, alone(t, m, r), got[i], "request %d", i)
-	}
-	for _, l := range rec.log {
-		var a, b int
-		n, _ := fmt.Sscanf(l, "step [%d %d", &a, &b)
-		assert.Less(t, n, 2, "two sequences ran at once in %q", l)
-	}
-	assert.Zero(t, s.Stats().KVReserved, "nothing reserved once all ended")
-	assert.Positive(t, s.Stats().KVBytes, "the caches still hold their rows (for prefix reuse)")
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			m := tinyModel(t)
+			reqs := []engine.Request{requests()[0], requests()[2]}
+			pb := m.PositionBytes()
+			rec := &recorder{Batcher: engine.CPUBatch(m, 2, 24)}
+			// Each of the two needs 24 positions: 30 fit one at a time.
+			s := start(t, m, way.wrap(rec, 2), Config{Slots: 2, Ctx: 24, Target: time.Hour, KVBudget: 30 * pb, PositionBytes: pb})
+			for i := range reqs {
+				reqs[i].MaxTokens, reqs[i].Ctx = 0, 24 // all the context: 24 positions each
+			}
+			got := submitAll(t, s, reqs)()
+			for i, r := range reqs {
+				assert.Equal(t, alone(t, m, r), got[i], "request %d", i)
+			}
+			for _, l := range rec.log {
+				var a, b int
+				n, _ := fmt.Sscanf(l, "step [%d %d", &a, &b)
+				assert.Less(t, n, 2, "two sequences ran at once in %q", l)
+			}
+			assert.Zero(t, s.Stats().KVReserved, "nothing reserved once all ended")
+			assert.Positive(t, s.Stats().KVBytes, "the caches still hold their rows (for prefix reuse)")
 
-	// 8 prompt tokens and 100 more can never fit in 100 positions.
-	small := start(t, m, engine.CPUBatch(m, 1, 200), Config{Slots: 1, Ctx: 200, KVBudget: 100 * pb, PositionBytes: pb})
-	_, err := small.Generate(context.Background(), engine.Request{Prompt: "Hello world", MaxTokens: 100, Ctx: 200}, nil)
-	assert.ErrorIs(t, err, model.ErrContextFull)
-	assert.ErrorContains(t, err, "KV memory budget")
+			// 8 prompt tokens and 100 more can never fit in 100 positions.
+			small := start(t, m, engine.CPUBatch(m, 1, 200), Config{Slots: 1, Ctx: 200, KVBudget: 100 * pb, PositionBytes: pb})
+			_, err := small.Generate(context.Background(), engine.Request{Prompt: "Hello world", MaxTokens: 100, Ctx: 200}, nil)
+			assert.ErrorIs(t, err, model.ErrContextFull)
+			assert.ErrorContains(t, err, "KV memory budget")
+		})
+	}
 }
 
 // scarce is a backend whose memory holds at most fit sequences a step:
@@ -299,41 +315,45 @@ func (b *scarce) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]i
 // request still gets exactly its solo tokens. Where even one sequence
 // does not fit, the request fails with the out-of-memory error.
 func TestOutOfMemoryBacksOff(t *testing.T) {
-	m := tinyModel(t)
-	reqs := requests()[:4]
-	var want [][]int32
-	for _, r := range reqs {
-		want = append(want, alone(t, m, r))
-	}
-	b := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
-	s := start(t, m, b, Config{Slots: 4, Ctx: 96, Target: time.Hour})
-	got := submitAll(t, s, reqs)()
-	assert.Equal(t, want, got)
-	st := s.Stats()
-	if b.fails > 0 { // the four may not all have met in a step
-		assert.Positive(t, st.Preempted)
-		var why []string
-		for _, d := range st.Decisions {
-			why = append(why, d.Why)
-		}
-		assert.Contains(t, why, "out of memory: smaller batch, the others wait")
-	}
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			m := tinyModel(t)
+			reqs := requests()[:4]
+			var want [][]int32
+			for _, r := range reqs {
+				want = append(want, alone(t, m, r))
+			}
+			b := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
+			s := start(t, m, way.wrap(b, 4), Config{Slots: 4, Ctx: 96, Target: time.Hour})
+			got := submitAll(t, s, reqs)()
+			assert.Equal(t, want, got)
+			st := s.Stats()
+			if b.fails > 0 { // the four may not all have met in a step
+				assert.Positive(t, st.Preempted)
+				var why []string
+				for _, d := range st.Decisions {
+					why = append(why, d.Why)
+				}
+				assert.Contains(t, why, "out of memory: smaller batch, the others wait")
+			}
 
-	// Forced: all four submitted before the scheduler runs.
-	b2 := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
-	s2 := New(m, b2, Config{Slots: 4, Ctx: 96, Target: time.Hour})
-	wait := submitAll(t, s2, reqs)
-	require.Eventually(t, func() bool { return s2.Stats().Submitted == 4 }, time.Minute, time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s2.Run(ctx)
-	assert.Equal(t, got, wait())
-	assert.Positive(t, b2.fails)
-	assert.Positive(t, s2.Stats().Preempted)
-	assert.LessOrEqual(t, s2.Stats().Decisions[len(s2.Stats().Decisions)-1].Batch, 2, "two fit: the last decision keeps at most two")
+			// Forced: all four submitted before the scheduler runs.
+			b2 := &scarce{Batcher: engine.CPUBatch(m, 4, 96), fit: 2}
+			s2 := New(m, way.wrap(b2, 4), Config{Slots: 4, Ctx: 96, Target: time.Hour})
+			wait := submitAll(t, s2, reqs)
+			require.Eventually(t, func() bool { return s2.Stats().Submitted == 4 }, time.Minute, time.Millisecond)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go s2.Run(ctx)
+			assert.Equal(t, got, wait())
+			assert.Positive(t, b2.fails)
+			assert.Positive(t, s2.Stats().Preempted)
+			assert.LessOrEqual(t, s2.Stats().Decisions[len(s2.Stats().Decisions)-1].Batch, 2, "two fit: the last decision keeps at most two")
 
-	none := &scarce{Batcher: engine.CPUBatch(m, 1, 96), fit: 0}
-	s3 := start(t, m, none, Config{Slots: 1, Ctx: 96})
-	_, err := s3.Generate(context.Background(), reqs[0], nil)
-	assert.ErrorIs(t, err, webgpu.ErrOutOfMemory)
+			none := &scarce{Batcher: engine.CPUBatch(m, 1, 96), fit: 0}
+			s3 := start(t, m, way.wrap(none, 1), Config{Slots: 1, Ctx: 96})
+			_, err := s3.Generate(context.Background(), reqs[0], nil)
+			assert.ErrorIs(t, err, webgpu.ErrOutOfMemory)
+		})
+	}
 }
