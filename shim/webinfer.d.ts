@@ -182,7 +182,7 @@ export interface Stats {
   tokens: number;
   /** The KV cache's memory: the GPU's, or what the CPU path's caches hold. */
   kvBytes: number;
-  /** The CPU path's KV memory budget, once it batches (requests beyond it wait). */
+  /** The KV memory budget, once a generation ran (requests beyond it wait; on WebGPU the whole contexts of the runner's sequences). */
   kvBudgetBytes?: number;
   gpuBytes: number;
   wasmHeapBytes: number;

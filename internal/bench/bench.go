@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/webinfer/webinfer/internal/loadgen"
 	"io"
 	"os"
 	"os/exec"
@@ -27,9 +28,8 @@ import (
 	"github.com/webinfer/webinfer/wasm/synth"
 )
 
-// Prompt is the prompt every engine is given: about 32 tokens in the
-// GPT-2 and Llama vocabularies.
-const Prompt = "The old lighthouse keeper climbed the spiral stairs each evening, counting one hundred and twelve steps, to light the lamp that guided ships home"
+// Prompt is the prompt every engine is given (loadgen.Prompt).
+const Prompt = loadgen.Prompt
 
 // Config is what to measure.
 type Config struct {

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
-	"sync"
 	"time"
 
+	"github.com/webinfer/webinfer/internal/loadgen"
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
-	"github.com/webinfer/webinfer/wasm/sample"
 	"github.com/webinfer/webinfer/wasm/scheduler"
 	"github.com/webinfer/webinfer/wasm/source"
 )
@@ -55,59 +53,17 @@ func benchStreams(ctx context.Context, path string, bm report.BenchModel, sample
 	return out, nil
 }
 
-// runStreams runs n streams of tokens each at once (distinct seeds; the
+// runStreams runs n streams of tokens each at once through a scheduler
+// of n slots on the CPU batch (loadgen.Streams: distinct seeds, the
 // default sampling) and returns the tokens per second of all together
-// (from the first token to the last) and the p50 and p99 of the gaps
-// between consecutive tokens of a stream, in milliseconds.
+// and the p50 and p99 inter-token latency, in milliseconds.
 func runStreams(ctx context.Context, m *model.Model, n, tokens int) (float64, float64, float64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := scheduler.New(m, engine.CPUBatch(m, n, 512), scheduler.Config{Slots: n, Ctx: 512, Target: time.Hour})
 	go s.Run(ctx)
-	var mu sync.Mutex
-	var gaps []float64
-	var first, last time.Time
-	total := 0
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var prev time.Time
-			req := engine.Request{Prompt: Prompt, MaxTokens: tokens, Ctx: 512, Sample: sample.Defaults.WithSeed(uint64(i + 1))}
-			_, errs[i] = s.Generate(ctx, req, func(t engine.Token) error {
-				if t.ID < 0 {
-					return nil
-				}
-				now := time.Now()
-				mu.Lock()
-				if first.IsZero() || now.Before(first) {
-					first = now
-				}
-				last = now
-				total++
-				if !prev.IsZero() {
-					gaps = append(gaps, float64(now.Sub(prev).Microseconds())/1000)
-				}
-				mu.Unlock()
-				prev = now
-				return nil
-			})
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	if total < 2 || len(gaps) == 0 {
-		return 0, 0, 0, fmt.Errorf("bench: %d streams gave %d tokens", n, total)
-	}
-	sort.Float64s(gaps)
-	at := func(p float64) float64 { return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))] }
-	return float64(total-1) / last.Sub(first).Seconds(), at(0.5), at(0.99), nil
+	r, err := loadgen.Streams(ctx, s, n, tokens, 512, Prompt)
+	return r.TokS, r.P50, r.P99, err
 }
 
 // benchPrefix measures the time to first token of a chat's second turn

@@ -469,7 +469,7 @@ func (h *Host) stats() *Stats {
 	m := h.sess.Report().Metrics
 	st.TTFTBreakdownMs = TTFTBreakdown{Fetch: h.fetchMs + m.LoadMillis, Upload: m.UploadMillis, Compile: m.CompileMillis, Prefill: h.last.TTFTMillis}
 	st.KVBytes = kvBytes(h.sess.Model())
-	if b := h.sess.Streams(); b.Budget > 0 { // the CPU path's scheduler
+	if b := h.sess.Streams(); b.Budget > 0 { // the scheduler, once it ran
 		st.BatchSize, st.Waiting = b.Running, max(0, len(h.requests)-b.Running)
 		st.KVBytes, st.KVBudgetBytes = b.KVBytes, b.Budget
 	}
@@ -478,8 +478,8 @@ func (h *Host) stats() *Stats {
 	return st
 }
 
-// kvBytes is the key/value cache of m's default context, in f32 (what
-// the GPU path holds for its one sequence).
+// kvBytes is the key/value cache of m's default context, in f32 (one
+// sequence's, before the scheduler runs).
 func kvBytes(m *model.Model) int64 {
 	return m.PositionBytes() * int64(engine.ContextSize(m, 0))
 }

@@ -155,8 +155,8 @@ type Stats struct {
 	BatchSize       int           `json:"batchSize"`               // sequences generating now (in the last step, on the CPU path)
 	Waiting         int           `json:"waiting"`                 // requests queued behind them
 	Tokens          int           `json:"tokens"`                  // generated so far by the running requests
-	KVBytes         int64         `json:"kvBytes"`                 // the KV cache: the GPU's, or what the CPU path's running sequences reserve
-	KVBudgetBytes   int64         `json:"kvBudgetBytes,omitempty"` // the CPU path's KV budget
+	KVBytes         int64         `json:"kvBytes"`                 // the KV cache: what the GPU's or the CPU path's caches hold
+	KVBudgetBytes   int64         `json:"kvBudgetBytes,omitempty"` // the KV budget (the GPU's: the whole contexts of its sequences)
 	GPUBytes        int64         `json:"gpuBytes"`
 	// Backends is the session's registry: each backend's health and why.
 	Backends []report.Backend `json:"backends"`

@@ -109,4 +109,13 @@ func (r *Runner) UnqueueSeq(seq int) {
 }
 
 // The runner queues batched steps ahead as the scheduler drives them.
-var _ engine.BatchQueuer = (*Runner)(nil)
+var (
+	_ engine.BatchQueuer = (*Runner)(nil)
+	_ engine.KVHolder    = (*Runner)(nil)
+)
+
+// KVBytes is the memory the KV caches hold (engine.KVHolder): every
+// sequence's whole context, allocated at New.
+func (r *Runner) KVBytes() int64 {
+	return 2 * int64(len(r.kc)) * r.actBytes(r.seqs*r.ctx*r.m.Config.KVDim())
+}

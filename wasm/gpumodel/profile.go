@@ -33,13 +33,25 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	if T == 0 || T > r.maxBatch {
 		return nil, fmt.Errorf("gpumodel: profile %d tokens: 1 to %d", T, r.maxBatch)
 	}
-	s := shape{T: T}
-	if err := r.prepare(tokens, r.seq0[:T], &s, nil); err != nil {
-		return nil, err
-	}
 	how := pickNone
 	if T == 1 {
 		how = pickArgmax
+	}
+	return r.profile(ctx, tokens, r.seq0[:T], shape{T: T}, how)
+}
+
+// ProfileBatch is Profile for a batched decode step (StepBatch's: tokens[i]
+// of sequence seqs[i], greedy), which it advances.
+func (r *Runner) ProfileBatch(ctx context.Context, seqs []int, tokens []int32) (map[string]OpTime, error) {
+	if len(seqs) == 0 || len(seqs) != len(tokens) || len(seqs) > r.seqs {
+		return nil, fmt.Errorf("gpumodel: profile a batch of %d sequences and %d tokens (room for %d)", len(seqs), len(tokens), r.seqs)
+	}
+	return r.profile(ctx, tokens, seqs, shape{T: len(seqs), all: true}, pickArgmax)
+}
+
+func (r *Runner) profile(ctx context.Context, tokens []int32, seqs []int, s shape, how pick) (map[string]OpTime, error) {
+	if err := r.prepare(tokens, seqs, &s, nil); err != nil {
+		return nil, err
 	}
 	r.encode(s, how, nil, true)
 	names := r.cmdNames
@@ -47,7 +59,9 @@ func (r *Runner) Profile(ctx context.Context, tokens []int32) (map[string]OpTime
 	if err != nil {
 		return nil, err
 	}
-	r.pos[0] += T
+	for _, q := range seqs {
+		r.pos[q]++
+	}
 	out := map[string]OpTime{}
 	for i, d := range times {
 		if i < len(names) {

@@ -301,6 +301,9 @@ func (r *Runner) Pos() int { return r.pos[0] }
 // SeqPos is the number of positions of sequence seq filled.
 func (r *Runner) SeqPos(seq int) int { return r.pos[seq] }
 
+// Sequences is how many sequences the KV cache holds (Sequences).
+func (r *Runner) Sequences() int { return r.seqs }
+
 // ResetSeq empties sequence seq (its cache is overwritten from position 0).
 func (r *Runner) ResetSeq(seq int) { r.pos[seq] = 0 }
 

@@ -119,18 +119,32 @@ func New(m *model.Model, b engine.Batcher, cfg Config) *Scheduler {
 // ends: its Result, or an error (req's own, ctx's when it was aborted, the
 // backend's, or emit's). req.Ctx must not exceed the slots' positions.
 func (s *Scheduler) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
-	if req.Ctx <= 0 || req.Ctx > s.cfg.Ctx {
-		req.Ctx = s.cfg.Ctx
-	}
-	seq, err := engine.NewSequence(s.m, req)
+	seq, err := s.NewSequence(req)
 	if err != nil {
 		return engine.Result{}, err
 	}
+	return s.GenerateSequence(ctx, seq, emit)
+}
+
+// NewSequence makes req's Sequence for this scheduler (its context at
+// most the slots' positions).
+func (s *Scheduler) NewSequence(req engine.Request) (*engine.Sequence, error) {
+	if req.Ctx <= 0 || req.Ctx > s.cfg.Ctx {
+		req.Ctx = s.cfg.Ctx
+	}
+	return engine.NewSequence(s.m, req)
+}
+
+// GenerateSequence is Generate for a Sequence made by NewSequence (this
+// scheduler's or another's with the same slots): one that was Resumed
+// after its backend failed goes on from its tokens so far (its feed is
+// the prompt and those tokens), the same tokens following.
+func (s *Scheduler) GenerateSequence(ctx context.Context, seq *engine.Sequence, emit func(engine.Token) error) (engine.Result, error) {
 	if need, have := positions(seq), s.budgetPositions(); need > have {
 		return engine.Result{}, fmt.Errorf("scheduler: the KV memory budget of %d MiB holds %d positions: %w",
 			s.cfg.KVBudget>>20, have, model.ContextFullError{Need: need, Have: have})
 	}
-	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1, queued: -1, feed: seq.Prompt()}
+	j := &job{ctx: ctx, seq: seq, emit: emit, done: make(chan outcome, 1), slot: -1, queued: -1, feed: seq.Feed()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

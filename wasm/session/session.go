@@ -42,18 +42,19 @@ type Config struct {
 	Detect func(context.Context) (features.Report, error)
 	// MaxBatch is the most prompt tokens a GPU step takes (0: 64).
 	MaxBatch int
-	// Streams is the most generations the CPU path runs together, one
-	// token of each a step (0: DefaultStreams).
+	// Streams is the most generations that run together, one token of
+	// each a step (0: DefaultStreams); on the GPU, as many as the KV
+	// budget holds whole contexts of, at least one.
 	Streams int
-	// KVBudget bounds the CPU path's KV cache memory for all of them, in
-	// bytes (0: from the device's memory, see kvBudget).
+	// KVBudget bounds the KV cache memory of all of them, in bytes (0:
+	// from the device's memory, see kvBudget).
 	KVBudget int64
-	// Target is the inter-token latency the CPU path's batch size is
-	// fitted to (0: twice the single-stream step, measured).
+	// Target is the inter-token latency the batch size is fitted to (0:
+	// twice the single-stream step, measured).
 	Target time.Duration
 }
 
-// DefaultStreams is how many generations the CPU path batches at most.
+// DefaultStreams is how many generations are batched at most.
 const DefaultStreams = 4
 
 // Session is one loaded model on its chosen backend.
@@ -65,9 +66,10 @@ type Session struct {
 	dev        *webgpu.Device
 	runner     *gpumodel.Runner // nil: the CPU path
 	precision  string
-	gen        sync.Mutex // one GPU generation at a time
-	batch      *batch     // the CPU path's scheduler, once a generation needed it
+	gen        sync.Mutex // the runner outside the scheduler: ProfileDecode, Close
+	batch      *batch     // the scheduler on the backend now, once a generation needed it
 	batched    sync.WaitGroup
+	recovering sync.Mutex // one recovery from a lost device at a time
 	mu         sync.Mutex // guards rep
 	rep        report.Report
 	lastToken  int32
@@ -308,7 +310,8 @@ func (s *Session) upload(ctx context.Context) {
 		ms := float64(time.Since(t0).Microseconds()) / 1000
 		s.setReport(func(r *report.Report) { r.Metrics.UploadMillis = ms })
 	}()
-	r, err := gpumodel.New(ctx, s.dev, s.m, engine.ContextSize(s.m, 0), s.cfg.MaxBatch, gpumodel.HalfActivations(s.precision == "f16"))
+	r, err := gpumodel.New(ctx, s.dev, s.m, engine.ContextSize(s.m, 0), s.cfg.MaxBatch, gpumodel.HalfActivations(s.precision == "f16"),
+		gpumodel.Sequences(s.gpuStreams()))
 	if err != nil {
 		s.gpuFailed(newError(CodeOf(err), true, "%v; generating on the CPU path", err))
 		return
@@ -419,53 +422,42 @@ func (s *Session) Backend() string {
 	return "cpu"
 }
 
-// Generate runs req on the chosen backend (req.Backend is set here),
-// emitting Started, a Token per token and Done to emit (the session's own
-// emit when nil); an error also emits an Error (Done.Err says ctx ended:
-// CodeAborted). On the CPU path concurrent generations share steps (the
-// scheduler: one token of each a step, each weight read once for all);
-// on the GPU path they run one at a time, in turn. The last generation
-// to end puts its tokens, text and timings into Report.
+// Generate runs req on the chosen backend, emitting Started, a Token per
+// token and Done to emit (the session's own emit when nil); an error also
+// emits an Error (Done.Err says ctx ended: CodeAborted). Concurrent
+// generations share steps on either backend (the scheduler: one token of
+// each a step, each weight read once for all; on the GPU each step queued
+// before the last one's tokens are read). A lost GPU device: a new one
+// (or the CPU path) carries every sequence on from its tokens so far. The
+// last generation to end puts its tokens, text and timings into Report.
 func (s *Session) Generate(ctx context.Context, req engine.Request, emit func(Event)) (engine.Result, error) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.gen.Lock()
-	if s.runner == nil {
-		s.gen.Unlock()
-		return s.generateBatched(ctx, req, emit)
-	}
-	defer s.gen.Unlock()
-	if err := ctx.Err(); err != nil { // ended while waiting for its turn
-		err = fmt.Errorf("%w: %w", errAborted, err)
-		emit(Done{Err: err})
-		return engine.Result{}, err
-	}
-	emit(Started{Prompt: req.Prompt})
-	out := &output{emit: emit, s: s}
-	var res engine.Result
-	seq, err := engine.NewSequence(s.m, req)
-	if err == nil {
-		res, err = engine.Run(ctx, seq, s.backend(), out.token)
-		// A lost GPU device: a new one (or the CPU path) carries the
-		// sequence on from its tokens so far.
-		for tries := 0; err != nil && ctx.Err() == nil && CodeOf(err) == CodeDeviceLost && tries < 2; tries++ {
-			emit(DeviceLost{Message: err.Error()})
-			be := s.recoverDevice(ctx, emit)
-			seq.Resume()
-			res, err = engine.Run(ctx, seq, be, out.token)
-		}
-	}
-	return out.end(ctx, res, err)
-}
-
-// generateBatched runs req through the CPU path's scheduler.
-func (s *Session) generateBatched(ctx context.Context, req engine.Request, emit func(Event)) (engine.Result, error) {
 	s.batched.Add(1)
 	defer s.batched.Done()
 	emit(Started{Prompt: req.Prompt})
 	out := &output{emit: emit, s: s}
-	res, err := s.scheduler().Generate(ctx, req, out.token)
+	b := s.scheduler()
+	seq, err := b.sched.NewSequence(req)
+	if err != nil {
+		return out.end(ctx, engine.Result{}, err)
+	}
+	res, err := b.sched.GenerateSequence(ctx, seq, out.token)
+	for tries := 0; err != nil && ctx.Err() == nil && b.gpu && tries < 2; tries++ {
+		lost := CodeOf(err) == CodeDeviceLost
+		if !lost && !(errors.Is(err, scheduler.ErrClosed) && s.current() != b) {
+			break
+		}
+		if lost {
+			emit(DeviceLost{Message: err.Error()})
+		}
+		if b, err = s.recover(ctx, b, emit); err != nil {
+			break
+		}
+		seq.Resume()
+		res, err = b.sched.GenerateSequence(ctx, seq, out.token)
+	}
 	return out.end(ctx, res, err)
 }
 
@@ -512,35 +504,102 @@ func (o *output) end(ctx context.Context, res engine.Result, err error) (engine.
 	return res, err
 }
 
-// batch is the CPU path's scheduler and the means to stop it.
+// batch is the scheduler on the backend now and the means to stop it.
 type batch struct {
 	sched  *scheduler.Scheduler
+	gpu    bool  // on the GPU runner
 	budget int64 // its KV budget
 	stop   context.CancelFunc
 	done   chan struct{}
 }
 
-// scheduler returns the CPU path's scheduler, started on first use:
-// Config.Streams slots of the model's context each, within the KV budget.
-func (s *Session) scheduler() *scheduler.Scheduler {
+// scheduler returns the scheduler on the backend now, started on first
+// use: on the GPU runner, its sequences; on the CPU path, Config.Streams
+// slots; each of the model's context, within the KV budget.
+func (s *Session) scheduler() *batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.batch == nil {
-		slots := s.cfg.Streams
-		if slots <= 0 {
-			slots = DefaultStreams
-		}
 		n := engine.ContextSize(s.m, 0)
-		cfg := scheduler.Config{Slots: slots, Ctx: n, Target: s.cfg.Target, KVBudget: s.kvBudget(), PositionBytes: s.m.PositionBytes()}
+		cfg := scheduler.Config{Ctx: n, Target: s.cfg.Target, KVBudget: s.kvBudget(), PositionBytes: s.m.PositionBytes()}
+		var be engine.Batcher
+		if s.runner != nil {
+			// The runner's caches are whole contexts, sized from the
+			// budget at upload: no budget beyond its sequences.
+			cfg.Slots, cfg.KVBudget = s.runner.Sequences(), 0
+			be = s.runner
+		} else {
+			cfg.Slots = s.streams()
+			be = engine.CPUBatch(s.m, cfg.Slots, n)
+		}
 		ctx, stop := context.WithCancel(context.Background())
-		b := &batch{sched: scheduler.New(s.m, engine.CPUBatch(s.m, slots, n), cfg), budget: cfg.KVBudget, stop: stop, done: make(chan struct{})}
+		b := &batch{sched: scheduler.New(s.m, be, cfg), gpu: s.runner != nil, budget: cfg.KVBudget, stop: stop, done: make(chan struct{})}
 		go func() { b.sched.Run(ctx); close(b.done) }()
 		s.batch = b
 	}
-	return s.batch.sched
+	return s.batch
 }
 
-// kvBudget is the CPU path's KV cache budget: Config.KVBudget, else a
+// current is the scheduler now (nil before the first generation).
+func (s *Session) current() *batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batch
+}
+
+// kvHeld is what the GPU runner's caches hold (0 without one).
+func (s *Session) kvHeld() int64 {
+	s.gen.Lock()
+	defer s.gen.Unlock()
+	if s.runner == nil {
+		return 0
+	}
+	return s.runner.KVBytes()
+}
+
+// streams is Config.Streams or DefaultStreams.
+func (s *Session) streams() int {
+	if s.cfg.Streams > 0 {
+		return s.cfg.Streams
+	}
+	return DefaultStreams
+}
+
+// gpuStreams is how many sequences the GPU runner holds: as many whole
+// contexts as the KV budget holds (at f32, an upper bound), at most
+// streams, at least one.
+func (s *Session) gpuStreams() int {
+	s.mu.Lock()
+	budget := s.kvBudget()
+	s.mu.Unlock()
+	per := int64(engine.ContextSize(s.m, 0)) * s.m.PositionBytes()
+	return max(1, min(s.streams(), int(budget/max(per, 1)), s.cfg.MaxBatch))
+}
+
+// recover replaces the scheduler lost with its device (old): once, for
+// every generation that was in it; those that come after take the new
+// one. The new device's runner, or the CPU path when none comes back.
+func (s *Session) recover(ctx context.Context, old *batch, emit func(Event)) (*batch, error) {
+	s.recovering.Lock()
+	defer s.recovering.Unlock()
+	if b := s.current(); b != old {
+		return b, nil // another generation recovered already
+	}
+	s.mu.Lock()
+	s.batch = nil
+	s.mu.Unlock()
+	old.stop()
+	<-old.done
+	s.gen.Lock()
+	err := s.recoverDevice(ctx, emit)
+	s.gen.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s.scheduler(), nil
+}
+
+// kvBudget is the KV cache budget: Config.KVBudget, else a
 // sixteenth of the device's memory where the browser says it
 // (navigator.deviceMemory, which it rounds and caps at 8 GiB), between
 // 64 MiB and 1 GiB; 1 GiB where it does not say (natively). Caller holds
@@ -556,7 +615,7 @@ func (s *Session) kvBudget() int64 {
 	return min(1<<30, max(64<<20, int64(gib*(1<<30))/16))
 }
 
-// Streams says how the CPU path's generations share steps now.
+// Streams says how the generations share steps now.
 type Streams struct {
 	Running, Waiting int   // generating in the last step; waiting for a slot or memory
 	KVBytes          int64 // the KV memory the caches hold
@@ -564,8 +623,7 @@ type Streams struct {
 	Budget           int64 // the KV budget (0: none yet)
 }
 
-// Streams returns the CPU path's batching now (zero on the GPU path, or
-// before a generation).
+// Streams returns the batching now (zero before a generation).
 func (s *Session) Streams() Streams {
 	s.mu.Lock()
 	b := s.batch
@@ -573,22 +631,20 @@ func (s *Session) Streams() Streams {
 	if b == nil {
 		return Streams{}
 	}
-	st := b.sched.Stats()
-	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: b.budget}
-}
-
-// backend is where generation runs now: the GPU runner, or the CPU path.
-func (s *Session) backend() engine.Backend {
-	if s.runner != nil {
-		return s.runner
+	if b.gpu { // whole contexts, allocated at upload: the budget is what they hold
+		b.budget = s.kvHeld()
 	}
-	return engine.CPUBackend(s.m)
+	st := b.sched.Stats()
+	if b.gpu {
+		st.KVReserved = st.KVBytes
+	}
+	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: b.budget}
 }
 
 // recoverDevice replaces a lost GPU device: a new device and the weights
 // uploaded again (from the model in memory), or, when no device comes
-// back, the CPU path (emitting Fallback).
-func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) engine.Backend {
+// back, the CPU path (emitting Fallback); an error when neither can run.
+func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) error {
 	s.health("webgpu", "lost", "its device was lost; taking a new one")
 	s.dropDevice()
 	s.openDevice(ctx, s.precision)
@@ -596,16 +652,16 @@ func (s *Session) recoverDevice(ctx context.Context, emit func(Event)) engine.Ba
 		s.upload(ctx)
 	}
 	if s.runner != nil {
-		return s.runner
+		return nil
 	}
 	s.precision = "f32"
 	s.setReport(func(r *report.Report) { r.Backend, r.Precision = "cpu", "f32" })
 	emit(Fallback{From: "webgpu", To: "cpu", Why: "no GPU device came back after the loss"})
 	if err := s.materialize(); err != nil {
-		return failing{err}
+		return err
 	}
 	s.health("cpu", "ready", "the GPU device was lost and none came back")
-	return engine.CPUBackend(s.m)
+	return nil
 }
 
 // ProfileDecode times one more decode step on the GPU, kernel by kernel
@@ -694,12 +750,4 @@ func (s *Session) LoseDevice(permanent bool) bool {
 	}
 	s.dev.Destroy()
 	return true
-}
-
-// failing is a backend whose every call fails with err.
-type failing struct{ err error }
-
-func (f failing) Reset(int) error { return f.err }
-func (f failing) Forward(context.Context, []int32) ([]float32, error) {
-	return nil, f.err
 }

@@ -19,12 +19,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webinfer/webinfer/internal/loadgen"
 	"github.com/webinfer/webinfer/wasm/cpu"
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gpumodel"
 	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/sample"
+	"github.com/webinfer/webinfer/wasm/scheduler"
 	"github.com/webinfer/webinfer/wasm/source"
 	"github.com/webinfer/webinfer/wasm/webgpu"
 )
@@ -62,6 +64,19 @@ func run() error {
 		return err
 	}
 	info := dev.Info()
+	if os.Getenv("GPUBENCH_ONLY") == "streams" { // the concurrent streams alone (a quick look)
+		streams, ops, err := concurrentStreams(ctx, dev, m)
+		if err != nil {
+			return err
+		}
+		var rows []map[string]any
+		for _, l := range streams {
+			rows = append(rows, map[string]any{"case": l.name, "measure": l.measure, "samples": l.samples})
+		}
+		b, _ := json.Marshal(map[string]any{"streams": rows, "batch_gpu_us_per_op": ops})
+		fmt.Println(string(b))
+		return nil
+	}
 	ctxLen := nPrefill + 64
 	t0 := time.Now()
 	r, err := gpumodel.New(ctx, dev, m, max(ctxLen, nPrompt+nDecode+8), nPrefill)
@@ -182,6 +197,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	streams, batchOps, err := concurrentStreams(ctx, dev, m)
+	if err != nil {
+		return err
+	}
 	// GPU time per kernel of one prefill step.
 	prefillOps := map[string]map[string]float64{}
 	for _, pf := range []struct {
@@ -237,6 +256,16 @@ func run() error {
 	for _, l := range batched {
 		results = append(results, mk(l.name, l.measure, l.samples))
 	}
+	for _, l := range streams {
+		res := mk(l.name, l.measure, l.samples)
+		switch {
+		case strings.HasSuffix(l.measure, "_ms"):
+			res.Unit, res.HigherIsBetter = "ms", false
+		case strings.HasSuffix(l.measure, "_max_batch"):
+			res.Unit = "sequences"
+		}
+		results = append(results, res)
+	}
 	out := map[string]any{
 		"results":               results,
 		"dispatches_per_step":   dispatches,
@@ -246,6 +275,7 @@ func run() error {
 		"decode_step_split":     split,
 		"gpu_us_per_op":         opTimes,
 		"prefill_gpu_us_per_op": prefillOps,
+		"batch_gpu_us_per_op":   batchOps,
 		"gpu_us_per_step":       gpuStep,
 		"gpu_bandwidth_GBps":    float64(weightBytes) / (gpuStep * 1e-6) / 1e9,
 		"features":              info.Features,
@@ -362,6 +392,87 @@ func batchedDecode(ctx context.Context, dev *webgpu.Device, m *model.Model, prom
 		out = append(out, measured{fmt.Sprintf("batched decode, %d sequences, a step reads back", B), fmt.Sprintf("decode_batch%d_tok_s", B), samples})
 	}
 	return out, nil
+}
+
+// concurrentStreams measures 1, 2, 4 and 8 concurrent streams through the
+// batching scheduler on one runner of 8 sequences, as the page's engine
+// and the server run them (each step queued before the last one's picks
+// are read; prompts prefilled in chunks between the others' steps; the
+// page's sampling, a seed each): the aggregate tok/s and the p50/p99
+// inter-token latency, with the batch fixed at the number of streams and
+// with the controller choosing it (its default target: twice the
+// single-stream step). And the GPU time per kernel of a batched step of
+// 1, 4 and 8 sequences.
+func concurrentStreams(ctx context.Context, dev *webgpu.Device, m *model.Model) ([]measured, map[string]map[string]float64, error) {
+	const slots, ctxLen = 8, 256
+	tokens := 64
+	if n, err := strconv.Atoi(os.Getenv("GPUBENCH_STREAM_TOKENS")); err == nil && n > 0 {
+		tokens = n // fewer, for a look on a software adapter
+	}
+	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, gpumodel.Sequences(slots))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	var out []measured
+	run := func(n, batch int, target time.Duration, name string) error {
+		var agg, p50, p99, most []float64
+		for s := 0; s < 3; s++ {
+			sctx, cancel := context.WithCancel(ctx)
+			sch := scheduler.New(m, r, scheduler.Config{Slots: batch, Ctx: ctxLen, Target: target})
+			go sch.Run(sctx)
+			res, err := loadgen.Streams(sctx, sch, n, tokens, ctxLen, loadgen.Prompt)
+			cancel()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "gpubench: %d streams (%s): %.1f tok/s, p99 %.1f ms, batch up to %d\n", n, name, res.TokS, res.P99, res.MaxBatch)
+			if s > 0 { // the first run warms up
+				agg, p50, p99, most = append(agg, res.TokS), append(p50, res.P50), append(p99, res.P99), append(most, float64(res.MaxBatch))
+			}
+		}
+		c := fmt.Sprintf("%d concurrent streams, %s", n, name)
+		key := fmt.Sprintf("streams%d", n)
+		if name != "fixed batch" {
+			key += "_controller"
+		}
+		out = append(out, measured{c, key + "_decode_tok_s", agg}, measured{c, key + "_itl_p50_ms", p50},
+			measured{c, key + "_itl_p99_ms", p99}, measured{c, key + "_max_batch", most})
+		return nil
+	}
+	for _, n := range []int{1, 2, 4, 8} {
+		if err := run(n, n, time.Hour, "fixed batch"); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, n := range []int{4, 8} {
+		if err := run(n, slots, 0, "the controller's batch"); err != nil {
+			return nil, nil, err
+		}
+	}
+	ops := map[string]map[string]float64{}
+	ids := m.Tokenizer.Encode(loadgen.Prompt, true, false)
+	for _, B := range []int{1, 4, 8} {
+		seqs := make([]int, B)
+		toks := make([]int32, B)
+		for i := range seqs {
+			seqs[i] = i
+			r.ResetSeq(i)
+			if err := r.Prefill(ctx, i, ids[:len(ids)-1]); err != nil {
+				return nil, nil, err
+			}
+			toks[i] = ids[len(ids)-1]
+		}
+		prof, err := r.ProfileBatch(ctx, seqs, toks)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gpubench: no GPU times of a batched step:", err)
+			break
+		}
+		for name, o := range prof {
+			ops[fmt.Sprintf("batch%d %s", B, name)] = map[string]float64{"us": float64(o.GPU.Nanoseconds()) / 1000, "dispatches": float64(o.Count)}
+		}
+	}
+	return out, ops, nil
 }
 
 // pipelined sets sequence 0's sampling (p, recent) and runs the engine's
