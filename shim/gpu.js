@@ -411,8 +411,12 @@ export class GPUContext {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(src, offset, staging, 0, padded);
     this.device.queue.submit([enc.finish()]);
+    let mapped;
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, padded);
+      // A device destroyed between the map and here unmaps the buffer
+      // (Firefox): getMappedRange throws, a loss like the one above.
+      mapped = staging.getMappedRange(0, padded);
     } catch (err) {
       // A lost device rejects mapAsync before device.lost has resolved; give
       // device.lost a moment so the error is classified as a loss.
@@ -422,7 +426,7 @@ export class GPUContext {
       throw wrapError(err, "internal");
     }
     const out = new Uint8Array(size);
-    out.set(new Uint8Array(staging.getMappedRange(0, padded), 0, size));
+    out.set(new Uint8Array(mapped, 0, size));
     staging.unmap();
     this.staging.push(staging);
     this.stats.reads++;

@@ -224,6 +224,10 @@ func (s *Sequence) Accept(id int32) (Token, bool) {
 	return t, true
 }
 
+// Result is the Result so far, without ending the stream (a failed
+// backend's caller may Resume it on another).
+func (s *Sequence) Result() Result { return s.res }
+
 // Finish ends the stream: it returns the text still held back (a
 // possible start of a stop string, an incomplete character) as a token of
 // ID -1 when the stream ended by its limit and there is any, and the

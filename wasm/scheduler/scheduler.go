@@ -282,12 +282,18 @@ func (l *loop) drain() {
 	}
 }
 
-// finish ends j; its slot's rows stay usable for a later prompt with the
+// finish ends j (its Sequence too, unless err); its slot's rows stay usable for a later prompt with the
 // same beginning, unless the backend failed (broken marks it).
 func (l *loop) finish(j *job, err error, broken bool) {
-	tail, ok, res := j.seq.Finish()
-	if err == nil && ok {
-		err = j.emit(tail)
+	// A failed request's Sequence is left open: its caller may Resume it
+	// on another backend (a lost device), the same tokens following.
+	res := j.seq.Result()
+	if err == nil {
+		var tail engine.Token
+		var ok bool
+		if tail, ok, res = j.seq.Finish(); ok {
+			err = j.emit(tail)
+		}
 	}
 	if j.slot >= 0 {
 		l.active[j.slot] = nil

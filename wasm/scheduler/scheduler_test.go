@@ -357,3 +357,48 @@ func TestOutOfMemoryBacksOff(t *testing.T) {
 		})
 	}
 }
+
+// breaking is a backend that fails with a lost device at its n-th step.
+type breaking struct {
+	engine.Batcher
+	n int
+}
+
+func (b *breaking) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error) {
+	if b.n--; b.n == 0 {
+		return nil, fmt.Errorf("gpumodel: %w", webgpu.ErrDeviceLost)
+	}
+	return b.Batcher.StepBatch(ctx, seqs, tokens)
+}
+
+// TestResumeOnAnotherBackend: a request whose backend fails mid-stream
+// ends with the error and its Sequence left open; Resumed on a second
+// scheduler (the session's recovery from a lost device), it goes on with
+// the tokens it gets alone, none repeated or lost.
+func TestResumeOnAnotherBackend(t *testing.T) {
+	m := tinyModel(t)
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			req := requests()[2]
+			first := start(t, m, way.wrap(&breaking{Batcher: engine.CPUBatch(m, 1, 96), n: 5}, 1), Config{Slots: 1, Ctx: 96, Target: time.Hour})
+			seq, err := first.NewSequence(req)
+			require.NoError(t, err)
+			var ids []int32
+			emit := func(tk engine.Token) error {
+				if tk.ID >= 0 {
+					ids = append(ids, tk.ID)
+				}
+				return nil
+			}
+			_, err = first.GenerateSequence(context.Background(), seq, emit)
+			require.ErrorIs(t, err, webgpu.ErrDeviceLost)
+			require.NotEmpty(t, ids)
+			second := start(t, m, way.wrap(engine.CPUBatch(m, 1, 96), 1), Config{Slots: 1, Ctx: 96, Target: time.Hour})
+			seq.Resume()
+			res, err := second.GenerateSequence(context.Background(), seq, emit)
+			require.NoError(t, err)
+			assert.Equal(t, alone(t, m, req), ids)
+			assert.Equal(t, len(ids), res.Tokens)
+		})
+	}
+}
