@@ -29,7 +29,7 @@ for p in kernels gpumodel selfcheck; do
   xz -dc .h100t/$p.test.wasm.xz > /tmp/$p.test.wasm
 done
 (cd wasm/kernels && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/kernels.test.wasm -test.count=1 -test.v > "$OUT/test-kernels.log" 2>&1; echo "kernels tests rc=$?")
-grep -E "^(--- FAIL|FAIL|ok|PASS)" "$OUT/test-kernels.log" | head; grep -c "sg/wg=true" "$OUT/test-kernels.log" | sed 's/^/subgroup variant runs: /'
+grep -E "^(--- FAIL|FAIL|ok|PASS)" "$OUT/test-kernels.log" | head; grep -c "^=== RUN .*/sg/" "$OUT/test-kernels.log" | sed "s/^/subgroup variant runs: /"
 (cd wasm/gpumodel && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/gpumodel.test.wasm -test.count=1 -test.v -test.run 'TestGPUMatchesCPU/default|TestHalfActivations|TestLongPrompt|TestForwardArgmax|TestDecodeGreedy|TestDecodeSampled|TestStepBatch|TestAttentionSplit|TestProfile|TestEngineStreams' > "$OUT/test-gpumodel.log" 2>&1; echo "gpumodel tests rc=$?")
 grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax|boundary" "$OUT/test-gpumodel.log" | head -30
 # The start-up self-check in the real GPU's forms (workgroups, subgroups).
