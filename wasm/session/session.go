@@ -508,7 +508,7 @@ func (o *output) end(ctx context.Context, res engine.Result, err error) (engine.
 type batch struct {
 	sched  *scheduler.Scheduler
 	gpu    bool  // on the GPU runner
-	budget int64 // its KV budget
+	budget int64 // its KV budget (on the GPU: what the runner's caches hold)
 	stop   context.CancelFunc
 	done   chan struct{}
 }
@@ -523,17 +523,19 @@ func (s *Session) scheduler() *batch {
 		n := engine.ContextSize(s.m, 0)
 		cfg := scheduler.Config{Ctx: n, Target: s.cfg.Target, KVBudget: s.kvBudget(), PositionBytes: s.m.PositionBytes()}
 		var be engine.Batcher
+		budget := cfg.KVBudget
 		if s.runner != nil {
 			// The runner's caches are whole contexts, sized from the
-			// budget at upload: no budget beyond its sequences.
+			// budget at upload: no budget beyond its sequences, and what
+			// they hold is the budget reported.
 			cfg.Slots, cfg.KVBudget = s.runner.Sequences(), 0
-			be = s.runner
+			be, budget = s.runner, s.runner.KVBytes()
 		} else {
 			cfg.Slots = s.streams()
 			be = engine.CPUBatch(s.m, cfg.Slots, n)
 		}
 		ctx, stop := context.WithCancel(context.Background())
-		b := &batch{sched: scheduler.New(s.m, be, cfg), gpu: s.runner != nil, budget: cfg.KVBudget, stop: stop, done: make(chan struct{})}
+		b := &batch{sched: scheduler.New(s.m, be, cfg), gpu: s.runner != nil, budget: budget, stop: stop, done: make(chan struct{})}
 		go func() { b.sched.Run(ctx); close(b.done) }()
 		s.batch = b
 	}
@@ -545,16 +547,6 @@ func (s *Session) current() *batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.batch
-}
-
-// kvHeld is what the GPU runner's caches hold (0 without one).
-func (s *Session) kvHeld() int64 {
-	s.gen.Lock()
-	defer s.gen.Unlock()
-	if s.runner == nil {
-		return 0
-	}
-	return s.runner.KVBytes()
 }
 
 // streams is Config.Streams or DefaultStreams.
@@ -630,9 +622,6 @@ func (s *Session) Streams() Streams {
 	s.mu.Unlock()
 	if b == nil {
 		return Streams{}
-	}
-	if b.gpu { // whole contexts, allocated at upload: the budget is what they hold
-		b.budget = s.kvHeld()
 	}
 	st := b.sched.Stats()
 	if b.gpu {
