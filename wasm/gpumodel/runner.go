@@ -270,6 +270,8 @@ func DeviceTarget(info webgpu.Info) kernels.Target {
 		Workgroups: !info.Adapter.IsFallbackAdapter,
 		Subgroups:  kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize),
 		MaxPerDim:  int(info.Limit("maxComputeWorkgroupsPerDimension")),
+		// The limit as the shim raised it (to the adapter's maximum).
+		StageTokens: kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize")),
 	}
 	if t.MaxPerDim <= 0 {
 		t.MaxPerDim = 65535

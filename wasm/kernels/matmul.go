@@ -92,6 +92,26 @@ type Fusion struct {
 	// HalfX and HalfY are not fusions either: x, or y, is stored as f16
 	// (devices with "shader-f16"); sums stay f32. Acc needs an f32 y.
 	HalfX, HalfY bool
+	// StageTokens is not a fusion: how many tokens' x main_wgb stages in
+	// workgroup memory at once (StageTokensFor the device's limit; 0: the
+	// most that WebGPU's minimum limit holds). It changes the speed of the
+	// batched form, never its sums.
+	StageTokens int
+}
+
+// matMulReserve is the workgroup memory main_wgb needs besides its staged
+// x: the reduction arrays of the workgroup forms (gate and up).
+const matMulReserve = 2 * 256 * 4
+
+// stageBytes is the workgroup memory a staged token's chunk of x takes:
+// 32 units of 32 f32 values.
+const stageBytes = 32 * 32 * 4
+
+// StageTokensFor is the number of tokens' x main_wgb stages at once on a
+// device whose maxComputeWorkgroupStorageSize is limit: as many as fit,
+// from 2 (WebGPU's minimum limit, 16 KiB, holds 3) to MatMulBatchMax.
+func StageTokensFor(limit int64) int {
+	return min(MatMulBatchMax, max(2, int((limit-matMulReserve)/stageBytes)))
 }
 
 // SubgroupsFit says whether the workgroup form may use subgroups on an
@@ -137,12 +157,19 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 	if f.Norm {
 		bias++
 	}
+	stage := f.StageTokens
+	if stage == 0 {
+		stage = StageTokensFor(16384)
+	}
+	if stage < 2 || stage > MatMulBatchMax {
+		return Kernel{}, fmt.Errorf("kernels: matmul: %d staged tokens (2 to %d)", stage, MatMulBatchMax)
+	}
 	var b bytes.Buffer
 	err := matMulTemplate.Execute(&b, struct {
 		Weights                                         string
 		Norm, Gated, Bias, Acc, Subgroups, HalfX, HalfY bool
-		X, Y, P, NW, B                                  int
-	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias})
+		X, Y, P, NW, B, StageTokens                     int
+	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias, stage})
 	if err != nil {
 		return Kernel{}, err
 	}

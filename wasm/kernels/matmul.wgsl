@@ -228,12 +228,24 @@ fn reduce_finish(lid: u32, row: u32, t: u32, a: f32, b: f32, scale: f32) {
 {{end}}}
 
 // main_wgb: the workgroup form for a few tokens at once (batched decode,
-// short prompts: 2 ≤ T ≤ BT), laid out as main_wg (8 rows of 32 lanes),
-// with every lane dequantizing each of its units once and dotting it with
-// every token's x (read from memory: T tokens' x are a few KB, cached),
-// so a step reads the weights once, not T times. Dispatch
+// short prompts: 2 ≤ T ≤ BT), laid out as main_wg (8 rows of 32 lanes,
+// lane l taking units l, l+32, …), each lane dequantizing each of its
+// units once and dotting it with every token's x, so a step reads the
+// weights once, not T times. x goes through workgroup memory as in
+// main_wg, a chunk of 32 units (one per lane) for G tokens at a time
+// (G = .StageTokens, as many as the device's workgroup memory holds): read
+// from memory by every lane instead, at 32 cache lines per load
+// instruction, x cost more than the weights. A token's sums are made in
+// the order main_wg makes them (each lane's units in order, the same
+// reductions), so batched tokens get exactly their solo sums. Dispatch
 // MatMulWorkgroups(rows, 1).
 const BT: u32 = 8u; // most tokens of main_wgb
+const G: u32 = {{.StageTokens}}u;  // tokens of x staged at a time
+const CU: u32 = LANES * 8u;  // vec4s of one token's chunk: a unit per lane
+// G tokens' chunks, each swizzled (swz); with .Norm, after the products,
+// the tokens' Σx² partial sums (vec4 q of invocation i holds those of
+// tokens 4q..4q+3 at 256q + i).
+var<workgroup> xb: array<vec4<f32>, G * CU>;
 
 @compute @workgroup_size(256)
 fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
@@ -243,34 +255,79 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
   let lane = lid.x % LANES;
   let row = (wid.y * nwg.x + wid.x) * ROWS + g;
   let T = min(params.batch, BT);
+  let cols4 = params.cols / 4u;
+  // Loops over tokens have constant bounds (and test t < T) so that the
+  // compiler can unroll them and keep these arrays in registers.
+  var a: array<f32, BT>;
+  var b: array<f32, BT>;
+  var ss: array<f32, BT>; // this invocation's share of Σx[t]², as wg_inv_rms
+  for (var c0 = 0u; c0 < cols4; c0 += CU) {
+    let u = c0 / 8u + lane;
+    let live = row < params.rows && u < params.cols / 32u;
+    var w: array<vec4<f32>, 8>;
+{{if .Gated}}    var wu: array<vec4<f32>, 8>;
+{{end}}    if (live) {
+      w = unit(row, u);
+{{if .Gated}}      wu = unit(row + params.rows, u);
+{{end}}    }
+    for (var t0 = 0u; t0 < BT; t0 += G) {
+      if (t0 >= T) {
+        break;
+      }
+      workgroupBarrier(); // the previous tokens' chunks are used up
+      let i = c0 + lid.x;
+      for (var j = 0u; j < G; j++) {
+        let t = t0 + j;
+        if (t < T && i < cols4) {
+          let v = xload((params.x_off + t * params.cols) / 4u + i);
+{{if .Norm}}          ss[t] += dot(v, v);
+          xb[j * CU + swz(lid.x / 8u, lid.x % 8u)] = v * nw[i];
+{{else}}          xb[j * CU + swz(lid.x / 8u, lid.x % 8u)] = v;
+{{end}}        }
+      }
+      workgroupBarrier();
+      if (live) {
+        for (var j = 0u; j < G; j++) {
+          let t = t0 + j;
+          if (t < T) {
+            var s = vec4<f32>(0.0);
+{{if .Gated}}            var su = vec4<f32>(0.0);
+{{end}}            for (var k = 0u; k < 8u; k++) {
+              let xv = xb[j * CU + swz(lane, k)];
+              s += w[k] * xv;
+{{if .Gated}}              su += wu[k] * xv;
+{{end}}            }
+            a[t] += (s.x + s.y) + (s.z + s.w);
+{{if .Gated}}            b[t] += (su.x + su.y) + (su.z + su.w);
+{{end}}          }
+        }
+      }
+    }
+  }
   var scale: array<f32, BT>;
   for (var t = 0u; t < BT; t++) {
     scale[t] = 1.0;
   }
-{{if .Norm}}  for (var t = 0u; t < T; t++) {
-    scale[t] = wg_inv_rms(t, lid.x);
-  }
-{{end}}  var a: array<f32, BT>;
-  var b: array<f32, BT>;
-  if (row < params.rows) {
-    for (var u = lane; u < params.cols / 32u; u += LANES) {
-      let w = unit(row, u);
-{{if .Gated}}      let wu = unit(row + params.rows, u);
-{{end}}      for (var t = 0u; t < T; t++) {
-        var s = vec4<f32>(0.0);
-{{if .Gated}}        var su = vec4<f32>(0.0);
-{{end}}        for (var i = 0u; i < 8u; i++) {
-          let xv = xin(t, 8u * u + i);
-          s += w[i] * xv;
-{{if .Gated}}          su += wu[i] * xv;
-{{end}}        }
-        a[t] += (s.x + s.y) + (s.z + s.w);
-{{if .Gated}}        b[t] += (su.x + su.y) + (su.z + su.w);
-{{end}}      }
+{{if .Norm}}  // Each token's 1/rms: the invocations' shares summed in wg_inv_rms's
+  // tree, four tokens to a vec4.
+  workgroupBarrier(); // xb is free again
+  xb[lid.x] = vec4<f32>(ss[0], ss[1], ss[2], ss[3]);
+  xb[CU + lid.x] = vec4<f32>(ss[4], ss[5], ss[6], ss[7]);
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (lid.x < k) {
+      xb[lid.x] += xb[lid.x + k];
+      xb[CU + lid.x] += xb[CU + lid.x + k];
     }
+    workgroupBarrier();
   }
-  for (var t = 0u; t < T; t++) {
-    reduce_finish(lid.x, row, t, a[t], b[t], scale[t]);
+  for (var t = 0u; t < BT; t++) {
+    scale[t] = 1.0 / sqrt(xb[(t / 4u) * CU][t % 4u] / f32(params.cols) + params.eps);
+  }
+{{end}}  for (var t = 0u; t < BT; t++) {
+    if (t < T) {
+      reduce_finish(lid.x, row, t, a[t], b[t], scale[t]);
+    }
   }
 }
 

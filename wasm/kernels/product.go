@@ -19,6 +19,9 @@ type Target struct {
 	Subgroups bool
 	// MaxPerDim is maxComputeWorkgroupsPerDimension (0: 65535).
 	MaxPerDim int
+	// StageTokens: the batched form's tokens of x staged at once
+	// (StageTokensFor maxComputeWorkgroupStorageSize; 0: the minimum's).
+	StageTokens int
 }
 
 // Form is one of a product's entry points.
@@ -72,6 +75,7 @@ func PlanProduct(typ string, f Fusion, parts []Part, t Target) (ProductPlan, err
 		p.target.MaxPerDim = 65535
 	}
 	f.Subgroups = false
+	f.StageTokens = t.StageTokens
 	k, err := MatMul(typ, f)
 	if err != nil {
 		return p, err

@@ -21,7 +21,8 @@ func TestGeneration(t *testing.T) {
 	dev := webgputest.Open(t)
 	info := dev.Info()
 	here := kernels.Target{Workgroups: !info.Adapter.IsFallbackAdapter,
-		Subgroups: kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize)}
+		Subgroups:   kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize),
+		StageTokens: kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize"))}
 	// The device's own forms only: a real GPU runs the workgroup forms
 	// (and the split argmax, for a large vocabulary); a CPU adapter
 	// compiles those slowly (~8 s a product on SwiftShader), and the
