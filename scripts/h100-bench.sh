@@ -6,8 +6,10 @@
 # (webinfer, gpubench.wasm, wasm_exec.js, the two vocabularies, and
 # node-llama-cpp with its Vulkan build: the benchmarks run), made by
 # `make h100-pack` here; both fit a call only on a larger allowance.
-# PARTS=tests or PARTS=bench picks one where both are present. Writes the
-# logs and JSON to $OUT.
+# PARTS=tests or PARTS=bench picks one where both are present;
+# PARTS="tests streams" runs the tests and, from the light .h100s, the
+# concurrent streams benchmark alone (before and after a change). Writes
+# the logs and JSON to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -35,6 +37,24 @@ grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax|boundary" "$OUT/test-gpumodel.lo
 # The start-up self-check in the real GPU's forms (workgroups, subgroups).
 (cd wasm/selfcheck && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/selfcheck.test.wasm -test.count=1 -test.v -test.run TestGeneration > "$OUT/test-selfcheck.log" 2>&1; echo "selfcheck tests rc=$?")
 grep -E "^(--- |FAIL|ok|PASS)| ms \(" "$OUT/test-selfcheck.log" | head -30
+fi
+if [[ $parts == *streams* ]]; then
+# The concurrent streams alone (.h100s: light enough to carry beside
+# .h100t): 1/2/4/8 streams through the scheduler, before (BEFORE=<commit>
+# when packed) and after, on both shapes.
+xz -dc .h100s/webinfer.xz > /tmp/webinfer && chmod +x /tmp/webinfer
+mkdir -p /tmp/vocab && tar -C /tmp/vocab -xJf .h100s/vocab.tar.xz
+cp .h100s/wasm_exec.js /tmp/goroot/lib/wasm/
+/tmp/webinfer synth --preset smol135 --type Q8_0 --vocab /tmp/vocab/ggml-vocab-gpt-2.gguf --out /tmp/smol135-q8_0.gguf
+/tmp/webinfer synth --preset llama1b --type Q4_0 --vocab /tmp/vocab/ggml-vocab-llama-bpe.gguf --out /tmp/llama1b-q4_0.gguf
+for b in before after; do
+  [ -f .h100s/gpubench-$b.wasm.xz ] || continue
+  xz -dc .h100s/gpubench-$b.wasm.xz > /tmp/gpubench-$b.wasm
+  for m in smol135-q8_0 llama1b-q4_0; do
+    GPUBENCH_ONLY=streams DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 200 /tmp/node scripts/node-gpu.mjs /tmp/gpubench-$b.wasm /tmp/$m.gguf > "$OUT/streams-$b-$m.json" 2>> "$OUT/stderr.log"
+    echo "streams $b $m rc=$?"; head -c 3000 "$OUT/streams-$b-$m.json"; echo
+  done
+done
 fi
 [[ $parts == *bench* ]] || exit 0
 xz -dc .h100/webinfer.xz > /tmp/webinfer && chmod +x /tmp/webinfer
