@@ -62,4 +62,11 @@ if [ ! -f .h100/nlcv.tar.xz ]; then
   tar -C "$tmp" -cf - node_modules package.json | xz -T0 -9 > .h100/nlcv.tar.xz
   rm -rf "$tmp"
 fi
-du -sh .gl .dawn .h100 .h100t
+# .h100s: the concurrent streams bench alone, light enough to carry with
+# .h100t in one call (PARTS="tests streams").
+grep -qx '/.h100s/' .git/info/exclude || echo /.h100s/ >> .git/info/exclude
+rm -rf .h100s && mkdir -p .h100s
+cp .h100/webinfer.xz .h100/vocab.tar.xz .h100/wasm_exec.js .h100s/
+cp .h100/gpubench.wasm.xz .h100s/gpubench-after.wasm.xz
+[ -f .h100/gpubench-before.wasm.xz ] && cp .h100/gpubench-before.wasm.xz .h100s/
+du -sh .gl .dawn .h100 .h100t .h100s
