@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/webinfer/webinfer/wasm/gpumodel"
 	"github.com/webinfer/webinfer/wasm/kernels"
 	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
@@ -20,9 +21,7 @@ func TestGeneration(t *testing.T) {
 	defer cancel()
 	dev := webgputest.Open(t)
 	info := dev.Info()
-	here := kernels.Target{Workgroups: !info.Adapter.IsFallbackAdapter,
-		Subgroups:   kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize),
-		StageTokens: kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize"))}
+	here := gpumodel.DeviceTarget(info) // the forms the runner picks on this device
 	// The device's own forms only: a real GPU runs the workgroup forms
 	// (and the split argmax, for a large vocabulary); a CPU adapter
 	// compiles those slowly (~8 s a product on SwiftShader), and the
