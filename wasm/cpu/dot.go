@@ -144,6 +144,7 @@ func (a *Activations) ensureHalf(t gguf.Type) {
 }
 
 // dotDequantized dequantizes one block at a time and dots it with x.
+//go:norace
 func dotDequantized(t gguf.Type, row []byte, x []float32) float32 {
 	var blk [256]float32
 	bs, bb := t.BlockSize(), t.BlockBytes()
@@ -198,6 +199,12 @@ func f16(b []byte) float32 { return quant.F16ToF32(binary.LittleEndian.Uint16(b)
 
 // rowDot returns the dot product of one weight row (its blocks) with the
 // activations, whose form for t must have been prepared.
+//
+// The block kernels below are marked go:norace: they only read a weight
+// row and prepared activations that nothing writes while a product runs,
+// and their per-byte instrumentation made the race-detected tests of the
+// packages above (the scheduler's) ten times slower. The writers, the
+// products' row ranges and everything that schedules them stay checked.
 func rowDot(t gguf.Type, row []byte, a *Activations) float32 {
 	if a.Exact && t != gguf.TypeF32 {
 		return dotDequantized(t, row, a.X)
@@ -231,6 +238,7 @@ func rowDot(t gguf.Type, row []byte, a *Activations) float32 {
 	panic(fmt.Sprintf("cpu: no dot product for %s", t)) // callers check quant.IsSupported
 }
 
+//go:norace
 func dotF32(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -247,6 +255,7 @@ func dotF32(row []byte, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+//go:norace
 func dotHalf(row []byte, h []float32, conv func(uint16) float32) float32 {
 	var s0, s1 float32
 	i := 0
@@ -260,6 +269,7 @@ func dotHalf(row []byte, h []float32, conv func(uint16) float32) float32 {
 	return s0 + s1
 }
 
+//go:norace
 func dotQ8_0(row []byte, a *Activations) float32 {
 	var sum float32
 	nb := len(a.X) / 32
@@ -273,6 +283,7 @@ func dotQ8_0(row []byte, a *Activations) float32 {
 
 // dot32 is Σ int8(w[i])·q[i]; fixed-size arrays let the compiler drop the
 // bounds checks, and four partial sums shorten the dependency chain.
+//go:norace
 func dot32(w *[32]byte, q *[32]int8) int32 {
 	var s0, s1, s2, s3 int32
 	for j := 0; j < 32; j += 4 {
@@ -284,6 +295,7 @@ func dot32(w *[32]byte, q *[32]int8) int32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+//go:norace
 func dotQ4_0(row []byte, a *Activations) float32 {
 	var sum float32
 	nb := len(a.X) / 32
@@ -304,6 +316,7 @@ func dotQ4_0(row []byte, a *Activations) float32 {
 	return sum
 }
 
+//go:norace
 func dotQ5_0(row []byte, a *Activations) float32 {
 	var sum float32
 	for b := 0; b < len(a.X)/32; b++ {
@@ -323,6 +336,7 @@ func dotQ5_0(row []byte, a *Activations) float32 {
 }
 
 // Q4_1 and Q5_1 against Q8_1: Σ(d·q + m)·(da·a) = d·da·Σq·a + m·(da·Σa).
+//go:norace
 func dotQ4_1(row []byte, a *Activations) float32 {
 	var sum float32
 	for b := 0; b < len(a.X)/32; b++ {
@@ -338,6 +352,7 @@ func dotQ4_1(row []byte, a *Activations) float32 {
 	return sum
 }
 
+//go:norace
 func dotQ5_1(row []byte, a *Activations) float32 {
 	var sum float32
 	for b := 0; b < len(a.X)/32; b++ {
@@ -365,6 +380,7 @@ type kBlock struct {
 }
 
 // unpackK decodes a K-quant block into k (layouts as in package quant).
+//go:norace
 func unpackK(t gguf.Type, b []byte, k *kBlock) {
 	switch t {
 	case gguf.TypeQ2_K:
@@ -436,6 +452,7 @@ func unpackK(t gguf.Type, b []byte, k *kBlock) {
 
 // dotK is a K-quant row against Q8_K activations:
 // Σ_s d·da·scale_s·Σ q·a − dmin·da·min_s·Σ a, with integer inner sums.
+//go:norace
 func dotK(t gguf.Type, row []byte, a *Activations) float32 {
 	bb := t.BlockBytes()
 	var k kBlock

@@ -1,0 +1,59 @@
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/quant"
+)
+
+// benchWeight is a rows×cols weight of type t with random values.
+func benchWeight(b *testing.B, t gguf.Type, rows, cols int) Weight {
+	rng := rand.New(rand.NewPCG(1, 2))
+	f := make([]float32, rows*cols)
+	for i := range f {
+		f[i] = float32(rng.NormFloat64()) * 0.05
+	}
+	data, err := quant.Quantize(t, f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := NewWeight("w", t, rows, cols, data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+// BenchmarkRowDot is one thread's weight bandwidth per type on SmolLM2's
+// feed-forward shapes (the bytes are the weight's): 1536×576 (up), and
+// 576×1536 (down) for the K-quants, whose blocks are 256 wide.
+func BenchmarkRowDot(b *testing.B) {
+	for _, t := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		b.Run(t.String(), func(b *testing.B) {
+			rows, cols := 1536, 576
+			if t.BlockSize() == 256 {
+				rows, cols = 576, 1536
+			}
+			w := benchWeight(b, t, rows, cols)
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = float32(i%7) - 3
+			}
+			var a Activations
+			a.Prepare(x)
+			a.prepareFor(t)
+			y := make([]float32, rows)
+			b.SetBytes(w.Size())
+			for b.Loop() {
+				rb := w.RowBytes()
+				for r := range rows {
+					y[r] = rowDot(t, w.Data[r*rb:(r+1)*rb], &a)
+				}
+			}
+			_ = fmt.Sprint(y[0])
+		})
+	}
+}
