@@ -144,6 +144,7 @@ func (a *Activations) ensureHalf(t gguf.Type) {
 }
 
 // dotDequantized dequantizes one block at a time and dots it with x.
+//
 //go:norace
 func dotDequantized(t gguf.Type, row []byte, x []float32) float32 {
 	var blk [256]float32
@@ -283,6 +284,7 @@ func dotQ8_0(row []byte, a *Activations) float32 {
 
 // dot32 is Σ int8(w[i])·q[i]; fixed-size arrays let the compiler drop the
 // bounds checks, and four partial sums shorten the dependency chain.
+//
 //go:norace
 func dot32(w *[32]byte, q *[32]int8) int32 {
 	var s0, s1, s2, s3 int32
@@ -336,6 +338,7 @@ func dotQ5_0(row []byte, a *Activations) float32 {
 }
 
 // Q4_1 and Q5_1 against Q8_1: Σ(d·q + m)·(da·a) = d·da·Σq·a + m·(da·Σa).
+//
 //go:norace
 func dotQ4_1(row []byte, a *Activations) float32 {
 	var sum float32
@@ -380,6 +383,7 @@ type kBlock struct {
 }
 
 // unpackK decodes a K-quant block into k (layouts as in package quant).
+//
 //go:norace
 func unpackK(t gguf.Type, b []byte, k *kBlock) {
 	switch t {
@@ -452,6 +456,7 @@ func unpackK(t gguf.Type, b []byte, k *kBlock) {
 
 // dotK is a K-quant row against Q8_K activations:
 // Σ_s d·da·scale_s·Σ q·a − dmin·da·min_s·Σ a, with integer inner sums.
+//
 //go:norace
 func dotK(t gguf.Type, row []byte, a *Activations) float32 {
 	bb := t.BlockBytes()
