@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/webinfer/webinfer/wasm/cpu"
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/model"
@@ -117,10 +118,13 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *asJSON {
+		// Which CPU kernel ran each weight type, and why (their speeds as
+		// timed at start-up): machines differ, so a run says what it used.
 		return enc.Encode(struct {
 			Done bool `json:"done"`
 			engine.Result
-		}{true, res})
+			Kernels []cpu.KernelChoice `json:"kernels"`
+		}{true, res, cpu.Kernels()})
 	}
 	fmt.Fprintln(stdout)
 	return nil

@@ -27,33 +27,39 @@ func benchWeight(b *testing.B, t gguf.Type, rows, cols int) Weight {
 	return w
 }
 
-// BenchmarkRowDot is one thread's weight bandwidth per type on SmolLM2's
-// feed-forward shapes (the bytes are the weight's): 1536×576 (up), and
-// 576×1536 (down) for the K-quants, whose blocks are 256 wide.
+// BenchmarkRowDot is one thread's weight bandwidth per type and kernel
+// (the portable "go" one and each vector kernel of this build) on
+// SmolLM2's feed-forward shapes (the bytes are the weight's): 1536×576
+// (up), and 576×1536 (down) for the K-quants, whose blocks are 256 wide.
 func BenchmarkRowDot(b *testing.B) {
 	for _, t := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
-		b.Run(t.String(), func(b *testing.B) {
-			rows, cols := 1536, 576
-			if t.BlockSize() == 256 {
-				rows, cols = 576, 1536
+		ks := []vectorKernel{{t, "go", portableRows}}
+		for _, vk := range vectorKernels {
+			if vk.typ == t {
+				ks = append(ks, vk)
 			}
-			w := benchWeight(b, t, rows, cols)
-			x := make([]float32, cols)
-			for i := range x {
-				x[i] = float32(i%7) - 3
-			}
-			var a Activations
-			a.Prepare(x)
-			a.prepareFor(t)
-			y := make([]float32, rows)
-			b.SetBytes(w.Size())
-			for b.Loop() {
-				rb := w.RowBytes()
-				for r := range rows {
-					y[r] = rowDot(t, w.Data[r*rb:(r+1)*rb], &a)
+		}
+		for _, k := range ks {
+			b.Run(t.String()+"/"+k.isa, func(b *testing.B) {
+				rows, cols := 1536, 576
+				if t.BlockSize() == 256 {
+					rows, cols = 576, 1536
 				}
-			}
-			_ = fmt.Sprint(y[0])
-		})
+				w := benchWeight(b, t, rows, cols)
+				x := make([]float32, cols)
+				for i := range x {
+					x[i] = float32(i%7) - 3
+				}
+				var a Activations
+				a.Prepare(x)
+				a.prepareFor(t)
+				y := make([]float32, rows)
+				b.SetBytes(w.Size())
+				for b.Loop() {
+					k.rows(y, w, 0, rows, &a)
+				}
+				_ = fmt.Sprint(y[0])
+			})
+		}
 	}
 }

@@ -27,12 +27,13 @@ type Activations struct {
 	q8    []int8
 	d8    []float32 // Q8_0 / Q8_1 scale per 32 (f16-rounded, as stored)
 	s8    []float32 // Q8_1: d·Σq per 32 (f16-rounded)
-	sum8  []int32   // Σq per 32, for the AVX2 Q4_0 kernel
-	qk    []int8
-	dk    []float32 // Q8_K scale per 256
-	bsum  []int32   // Q8_K: Σq per 16
-	h     []float32 // f16- or bf16-rounded copy
-	hTyp  gguf.Type
+	sum8  []int32   // Σq per 32
+	// d8, sum8, dk: zero-padded to a multiple of 8 within their capacity.
+	qk   []int8
+	dk   []float32 // Q8_K scale per 256
+	bsum []int32   // Q8_K: Σq per 16
+	h    []float32 // f16- or bf16-rounded copy
+	hTyp gguf.Type
 }
 
 const (
@@ -56,10 +57,7 @@ func (a *Activations) ensureQ8() {
 	a.q8 = grow(a.q8, n)
 	a.d8 = growF(a.d8, n/32)
 	a.s8 = growF(a.s8, n/32)
-	if cap(a.sum8) < n/32 {
-		a.sum8 = make([]int32, n/32)
-	}
-	a.sum8 = a.sum8[:n/32]
+	a.sum8 = growI(a.sum8, n/32)
 	for b := 0; b < n/32; b++ {
 		x := a.X[32*b : 32*b+32]
 		var amax float32
@@ -93,10 +91,7 @@ func (a *Activations) ensureQ8K() {
 	n := len(a.X)
 	a.qk = grow(a.qk, n)
 	a.dk = growF(a.dk, n/256)
-	if cap(a.bsum) < n/16 {
-		a.bsum = make([]int32, n/16)
-	}
-	a.bsum = a.bsum[:n/16]
+	a.bsum = growI(a.bsum, n/16)
 	for b := 0; b < n/256; b++ {
 		x := a.X[256*b : 256*b+256]
 		var amax, mx float32
@@ -187,12 +182,27 @@ func grow(s []int8, n int) []int8 {
 	return s[:n]
 }
 
+// growF and growI return s resliced to n, reallocated when short, with
+// zeros from n up to the next multiple of 8 within the capacity: the
+// vector kernels load the per-block scales and sums eight at a time, and
+// lanes past the last block must multiply to zero.
 func growF(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
+	if cap(s) < pad8(n) {
+		return make([]float32, n, pad8(n))
 	}
+	clear(s[n:pad8(n)])
 	return s[:n]
 }
+
+func growI(s []int32, n int) []int32 {
+	if cap(s) < pad8(n) {
+		return make([]int32, n, pad8(n))
+	}
+	clear(s[n:pad8(n)])
+	return s[:n]
+}
+
+func pad8(n int) int { return (n + 7) &^ 7 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
 
@@ -218,14 +228,8 @@ func rowDot(t gguf.Type, row []byte, a *Activations) float32 {
 	case gguf.TypeBF16:
 		return dotHalf(row, a.h, quant.BF16ToF32)
 	case gguf.TypeQ8_0:
-		if s, ok := dotQ8_0SIMD(row, a); ok {
-			return s
-		}
 		return dotQ8_0(row, a)
 	case gguf.TypeQ4_0:
-		if s, ok := dotQ4_0SIMD(row, a); ok {
-			return s
-		}
 		return dotQ4_0(row, a)
 	case gguf.TypeQ5_0:
 		return dotQ5_0(row, a)

@@ -32,10 +32,8 @@ func activationValues(t gguf.Type, a *Activations) []float64 {
 	return out
 }
 
-// TestMatVecEveryTypeAgainstReference checks each type's block dot
-// product against the plain reference: the dequantized weights times the
-// values the prepared activations stand for, summed in float64. The
-// difference is float32 rounding only, so DotBound applies.
+// TestMatVecEveryTypeAgainstReference checks each type's product, with
+// the kernel chosen on this CPU, against the plain reference.
 func TestMatVecEveryTypeAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const rows, cols = 37, 512
@@ -57,22 +55,7 @@ func TestMatVecEveryTypeAgainstReference(t *testing.T) {
 			a.Prepare(x)
 			y := make([]float32, rows)
 			MatVec(y, w, &a)
-
-			av := activationValues(typ, &a)
-			deq := make([]float32, cols)
-			for r := 0; r < rows; r++ {
-				require.NoError(t, w.DequantizeRow(r, deq))
-				var want, abs float64
-				for c := range deq {
-					p := float64(deq[c]) * av[c]
-					want += p
-					abs += math.Abs(p)
-				}
-				// Per-block scales are multiplied before summing, which adds a
-				// few roundings per block on top of the dot product's own.
-				bound := kernels.DotBound(cols, abs, float32(want)) * 4
-				assert.InDelta(t, want, float64(y[r]), bound, "row %d", r)
-			}
+			assertMatchesReference(t, w, &a, y, 0, rows)
 
 			// Batched rows give the same numbers.
 			var b Activations
@@ -82,6 +65,29 @@ func TestMatVecEveryTypeAgainstReference(t *testing.T) {
 			assert.Equal(t, y, ys[0])
 			assert.Equal(t, y, ys[1])
 		})
+	}
+}
+
+// assertMatchesReference checks rows lo to hi of y = w·a against the
+// dequantized weights times the values the prepared activations stand for,
+// summed in float64. The difference is float32 rounding only, so DotBound
+// applies.
+func assertMatchesReference(t *testing.T, w Weight, a *Activations, y []float32, lo, hi int) {
+	t.Helper()
+	av := activationValues(w.Type, a)
+	deq := make([]float32, w.Cols)
+	for r := lo; r < hi; r++ {
+		require.NoError(t, w.DequantizeRow(r, deq))
+		var want, abs float64
+		for c := range deq {
+			p := float64(deq[c]) * av[c]
+			want += p
+			abs += math.Abs(p)
+		}
+		// Per-block scales are multiplied before summing, which adds a
+		// few roundings per block on top of the dot product's own.
+		bound := kernels.DotBound(w.Cols, abs, float32(want)) * 4
+		assert.InDelta(t, want, float64(y[r]), bound, "%s row %d", w.Type, r)
 	}
 }
 

@@ -348,11 +348,7 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 			mx := float32(math.Inf(-1))
 			for p := 0; p < end; p++ {
 				k := K[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
-				var d float32
-				for e := range q {
-					d += q[e] * k[e]
-				}
-				scores[p] = d * scale
+				scores[p] = dot(q, k) * scale
 				mx = max(mx, scores[p])
 			}
 			var sum float64
@@ -373,4 +369,22 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 			}
 		}
 	})
+}
+
+// dot is Σ a[i]·b[i] (len(b) ≥ len(a)) with four partial sums, so that the
+// multiply-adds overlap instead of waiting for each other.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -122,6 +122,9 @@ func load(f *gguf.File, l loader) (*Model, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
 	}
 	m := &Model{Config: cfg, Tokenizer: tok}
+	// Time the CPU kernels now (a few milliseconds, once per process), not
+	// inside the first product, where it would count as time to first token.
+	cpu.Kernels()
 	if v, ok := f.Get("tokenizer.chat_template"); ok {
 		m.ChatTemplate, _ = v.Str()
 	}

@@ -1,0 +1,90 @@
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/quant"
+)
+
+// TestEveryKernelAgainstReference runs each vector kernel this build and
+// CPU have, and its portable twin, forced (whatever the timing chose),
+// against the reference, on shapes that leave tails: a row range that
+// is not a multiple of the kernels' eight-row groups, and block counts
+// that are not multiples of their eight-block groups. Rows outside the
+// range must stay untouched.
+func TestEveryKernelAgainstReference(t *testing.T) {
+	kernels := []vectorKernel{}
+	for _, vk := range vectorKernels {
+		kernels = append(kernels, vk, vectorKernel{vk.typ, "go", portableRows})
+	}
+	if len(kernels) == 0 {
+		t.Skip("no vector kernels in this build or on this CPU (make test-simd builds them)")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, k := range kernels {
+		colsList := []int{1312, 64} // 41 and 2 blocks of 32
+		if k.typ.BlockSize() == 256 {
+			colsList = []int{2304, 512} // 9 and 2 super-blocks
+		}
+		for _, cols := range colsList {
+			t.Run(fmt.Sprintf("%s/%s/%d", k.typ, k.isa, cols), func(t *testing.T) {
+				const rows, lo, hi = 29, 3, 26
+				wf := make([]float32, rows*cols)
+				for i := range wf {
+					wf[i] = float32(rng.NormFloat64() * 0.1)
+				}
+				data, err := quant.Quantize(k.typ, wf)
+				require.NoError(t, err)
+				w, err := NewWeight("w", k.typ, rows, cols, data)
+				require.NoError(t, err)
+				x := make([]float32, cols)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				// A longer vector first, so that the padding of the reused
+				// activation buffers must be cleared again.
+				var a Activations
+				a.Prepare(make([]float32, cols+256))
+				for i := range a.X {
+					a.X[i] = 1e4
+				}
+				a.prepareFor(k.typ)
+				a.Prepare(x)
+				a.prepareFor(k.typ)
+				y := make([]float32, rows)
+				for i := range y {
+					y[i] = -7
+				}
+				k.rows(y, w, lo, hi, &a)
+				assertMatchesReference(t, w, &a, y, lo, hi)
+				for r := range rows {
+					if r < lo || r >= hi {
+						assert.Equal(t, float32(-7), y[r], "row %d outside the range was written", r)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCalibrationChoosesAKernel times every vector kernel against its twin
+// as the engine does at start-up: both speeds are measured, both kernels
+// agree, and the choice is one of the two.
+func TestCalibrationChoosesAKernel(t *testing.T) {
+	for _, vk := range vectorKernels {
+		c := calibrate(vk)
+		assert.Empty(t, c.Why, vk.typ)
+		assert.Positive(t, c.VectorGBs, vk.typ)
+		assert.Positive(t, c.PortableGBs, vk.typ)
+		assert.Contains(t, []string{"go", vk.isa}, c.Chosen)
+	}
+	ks := Kernels()
+	assert.Len(t, ks, len(vectorKernels))
+	if len(ks) == 0 {
+		assert.Equal(t, "none", SIMD())
+	}
+}
