@@ -123,6 +123,21 @@ func chooseKernels() {
 			}
 			choices = append(choices, c)
 		}
+		if vectorAttend != nil {
+			c := KernelChoice{Type: "attention", Vector: vectorAttend.isa, Chosen: "go"}
+			switch mode {
+			case "go":
+				c.Why = KernelsEnv + "=go"
+			case "vector":
+				c.Chosen, c.Why = vectorAttend.isa, KernelsEnv+"=vector"
+			default:
+				c = calibrateAttend(*vectorAttend)
+			}
+			if c.Chosen != "go" {
+				attend = *vectorAttend
+			}
+			choices = append(choices, c)
+		}
 	})
 }
 
@@ -182,6 +197,52 @@ func calibrationInput(t gguf.Type, rows, cols int) (Weight, []float32) {
 		x[i] = float32(int32(rng.Uint32())) * (2.0 / (1 << 31))
 	}
 	return Weight{Name: "calibration", Type: t, Rows: rows, Cols: cols, Data: data}, x
+}
+
+// calibrateAttend is calibrate for attention's loops: 256 cached
+// positions of one 64-wide head (GB/s: the keys' and values' bytes).
+func calibrateAttend(vk attendKernels) KernelChoice {
+	c := KernelChoice{Type: "attention", Vector: vk.isa, Chosen: "go"}
+	const n, d, stride = 256, 64, 192
+	_, kv := calibrationInput(gguf.TypeF32, 1, n*stride)
+	q := kv[:d]
+	weights := make([]float32, n)
+	for i := range weights {
+		weights[i] = 1 / float32(n)
+	}
+	run := func(k attendKernels, scores, out []float32) time.Duration {
+		t0 := time.Now()
+		k.scores(scores, q, kv, stride)
+		k.addV(out, weights, kv, stride)
+		return time.Since(t0)
+	}
+	sv, sp := make([]float32, n), make([]float32, n)
+	ov, op := make([]float32, d), make([]float32, d)
+	tv, tp := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+	for range 5 {
+		clear(ov)
+		clear(op)
+		tv = min(tv, run(vk, sv, ov))
+		tp = min(tp, run(portableAttend, sp, op))
+	}
+	gbs := func(t time.Duration) float64 { return float64(2*n*d*4) / max(t.Seconds(), 1e-9) / 1e9 }
+	c.VectorGBs, c.PortableGBs = round2(gbs(tv)), round2(gbs(tp))
+	for i := range sv {
+		if math.Abs(float64(sv[i]-sp[i])) > 1e-4*(1+math.Abs(float64(sp[i]))) {
+			c.Why = fmt.Sprintf("score %d: %g, the portable kernel %g", i, sv[i], sp[i])
+			return c
+		}
+	}
+	for i := range ov {
+		if math.Abs(float64(ov[i]-op[i])) > 1e-4*(1+math.Abs(float64(op[i]))) {
+			c.Why = fmt.Sprintf("value %d: %g, the portable kernel %g", i, ov[i], op[i])
+			return c
+		}
+	}
+	if tv < tp {
+		c.Chosen = vk.isa
+	}
+	return c
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }

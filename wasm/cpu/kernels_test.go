@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -82,9 +83,72 @@ func TestCalibrationChoosesAKernel(t *testing.T) {
 		assert.Positive(t, c.PortableGBs, vk.typ)
 		assert.Contains(t, []string{"go", vk.isa}, c.Chosen)
 	}
+	if vectorAttend != nil {
+		c := calibrateAttend(*vectorAttend)
+		assert.Empty(t, c.Why)
+		assert.Positive(t, c.VectorGBs)
+	}
 	ks := Kernels()
-	assert.Len(t, ks, len(vectorKernels))
+	want := len(vectorKernels)
+	if vectorAttend != nil {
+		want++
+	}
+	assert.Len(t, ks, want)
 	if len(ks) == 0 {
 		assert.Equal(t, "none", SIMD())
+	}
+}
+
+// TestAttendKernelsAgainstReference runs attention's two loops, portable
+// and vector, against float64 sums, for position counts with and without
+// a tail and a head size the vector loops hand to the portable ones.
+func TestAttendKernelsAgainstReference(t *testing.T) {
+	impls := []attendKernels{portableAttend}
+	if vectorAttend != nil {
+		impls = append(impls, *vectorAttend)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, k := range impls {
+		for _, d := range []int{64, 24} {
+			for _, n := range []int{1, 8, 13, 40} {
+				stride := 3 * d
+				kv := make([]float32, n*stride)
+				for i := range kv {
+					kv[i] = float32(rng.NormFloat64())
+				}
+				q, w := make([]float32, d), make([]float32, n)
+				for i := range q {
+					q[i] = float32(rng.NormFloat64())
+				}
+				for i := range w {
+					w[i] = rng.Float32()
+				}
+				off := d // the second KV head of each position
+				scores := make([]float32, n)
+				k.scores(scores, q, kv[off:], stride)
+				out := make([]float32, d)
+				out[0] = 1
+				k.addV(out, w, kv[off:], stride)
+				for p := range n {
+					var want, abs float64
+					for e := range d {
+						v := float64(q[e]) * float64(kv[p*stride+off+e])
+						want, abs = want+v, abs+math.Abs(v)
+					}
+					assert.InDelta(t, want, scores[p], 1e-5*abs+1e-6, "%s d=%d n=%d score %d", k.isa, d, n, p)
+				}
+				for e := range d {
+					want, abs := 0.0, 0.0
+					if e == 0 {
+						want, abs = 1, 1
+					}
+					for p := range n {
+						v := float64(w[p]) * float64(kv[p*stride+off+e])
+						want, abs = want+v, abs+math.Abs(v)
+					}
+					assert.InDelta(t, want, out[e], 1e-5*abs+1e-6, "%s d=%d n=%d value %d", k.isa, d, n, e)
+				}
+			}
+		}
 	}
 }

@@ -100,7 +100,10 @@ func MatMul(ys [][]float32, w Weight, as []*Activations) {
 	k := kernelFor(w.Type, as[0])
 	// 16 rows of the widest weights (8192 Q8_0 columns) are 139 KB: within
 	// a core's L2 while the batch's tokens pass over them.
-	const span = 16
+	span := 16
+	if len(as) == 1 {
+		span = w.Rows // one token (a decode step): no reuse to wait for
+	}
 	ParallelRows(w.Rows, w.Rows*w.Cols*len(as), func(lo, hi int) {
 		for r := lo; r < hi; r += span {
 			end := min(r+span, hi)

@@ -345,10 +345,10 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 			K, V := rs[i].st.K[layer], rs[i].st.V[layer]
 			q := s.q[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
 			end := rs[i].pos + 1
+			cpu.AttendScores(scores[:end], q, K[kvh*c.HeadDim:], kvDim)
 			mx := float32(math.Inf(-1))
 			for p := 0; p < end; p++ {
-				k := K[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
-				scores[p] = dot(q, k) * scale
+				scores[p] *= scale
 				mx = max(mx, scores[p])
 			}
 			var sum float64
@@ -361,30 +361,10 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 			out := s.att[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
 			clear(out)
 			for p := 0; p < end; p++ {
-				w := scores[p] * inv
-				v := V[p*kvDim+kvh*c.HeadDim : p*kvDim+(kvh+1)*c.HeadDim]
-				for e := range out {
-					out[e] += w * v[e]
-				}
+				scores[p] *= inv
 			}
+			cpu.AttendValues(out, scores[:end], V[kvh*c.HeadDim:], kvDim)
 		}
 	})
 }
 
-// dot is Σ a[i]·b[i] (len(b) ≥ len(a)) with four partial sums, so that the
-// multiply-adds overlap instead of waiting for each other.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
