@@ -367,4 +367,3 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 		}
 	})
 }
-
