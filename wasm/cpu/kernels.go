@@ -24,7 +24,7 @@ type rowsKernel func(y []float32, w Weight, lo, hi int, a *Activations)
 // must not fault at start-up.
 type vectorKernel struct {
 	typ  gguf.Type
-	isa  string // "avx2"
+	isa  string // its name: the instruction set, "avx2", "asm-avx2"
 	rows rowsKernel
 }
 
@@ -40,18 +40,17 @@ func portableRows(y []float32, w Weight, lo, hi int, a *Activations) {
 	}
 }
 
-// KernelChoice says which kernel runs one weight type's products, and why:
-// the two kernels' speeds as timed at start-up on this CPU.
+// KernelChoice says which kernel runs one weight type's products (or
+// attention's loops), and why: each candidate's speed as timed at start-up
+// on this CPU.
 type KernelChoice struct {
 	Type   string `json:"type"`
-	Chosen string `json:"chosen"` // "go", or the vector kernel's ISA ("avx2")
-	Vector string `json:"vector"` // the vector kernel that was timed
-	// VectorGBs and PortableGBs are one thread's weight bytes per second
-	// (in GB/s) on a small matrix that stays in cache.
-	VectorGBs   float64 `json:"vector_gb_s"`
-	PortableGBs float64 `json:"portable_gb_s"`
-	// Why is set when the vector kernel was not timed or not used for a
-	// reason other than speed (forced by WEBINFER_KERNELS, a wrong result).
+	Chosen string `json:"chosen"` // "go" (portable), or a vector kernel's name ("avx2", "asm-avx2")
+	// GBs is each candidate's bytes per second (in GB/s) on one thread, on
+	// a small input that stays in cache: the CPU's speed, not its memory's.
+	GBs map[string]float64 `json:"gb_s,omitempty"`
+	// Why is set when the choice was not made by speed (forced by
+	// WEBINFER_KERNELS) or a candidate was dropped (a wrong result).
 	Why string `json:"why,omitempty"`
 }
 
@@ -62,34 +61,33 @@ var (
 )
 
 // KernelsEnv names the environment variable that overrides the timing:
-// "go" runs the portable kernels only, "vector" the vector kernels wherever
-// there is one; empty or "auto" times them.
+// "go" runs the portable kernels only; a vector kernel's name ("avx2",
+// "asm-avx2") runs that kernel wherever it has one and the portable one
+// elsewhere; empty or "auto" times them all.
 const KernelsEnv = "WEBINFER_KERNELS"
 
 // Kernels reports the kernel chosen for each weight type that has a vector
-// kernel on this CPU (timing them on the first call, a few milliseconds);
-// types not listed run the portable Go kernels.
+// kernel on this CPU, and for attention (timing them on the first call, a
+// few milliseconds); types not listed run the portable Go kernels.
 func Kernels() []KernelChoice {
 	chooseKernels()
 	return slices.Clone(choices)
 }
 
 // SIMD summarises Kernels for a benchmark's testbed: "none" when no vector
-// kernel runs, else the ISA and the types it runs ("avx2: Q8_0 Q4_0").
+// kernel runs, else each type with its kernel ("Q8_0:asm-avx2 F16:avx2").
 func SIMD() string {
 	chooseKernels()
-	var isa string
-	var types []string
+	var parts []string
 	for _, c := range choices {
 		if c.Chosen != "go" {
-			isa = c.Chosen
-			types = append(types, c.Type)
+			parts = append(parts, c.Type+":"+c.Chosen)
 		}
 	}
-	if len(types) == 0 {
+	if len(parts) == 0 {
 		return "none"
 	}
-	return isa + ": " + strings.Join(types, " ")
+	return strings.Join(parts, " ")
 }
 
 // kernelFor returns the rows kernel for weights of type t.
@@ -104,36 +102,96 @@ func kernelFor(t gguf.Type, a *Activations) rowsKernel {
 	return portableRows
 }
 
+// candidate is one kernel to time: a name and a run over the calibration
+// input that leaves its results in out.
+type candidate struct {
+	name string
+	run  func(out []float32)
+}
+
+// pick times the candidates (the first is the portable one) interleaved,
+// five runs each keeping each one's fastest, drops those whose results
+// differ from the portable one's beyond float rounding, and returns the
+// fastest. bytes is what one run reads, for GB/s. Machines differ: a vector
+// loop that wins on one x86 can lose on the next, so the engine measures
+// instead of trusting the instruction set.
+func pick(typ string, cands []candidate, n int, bytes float64, mode string) KernelChoice {
+	c := KernelChoice{Type: typ, Chosen: cands[0].name, GBs: map[string]float64{}}
+	if mode != "" && mode != "auto" {
+		c.Why = KernelsEnv + "=" + mode
+		for _, k := range cands {
+			if k.name == mode {
+				c.Chosen = k.name
+			}
+		}
+		return c
+	}
+	outs := make([][]float32, len(cands))
+	best := make([]time.Duration, len(cands))
+	for i := range cands {
+		outs[i] = make([]float32, n)
+		best[i] = time.Duration(math.MaxInt64)
+	}
+	for range 5 {
+		for i, k := range cands {
+			clear(outs[i])
+			t0 := time.Now()
+			k.run(outs[i])
+			best[i] = min(best[i], time.Since(t0))
+		}
+	}
+	fastest := 0
+	for i, k := range cands {
+		c.GBs[k.name] = round2(bytes / max(best[i].Seconds(), 1e-9) / 1e9)
+		if i == 0 {
+			continue
+		}
+		if j := mismatch(outs[i], outs[0]); j >= 0 {
+			c.Why += fmt.Sprintf("%s dropped: result %d is %g, the portable kernel's %g; ", k.name, j, outs[i][j], outs[0][j])
+			continue
+		}
+		if best[i] < best[fastest] {
+			fastest = i
+		}
+	}
+	c.Chosen = cands[fastest].name
+	c.Why = strings.TrimSuffix(c.Why, "; ")
+	return c
+}
+
+// mismatch is the first index where a and b differ beyond float rounding,
+// or −1.
+func mismatch(a, b []float32) int {
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-4*(1+math.Abs(float64(b[i]))) {
+			return i
+		}
+	}
+	return -1
+}
+
 func chooseKernels() {
 	chooseOnce.Do(func() {
 		chosen = map[gguf.Type]rowsKernel{}
 		mode := os.Getenv(KernelsEnv)
+		var types []gguf.Type
 		for _, vk := range vectorKernels {
-			c := KernelChoice{Type: vk.typ.String(), Vector: vk.isa, Chosen: "go"}
-			switch mode {
-			case "go":
-				c.Why = KernelsEnv + "=go"
-			case "vector":
-				c.Chosen, c.Why = vk.isa, KernelsEnv+"=vector"
-			default:
-				c = calibrate(vk)
+			if !slices.Contains(types, vk.typ) {
+				types = append(types, vk.typ)
 			}
-			if c.Chosen != "go" {
-				chosen[vk.typ] = vk.rows
+		}
+		for _, t := range types {
+			c := calibrateType(t, mode)
+			for _, vk := range vectorKernels {
+				if vk.typ == t && vk.isa == c.Chosen {
+					chosen[t] = vk.rows
+				}
 			}
 			choices = append(choices, c)
 		}
 		if vectorAttend != nil {
-			c := KernelChoice{Type: "attention", Vector: vectorAttend.isa, Chosen: "go"}
-			switch mode {
-			case "go":
-				c.Why = KernelsEnv + "=go"
-			case "vector":
-				c.Chosen, c.Why = vectorAttend.isa, KernelsEnv+"=vector"
-			default:
-				c = calibrateAttend(*vectorAttend)
-			}
-			if c.Chosen != "go" {
+			c := calibrateAttend(*vectorAttend, mode)
+			if c.Chosen == vectorAttend.isa {
 				attend = *vectorAttend
 			}
 			choices = append(choices, c)
@@ -141,42 +199,21 @@ func chooseKernels() {
 	})
 }
 
-// calibrate times a vector kernel against the portable one on a matrix
-// that fits in cache (the CPU's own speed, not its memory's), interleaving
-// five runs of each and keeping each one's fastest, and checks that both
-// give the same products within float rounding. Machines differ: a vector
-// loop that wins on one x86 can lose on the next, so the engine measures
-// instead of trusting the instruction set.
-func calibrate(vk vectorKernel) KernelChoice {
-	c := KernelChoice{Type: vk.typ.String(), Vector: vk.isa, Chosen: "go"}
+// calibrateType times weight type t's kernels on a matrix that fits in
+// cache.
+func calibrateType(t gguf.Type, mode string) KernelChoice {
 	const rows, cols = 32, 1024
-	w, x := calibrationInput(vk.typ, rows, cols)
+	w, x := calibrationInput(t, rows, cols)
 	var a Activations
 	a.Prepare(x)
-	a.prepareFor(vk.typ)
-	yv, yp := make([]float32, rows), make([]float32, rows)
-	best := func(k rowsKernel, y []float32, prev time.Duration) time.Duration {
-		t0 := time.Now()
-		k(y, w, 0, rows, &a)
-		return min(prev, time.Since(t0))
-	}
-	tv, tp := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-	for range 5 {
-		tv = best(vk.rows, yv, tv)
-		tp = best(portableRows, yp, tp)
-	}
-	gbs := func(d time.Duration) float64 { return float64(w.Size()) / max(d.Seconds(), 1e-9) / 1e9 }
-	c.VectorGBs, c.PortableGBs = round2(gbs(tv)), round2(gbs(tp))
-	for r := range rows {
-		if d := math.Abs(float64(yv[r] - yp[r])); d > 1e-4*(1+math.Abs(float64(yp[r]))) {
-			c.Why = fmt.Sprintf("row %d: %g, the portable kernel %g", r, yv[r], yp[r])
-			return c
+	a.prepareFor(t)
+	cands := []candidate{{"go", func(y []float32) { portableRows(y, w, 0, rows, &a) }}}
+	for _, vk := range vectorKernels {
+		if vk.typ == t {
+			cands = append(cands, candidate{vk.isa, func(y []float32) { vk.rows(y, w, 0, rows, &a) }})
 		}
 	}
-	if tv < tp {
-		c.Chosen = vk.isa
-	}
-	return c
+	return pick(t.String(), cands, rows, float64(w.Size()), mode)
 }
 
 // calibrationInput is a rows×cols weight of type t with pseudo-random
@@ -199,10 +236,10 @@ func calibrationInput(t gguf.Type, rows, cols int) (Weight, []float32) {
 	return Weight{Name: "calibration", Type: t, Rows: rows, Cols: cols, Data: data}, x
 }
 
-// calibrateAttend is calibrate for attention's loops: 256 cached
-// positions of one 64-wide head (GB/s: the keys' and values' bytes).
-func calibrateAttend(vk attendKernels) KernelChoice {
-	c := KernelChoice{Type: "attention", Vector: vk.isa, Chosen: "go"}
+// calibrateAttend is calibrateType for attention's loops: 256 cached
+// positions of one 64-wide head (GB/s: the keys' and values' bytes); the
+// results compared are the scores and the weighted values.
+func calibrateAttend(vk attendKernels, mode string) KernelChoice {
 	const n, d, stride = 256, 64, 192
 	_, kv := calibrationInput(gguf.TypeF32, 1, n*stride)
 	q := kv[:d]
@@ -210,39 +247,14 @@ func calibrateAttend(vk attendKernels) KernelChoice {
 	for i := range weights {
 		weights[i] = 1 / float32(n)
 	}
-	run := func(k attendKernels, scores, out []float32) time.Duration {
-		t0 := time.Now()
-		k.scores(scores, q, kv, stride)
-		k.addV(out, weights, kv, stride)
-		return time.Since(t0)
-	}
-	sv, sp := make([]float32, n), make([]float32, n)
-	ov, op := make([]float32, d), make([]float32, d)
-	tv, tp := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-	for range 5 {
-		clear(ov)
-		clear(op)
-		tv = min(tv, run(vk, sv, ov))
-		tp = min(tp, run(portableAttend, sp, op))
-	}
-	gbs := func(t time.Duration) float64 { return float64(2*n*d*4) / max(t.Seconds(), 1e-9) / 1e9 }
-	c.VectorGBs, c.PortableGBs = round2(gbs(tv)), round2(gbs(tp))
-	for i := range sv {
-		if math.Abs(float64(sv[i]-sp[i])) > 1e-4*(1+math.Abs(float64(sp[i]))) {
-			c.Why = fmt.Sprintf("score %d: %g, the portable kernel %g", i, sv[i], sp[i])
-			return c
+	run := func(k attendKernels) func([]float32) {
+		return func(out []float32) {
+			k.scores(out[:n], q, kv, stride)
+			k.addV(out[n:], weights, kv, stride)
 		}
 	}
-	for i := range ov {
-		if math.Abs(float64(ov[i]-op[i])) > 1e-4*(1+math.Abs(float64(op[i]))) {
-			c.Why = fmt.Sprintf("value %d: %g, the portable kernel %g", i, ov[i], op[i])
-			return c
-		}
-	}
-	if tv < tp {
-		c.Chosen = vk.isa
-	}
-	return c
+	cands := []candidate{{"go", run(portableAttend)}, {vk.isa, run(vk)}}
+	return pick("attention", cands, n+d, float64(2*n*d*4), mode)
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -72,30 +72,35 @@ func TestEveryKernelAgainstReference(t *testing.T) {
 	}
 }
 
-// TestCalibrationChoosesAKernel times every vector kernel against its twin
-// as the engine does at start-up: both speeds are measured, both kernels
-// agree, and the choice is one of the two.
+// TestCalibrationChoosesAKernel times every type's kernels as the engine
+// does at start-up: each candidate is measured, none is dropped for a
+// wrong result, and the choice is the fastest of them; a forced mode
+// takes the named kernel without timing.
 func TestCalibrationChoosesAKernel(t *testing.T) {
-	for _, vk := range vectorKernels {
-		c := calibrate(vk)
-		assert.Empty(t, c.Why, vk.typ)
-		assert.Positive(t, c.VectorGBs, vk.typ)
-		assert.Positive(t, c.PortableGBs, vk.typ)
-		assert.Contains(t, []string{"go", vk.isa}, c.Chosen)
-	}
-	if vectorAttend != nil {
-		c := calibrateAttend(*vectorAttend)
-		assert.Empty(t, c.Why)
-		assert.Positive(t, c.VectorGBs)
-	}
 	ks := Kernels()
-	want := len(vectorKernels)
-	if vectorAttend != nil {
-		want++
+	for _, c := range ks {
+		assert.Empty(t, c.Why, c.Type)
+		require.Contains(t, c.GBs, c.Chosen, c.Type)
+		for name, gbs := range c.GBs {
+			assert.Positive(t, gbs, "%s %s", c.Type, name)
+		}
 	}
-	assert.Len(t, ks, want)
+	types := map[string]bool{}
+	for _, vk := range vectorKernels {
+		types[vk.typ.String()] = true
+	}
+	if vectorAttend != nil {
+		types["attention"] = true
+	}
+	assert.Len(t, ks, len(types))
 	if len(ks) == 0 {
 		assert.Equal(t, "none", SIMD())
+	}
+	for _, vk := range vectorKernels {
+		c := calibrateType(vk.typ, vk.isa)
+		assert.Equal(t, vk.isa, c.Chosen)
+		assert.Equal(t, KernelsEnv+"="+vk.isa, c.Why)
+		assert.Equal(t, "go", calibrateType(vk.typ, "go").Chosen)
 	}
 }
 

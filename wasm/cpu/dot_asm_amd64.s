@@ -1,0 +1,307 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// Q8_0 and Q4_0 products in AVX2, FMA and F16C, one call for a run of
+// rows (dot_asm_amd64.go says why assembly). Per block, as llama.cpp's
+// AVX2 code: the weights' signs moved onto the activations (VPSIGNB), |w|
+// times them in byte pairs (VPMADDUBSW), pairs of int16 to int32
+// (VPMADDWD by ones), converted and multiplied by the block's two scales
+// (f16 weight scale by F16C, times the activation scale) into one of two
+// float accumulators. Every instruction is VEX-encoded, and VZEROUPPER
+// ends each call, so the Go code around it pays no SSE/AVX transition.
+
+// Q8DOT leaves in R the eight int32 partial sums of Σ w·x over the Q8_0
+// block whose quants are at woff(SI) and its activations at xoff(BX).
+#define Q8DOT(woff, xoff, R) \
+	VMOVDQU woff(SI), R; \
+	VMOVDQU xoff(BX), Y10; \
+	VPSIGNB R, Y10, Y10; \
+	VPABSB R, R; \
+	VPMADDUBSW Y10, R, R; \
+	VPMADDWD Y15, R, R
+
+// Q4DOT is Q8DOT for the Q4_0 block whose 16 nibble bytes are at
+// woff(SI): spread to 32 bytes (low nibbles, then high), less 8.
+#define Q4DOT(woff, xoff, XR, R) \
+	VMOVDQU woff(SI), XR; \
+	VPSRLW $4, XR, X11; \
+	VINSERTI128 $1, X11, R, R; \
+	VPAND Y14, R, R; \
+	VPSUBB Y13, R, R; \
+	VMOVDQU xoff(BX), Y10; \
+	VPSIGNB R, Y10, Y10; \
+	VPABSB R, R; \
+	VPMADDUBSW Y10, R, R; \
+	VPMADDWD Y15, R, R
+
+// REDUCE8 sums each of Y1…Y8's lanes into lane j of Y2 (block j's sum),
+// as float32: VPHADDD twice within 128-bit halves, then the halves added.
+#define REDUCE8 \
+	VPHADDD Y2, Y1, Y1; \
+	VPHADDD Y4, Y3, Y3; \
+	VPHADDD Y3, Y1, Y1; \
+	VPHADDD Y6, Y5, Y5; \
+	VPHADDD Y8, Y7, Y7; \
+	VPHADDD Y7, Y5, Y5; \
+	VPERM2I128 $0x20, Y5, Y1, Y2; \
+	VPERM2I128 $0x31, Y5, Y1, Y3; \
+	VPADDD Y3, Y2, Y2; \
+	VCVTDQ2PS Y2, Y2
+
+// SCALES8 leaves in Y9 the eight blocks' weight scales (f16 at stride
+// bytes from (SI), widened by F16C) times their activation scales at (DX).
+#define SCALES8(stride) \
+	MOVWLZX (SI), AX; \
+	VMOVD AX, X9; \
+	VPINSRW $1, (1*stride)(SI), X9, X9; \
+	VPINSRW $2, (2*stride)(SI), X9, X9; \
+	VPINSRW $3, (3*stride)(SI), X9, X9; \
+	VPINSRW $4, (4*stride)(SI), X9, X9; \
+	VPINSRW $5, (5*stride)(SI), X9, X9; \
+	VPINSRW $6, (6*stride)(SI), X9, X9; \
+	VPINSRW $7, (7*stride)(SI), X9, X9; \
+	VCVTPH2PS X9, Y9; \
+	VMULPS (DX), Y9, Y9
+
+// func q8_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, rows, nb int)
+TEXT ·q8_0RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ rows+32(FP), R10
+	MOVQ nb+40(FP), R11
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15        // int16 ones
+
+q8row:
+	TESTQ R10, R10
+	JZ    q8done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y12, Y12, Y12
+	MOVQ x+16(FP), BX
+	MOVQ d+24(FP), DX
+	MOVQ R11, CX
+
+	// Eight blocks a step: their sums reduced to one vector and scaled by
+	// one FMA; the pairs and single blocks below take the rest.
+q8group:
+	CMPQ CX, $8
+	JB   q8pair
+	Q8DOT(2, 0, Y1)
+	Q8DOT(36, 32, Y2)
+	Q8DOT(70, 64, Y3)
+	Q8DOT(104, 96, Y4)
+	Q8DOT(138, 128, Y5)
+	Q8DOT(172, 160, Y6)
+	Q8DOT(206, 192, Y7)
+	Q8DOT(240, 224, Y8)
+	REDUCE8
+	SCALES8(34)
+	VFMADD231PS Y9, Y2, Y0
+	ADDQ $272, SI
+	ADDQ $256, BX
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  q8group
+
+q8pair:
+	CMPQ CX, $2
+	JB   q8single
+	VMOVDQU 2(SI), Y1
+	VMOVDQU (BX), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB  Y1, Y1
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDWD Y15, Y1, Y1
+	VCVTDQ2PS Y1, Y1
+	MOVWLZX (SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMULSS (DX), X3, X3
+	VBROADCASTSS X3, Y3
+	VFMADD231PS Y3, Y1, Y0
+
+	VMOVDQU 36(SI), Y5
+	VMOVDQU 32(BX), Y6
+	VPSIGNB Y5, Y6, Y6
+	VPABSB  Y5, Y5
+	VPMADDUBSW Y6, Y5, Y5
+	VPMADDWD Y15, Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	MOVWLZX 34(SI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	VMULSS 4(DX), X7, X7
+	VBROADCASTSS X7, Y7
+	VFMADD231PS Y7, Y5, Y12
+
+	ADDQ $68, SI
+	ADDQ $64, BX
+	ADDQ $8, DX
+	SUBQ $2, CX
+	JMP  q8pair
+
+q8single:
+	TESTQ CX, CX
+	JZ    q8rowend
+	VMOVDQU 2(SI), Y1
+	VMOVDQU (BX), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB  Y1, Y1
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDWD Y15, Y1, Y1
+	VCVTDQ2PS Y1, Y1
+	MOVWLZX (SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMULSS (DX), X3, X3
+	VBROADCASTSS X3, Y3
+	VFMADD231PS Y3, Y1, Y0
+	ADDQ $34, SI
+
+q8rowend:
+	VADDPS Y12, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	DECQ R10
+	JMP  q8row
+
+q8done:
+	VZEROUPPER
+	RET
+
+// func q4_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, rows, nb int)
+//
+// Q4_0 blocks: the 16 bytes after the scale hold element j in the low
+// nibble of byte j and element j+16 in its high nibble; n−8 is the value,
+// so the nibbles are spread to bytes, less 8, and go through Q8_0's loop.
+TEXT ·q4_0RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ rows+32(FP), R10
+	MOVQ nb+40(FP), R11
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15        // int16 ones
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14        // nibble mask
+	MOVL $0x08080808, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13        // eights
+
+q4row:
+	TESTQ R10, R10
+	JZ    q4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y12, Y12, Y12
+	MOVQ x+16(FP), BX
+	MOVQ d+24(FP), DX
+	MOVQ R11, CX
+
+q4group:
+	CMPQ CX, $8
+	JB   q4pair
+	Q4DOT(2, 0, X1, Y1)
+	Q4DOT(20, 32, X2, Y2)
+	Q4DOT(38, 64, X3, Y3)
+	Q4DOT(56, 96, X4, Y4)
+	Q4DOT(74, 128, X5, Y5)
+	Q4DOT(92, 160, X6, Y6)
+	Q4DOT(110, 192, X7, Y7)
+	Q4DOT(128, 224, X8, Y8)
+	REDUCE8
+	SCALES8(18)
+	VFMADD231PS Y9, Y2, Y0
+	ADDQ $144, SI
+	ADDQ $256, BX
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  q4group
+
+q4pair:
+	CMPQ CX, $2
+	JB   q4single
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y14, Y1, Y1
+	VPSUBB Y13, Y1, Y1
+	VMOVDQU (BX), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB  Y1, Y1
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDWD Y15, Y1, Y1
+	VCVTDQ2PS Y1, Y1
+	MOVWLZX (SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMULSS (DX), X3, X3
+	VBROADCASTSS X3, Y3
+	VFMADD231PS Y3, Y1, Y0
+
+	VMOVDQU 20(SI), X5
+	VPSRLW $4, X5, X6
+	VINSERTI128 $1, X6, Y5, Y5
+	VPAND Y14, Y5, Y5
+	VPSUBB Y13, Y5, Y5
+	VMOVDQU 32(BX), Y6
+	VPSIGNB Y5, Y6, Y6
+	VPABSB  Y5, Y5
+	VPMADDUBSW Y6, Y5, Y5
+	VPMADDWD Y15, Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	MOVWLZX 18(SI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	VMULSS 4(DX), X7, X7
+	VBROADCASTSS X7, Y7
+	VFMADD231PS Y7, Y5, Y12
+
+	ADDQ $36, SI
+	ADDQ $64, BX
+	ADDQ $8, DX
+	SUBQ $2, CX
+	JMP  q4pair
+
+q4single:
+	TESTQ CX, CX
+	JZ    q4rowend
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y14, Y1, Y1
+	VPSUBB Y13, Y1, Y1
+	VMOVDQU (BX), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB  Y1, Y1
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDWD Y15, Y1, Y1
+	VCVTDQ2PS Y1, Y1
+	MOVWLZX (SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMULSS (DX), X3, X3
+	VBROADCASTSS X3, Y3
+	VFMADD231PS Y3, Y1, Y0
+	ADDQ $18, SI
+
+q4rowend:
+	VADDPS Y12, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	DECQ R10
+	JMP  q4row
+
+q4done:
+	VZEROUPPER
+	RET
