@@ -36,7 +36,7 @@ fi
 
 [ "$mode" = "serve" ] && exit 0
 
-apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth bible-kjv"
+apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth bible-kjv postgresql"
 missing=""
 for p in $apt_packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

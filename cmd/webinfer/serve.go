@@ -29,7 +29,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	upstream := fs.String("upstream", "", "relay generation to this OpenAI-compatible endpoint (llama.cpp's server, vLLM, Ollama, another webinfer serve) instead of a local model")
 	slots := fs.Int("slots", 4, "requests generated together (batched) at most")
 	ctxLen := fs.Int("ctx", 2048, "context positions per request")
-	dbPath := fs.String("db", "", "where reports are kept: a SQLite file (default: .cache/webinfer.db under --root), or :memory:")
+	dbPath := fs.String("db", "", "where reports are kept: a SQLite file (default: .cache/webinfer.db under --root), a postgres:// URL, or :memory:")
 	token := fs.String("report-token", os.Getenv("WEBINFER_REPORT_TOKEN"), "token that POST /api/reports must send (Authorization: Bearer …); required off loopback (default $WEBINFER_REPORT_TOKEN)")
 	var origins stringList
 	fs.Var(&origins, "origin", "host pattern of another origin whose pages may open /v1/stream (repeatable)")
@@ -40,9 +40,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listening on %s, beyond loopback, needs --report-token (or WEBINFER_REPORT_TOKEN)", *addr)
 	}
 	cfg := server.Config{Root: *root, Origins: origins, ReportToken: *token}
-	switch *dbPath {
-	case ":memory:":
+	switch {
+	case *dbPath == ":memory:":
 		cfg.Store = server.NewMemoryStore()
+	case strings.HasPrefix(*dbPath, "postgres://"), strings.HasPrefix(*dbPath, "postgresql://"):
+		db, err := server.OpenPostgres(*dbPath)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		cfg.Store = db
+		fmt.Fprintln(stderr, "webinfer: reports in PostgreSQL")
 	default:
 		p := *dbPath
 		if p == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/internal/pgtest"
 	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/synth/synthtest"
 )
@@ -59,11 +60,17 @@ func buildServe(t *testing.T) (dir, bin, root string) {
 }
 
 // TestReportsSurviveKill: reports are POSTed while the server is killed
-// with SIGKILL; after a restart on the same database every report that
-// was answered 201 is there.
+// with SIGKILL; after a restart on the same database (a SQLite file, and a
+// PostgreSQL server that the test starts) every report that was answered
+// 201 is there.
 func TestReportsSurviveKill(t *testing.T) {
 	dir, bin, root := buildServe(t)
-	db := filepath.Join(dir, "reports.db")
+	for name, db := range map[string]string{"sqlite": filepath.Join(dir, "reports.db"), "postgres": pgtest.Start(t)} {
+		t.Run(name, func(t *testing.T) { reportsSurviveKill(t, bin, root, db) })
+	}
+}
+
+func reportsSurviveKill(t *testing.T, bin, root, db string) {
 
 	base, cmd := startServe(t, bin, "--root", root, "--db", db)
 	var mu sync.Mutex

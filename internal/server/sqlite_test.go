@@ -8,16 +8,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/internal/pgtest"
 )
 
-// TestStores: the memory and SQLite stores keep and filter the same
-// records; the SQLite one keeps them across a reopen and refuses a schema
-// newer than it knows.
+// TestStores: the memory, SQLite and PostgreSQL stores keep and filter the
+// same records; the SQL ones keep them across a reopen and refuse a schema
+// newer than they know.
 func TestStores(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "reports.db")
 	db, err := OpenSQLite(path)
 	require.NoError(t, err)
-	stores := map[string]Store{"memory": NewMemoryStore(), "sqlite": db}
+	pgURL := pgtest.Start(t)
+	pg, err := OpenPostgres(pgURL)
+	require.NoError(t, err)
+	stores := map[string]Store{"memory": NewMemoryStore(), "sqlite": db, "postgres": pg}
 	page, err := ParseReport([]byte(pageReport))
 	require.NoError(t, err)
 	bench, err := ParseReport([]byte(`{"suite":"webinfer-bench","version":1,"results":[{"testbed":{"engine":"native"},"measure":"decode_tok_s"}]}`))
@@ -50,15 +54,37 @@ func TestStores(t *testing.T) {
 			assert.Len(t, got, c.want, "%s %+v", name, c.f)
 		}
 	}
-	require.NoError(t, db.Close())
-	db, err = OpenSQLite(path)
-	require.NoError(t, err)
-	n, err := db.Count(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 2, n, "kept across a reopen")
-	_, err = db.db.Exec(`UPDATE schema_version SET version = 99`)
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
-	_, err = OpenSQLite(path)
-	assert.ErrorContains(t, err, "newer")
+	for name, open := range map[string]func() (*SQLStore, error){
+		"sqlite":   func() (*SQLStore, error) { return OpenSQLite(path) },
+		"postgres": func() (*SQLStore, error) { return OpenPostgres(pgURL) },
+	} {
+		st := stores[name].(*SQLStore)
+		require.NoError(t, st.Close())
+		st, err = open()
+		require.NoError(t, err, name)
+		n, err := st.Count(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "%s: kept across a reopen", name)
+		require.NoError(t, st.PutRequest(ctx, "r1", []byte(`{"a":1}`)))
+		require.NoError(t, st.PutRequest(ctx, "r1", []byte(`{"a":2}`)), "%s: a request id is replaced", name)
+		frame, err := st.GetRequest(ctx, "r1")
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"a":2}`, string(frame), name)
+		_, err = st.GetRequest(ctx, "nope")
+		assert.ErrorIs(t, err, ErrNoRequest, name)
+		_, err = st.db.Exec(`UPDATE schema_version SET version = 99`)
+		require.NoError(t, err)
+		require.NoError(t, st.Close())
+		_, err = open()
+		assert.ErrorContains(t, err, "newer", name)
+	}
+}
+
+// TestPostgresRefusesClearly: a server that is not there is a clear error
+// that names it, without the password.
+func TestPostgresRefusesClearly(t *testing.T) {
+	_, err := OpenPostgres("postgres://me:secret@127.0.0.1:1/db?sslmode=disable&connect_timeout=5")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "127.0.0.1:1")
+	assert.NotContains(t, err.Error(), "secret")
 }
