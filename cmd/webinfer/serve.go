@@ -31,6 +31,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ctxLen := fs.Int("ctx", 2048, "context positions per request")
 	dbPath := fs.String("db", "", "where reports are kept: a SQLite file (default: .cache/webinfer.db under --root), a postgres:// URL, or :memory:")
 	token := fs.String("report-token", os.Getenv("WEBINFER_REPORT_TOKEN"), "token that POST /api/reports must send (Authorization: Bearer …); required off loopback (default $WEBINFER_REPORT_TOKEN)")
+	idle := fs.Duration("idle-timeout", server.DefaultLimits.IdleTimeout, "close a /v1/stream socket that has sent nothing and streamed nothing for this long")
+	reqTimeout := fs.Duration("request-timeout", server.DefaultLimits.RequestTimeout, "end a request (code timeout) that has run this long")
 	var origins stringList
 	fs.Var(&origins, "origin", "host pattern of another origin whose pages may open /v1/stream (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -39,7 +41,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if !server.IsLoopback(*addr) && *token == "" {
 		return fmt.Errorf("listening on %s, beyond loopback, needs --report-token (or WEBINFER_REPORT_TOKEN)", *addr)
 	}
-	cfg := server.Config{Root: *root, Origins: origins, ReportToken: *token}
+	cfg := server.Config{Root: *root, Origins: origins, ReportToken: *token,
+		Limits: server.Limits{IdleTimeout: *idle, RequestTimeout: *reqTimeout}}
 	switch {
 	case *dbPath == ":memory:":
 		cfg.Store = server.NewMemoryStore()

@@ -531,3 +531,87 @@ func TestOpenAINodeClient(t *testing.T) {
 	assert.Equal(t, 400, got.BadOption.Status)
 	assert.Equal(t, "bad-option", got.BadOption.Code)
 }
+
+// TestStreamCoalesces: a resume from far back with coalesce gets the
+// tokens in fewer frames, with the same ids and text.
+func TestStreamCoalesces(t *testing.T) {
+	ts, _ := apiServer(t)
+	c := wsConn(t, ts)
+	send(t, c, `{"type":"generate","id":"k","prompt":"In the beginning","max_tokens":24,"temperature":0}`)
+	var ids []int32
+	var text strings.Builder
+	for {
+		f := read(t, c)
+		if f.Type == "done" {
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+		ids = append(ids, f.Token)
+		text.WriteString(f.Text)
+	}
+	require.Greater(t, len(ids), 2)
+	send(t, c, `{"type":"resume","id":"k","from":1,"coalesce":true}`)
+	var got []int32
+	var gotText strings.Builder
+	frames := 0
+	for {
+		_, b, err := c.Read(context.Background())
+		require.NoError(t, err)
+		var f struct {
+			frame
+			Tokens []int32 `json:"tokens"`
+		}
+		require.NoError(t, json.Unmarshal(b, &f))
+		if f.Type == "done" {
+			break
+		}
+		frames++
+		require.Equal(t, 1+len(got), f.Index)
+		if f.Tokens == nil {
+			f.Tokens = []int32{f.Token}
+		}
+		require.Equal(t, f.Token, f.Tokens[0])
+		got = append(got, f.Tokens...)
+		gotText.WriteString(f.Text)
+	}
+	assert.Equal(t, ids[1:], got)
+	assert.Less(t, frames, len(got), "coalesced into fewer frames")
+	assert.True(t, strings.HasSuffix(text.String(), gotText.String()))
+}
+
+// TestStreamTimeouts: a request past its time limit ends with code
+// timeout; a socket that then sends nothing and streams nothing is closed
+// after the idle timeout, with a reason.
+func TestStreamTimeouts(t *testing.T) {
+	m := synthtest.Model(t, "tiny", gguf.TypeQ8_0, 1)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
+	sched := scheduler.New(m, engine.CPUBatch(m, 2, 256), scheduler.Config{Slots: 2, Ctx: 256})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sched.Run(ctx); close(done) }()
+	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: NewMemoryStore(),
+		Limits: Limits{RequestTimeout: time.Nanosecond, IdleTimeout: 300 * time.Millisecond}})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })
+
+	c := wsConn(t, ts)
+	send(t, c, `{"type":"generate","id":"t","prompt":"Hello","max_tokens":8}`)
+	for {
+		f := read(t, c)
+		if f.Type == "error" {
+			assert.Equal(t, "timeout", f.Code, f.Message)
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+	}
+	// Now idle: the server closes the socket (within a generous bound).
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer rcancel()
+	_, _, err = c.Read(rctx)
+	var ce websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, websocket.StatusNormalClosure, ce.Code)
+	assert.Contains(t, ce.Reason, "idle")
+}

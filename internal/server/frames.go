@@ -17,6 +17,9 @@ type clientFrame struct {
 	ID     string `json:"id"`
 	Prompt string `json:"prompt"`
 	From   *int   `json:"from"` // resume: the first token index wanted
+	// Coalesce (generate, resume) lets the server put the tokens that are
+	// waiting for a slow reader into one frame (tokenFrame.Tokens).
+	Coalesce bool `json:"coalesce"`
 	options
 }
 
@@ -27,6 +30,10 @@ type tokenFrame struct {
 	Index int    `json:"index"`
 	Token int32  `json:"token"`
 	Text  string `json:"text"`
+	// Tokens, in a frame for a request that asked to coalesce, lists the
+	// frame's tokens from Index on (Token is the first) when it carries
+	// more than one; Text is then all of theirs.
+	Tokens []int32 `json:"tokens,omitempty"`
 }
 
 type doneFrame struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/webinfer/webinfer/wasm/api"
 	"github.com/webinfer/webinfer/wasm/engine"
@@ -25,10 +26,16 @@ type Limits struct {
 	api.Limits
 	MaxBody      int64 // bytes of an HTTP request body or a WebSocket frame
 	MaxPerClient int   // requests running at once on one WebSocket
+	// IdleTimeout closes a WebSocket that has sent no frame for this long
+	// while none of its requests is streaming.
+	IdleTimeout time.Duration
+	// RequestTimeout ends a request that has run this long (code timeout).
+	RequestTimeout time.Duration
 }
 
 // DefaultLimits are the limits when Config.Limits is zero.
-var DefaultLimits = Limits{Limits: api.DefaultLimits, MaxBody: 1 << 20, MaxPerClient: 16}
+var DefaultLimits = Limits{Limits: api.DefaultLimits, MaxBody: 1 << 20, MaxPerClient: 16,
+	IdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Minute}
 
 // withDefaults is l with DefaultLimits' value for each field not set.
 func (l Limits) withDefaults() Limits {
@@ -38,6 +45,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxPerClient <= 0 {
 		l.MaxPerClient = DefaultLimits.MaxPerClient
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultLimits.IdleTimeout
+	}
+	if l.RequestTimeout <= 0 {
+		l.RequestTimeout = DefaultLimits.RequestTimeout
 	}
 	return l
 }
@@ -99,7 +112,9 @@ func genError(err error) *apiError {
 		return &apiError{status: http.StatusBadGateway, code: "remote", message: err.Error()}
 	case errors.Is(err, engine.ErrPromptTooLong):
 		return &apiError{status: http.StatusBadRequest, code: "context-full", message: err.Error()}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusRequestTimeout, code: "timeout", message: "the request ran past its time limit (--request-timeout)"}
+	case errors.Is(err, context.Canceled):
 		return &apiError{status: http.StatusRequestTimeout, code: "aborted", message: err.Error()}
 	}
 	return &apiError{status: http.StatusServiceUnavailable, code: "internal", message: err.Error()}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,11 +116,13 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		}
 		return c
 	}
-	st := start(r.Context(), s.cfg.Engine, req)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.RequestTimeout)
+	defer cancel()
+	st := start(ctx, s.cfg.Engine, req)
 	if !body.Stream {
 		var text strings.Builder
 		for {
-			toks, ended, res, err := st.take(r.Context())
+			toks, ended, res, err := st.take(ctx)
 			for _, t := range toks {
 				text.WriteString(t.Text)
 			}
@@ -166,10 +169,10 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		}
 	}
 	for {
-		toks, ended, res, err := st.take(r.Context())
+		toks, ended, res, err := st.take(ctx)
 		for _, t := range toks {
 			if t.Text != "" && chunk(choice(t.Text, true, nil), nil) != nil {
-				return // the client went away: r.Context() ends the generation
+				return // the client went away: its context ends the generation
 			}
 		}
 		if ended {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,19 +103,46 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	var mu sync.Mutex
 	running := 0 // this socket's forwarders
-	forward := func(l *live, from int) {
+	lastActive := time.Now()
+	active := func() { mu.Lock(); lastActive = time.Now(); mu.Unlock() }
+	forward := func(l *live, from int, coalesce bool) {
 		mu.Lock()
 		running++
 		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { mu.Lock(); running--; mu.Unlock() }()
-			s.forward(ctx, l, from, send)
+			defer func() { mu.Lock(); running--; lastActive = time.Now(); mu.Unlock() }()
+			s.forward(ctx, l, from, coalesce, send)
 		}()
 	}
+	// Close the socket once it has been idle (no frame from the client,
+	// nothing streaming to it) for IdleTimeout.
+	idle := s.cfg.Limits.IdleTimeout
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(max(idle/4, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			quiet := running == 0 && time.Since(lastActive) > idle
+			mu.Unlock()
+			if quiet {
+				conn.Close(websocket.StatusNormalClosure, fmt.Sprintf("idle for %v", idle))
+				cancel()
+				return
+			}
+		}
+	}()
 	for {
 		typ, data, err := conn.Read(ctx)
+		active()
 		if err != nil {
 			var ce websocket.CloseError
 			if errors.As(err, &ce) || ctx.Err() != nil {
@@ -156,7 +184,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "store", Message: err.Error()})
 				continue
 			}
-			forward(l, 0)
+			forward(l, 0, f.Coalesce)
 		case "abort":
 			if l := s.streams.get(f.ID); l != nil {
 				l.cancel()
@@ -172,7 +200,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 				_ = send(errorFrame{Type: "error", ID: f.ID, Code: "not-found", Message: fmt.Sprintf("no request %q to resume", f.ID)})
 				continue
 			}
-			forward(l, *f.From)
+			forward(l, *f.From, f.Coalesce)
 		}
 	}
 }
@@ -182,7 +210,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 // the server.
 func (s *Server) begin(f clientFrame) (*live, bool) {
 	req, _ := f.options.request(f.Prompt, nil, s.cfg.Limits) // parseFrame checked it
-	ctx, cancel := context.WithCancel(s.base)
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.Limits.RequestTimeout)
 	l := newLive(f.ID, cancel)
 	if !s.streams.add(l) {
 		cancel()
@@ -231,6 +259,9 @@ func (s *Server) run(ctx context.Context, l *live, req engine.Request) {
 	var end any = done
 	if err != nil {
 		ae := genError(err)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			ae = &apiError{code: "timeout", message: fmt.Sprintf("the request ran past its limit of %v", s.cfg.Limits.RequestTimeout)}
+		}
 		if ae.code == "aborted" {
 			done.Reason = "abort"
 			end = done
@@ -242,8 +273,10 @@ func (s *Server) run(ctx context.Context, l *live, req engine.Request) {
 }
 
 // forward sends l's token frames from index from, as they come, then its
-// end, with send; it stops when ctx ends (the socket closed).
-func (s *Server) forward(ctx context.Context, l *live, from int, send func(any) error) {
+// end, with send; it stops when ctx ends (the socket closed). With
+// coalesce, the tokens that wait for the client (a slow reader, or a
+// resume from far back) go out together, up to maxCoalesce a frame.
+func (s *Server) forward(ctx context.Context, l *live, from int, coalesce bool, send func(any) error) {
 	next := from
 	for {
 		l.mu.Lock()
@@ -253,17 +286,22 @@ func (s *Server) forward(ctx context.Context, l *live, from int, send func(any) 
 		}
 		end, changed := l.end, l.changed
 		l.mu.Unlock()
-		for _, t := range pending {
-			if send(t) != nil {
-				return
-			}
-			next++
-		}
-		if end != nil && len(pending) == 0 {
+		if len(pending) == 0 && end != nil {
 			_ = send(end)
 			return
 		}
 		if len(pending) > 0 {
+			for len(pending) > 0 {
+				n := 1
+				if coalesce {
+					n = min(len(pending), maxCoalesce)
+				}
+				if send(joinTokens(pending[:n])) != nil {
+					return
+				}
+				next += n
+				pending = pending[n:]
+			}
 			continue // more may have come while sending
 		}
 		select {
@@ -272,4 +310,23 @@ func (s *Server) forward(ctx context.Context, l *live, from int, send func(any) 
 			return
 		}
 	}
+}
+
+// maxCoalesce bounds the tokens of one coalesced frame.
+const maxCoalesce = 256
+
+// joinTokens is one frame for consecutive token frames ts.
+func joinTokens(ts []tokenFrame) tokenFrame {
+	if len(ts) == 1 {
+		return ts[0]
+	}
+	f := ts[0]
+	f.Tokens = make([]int32, len(ts))
+	var text strings.Builder
+	for i, t := range ts {
+		f.Tokens[i] = t.Token
+		text.WriteString(t.Text)
+	}
+	f.Text = text.String()
+	return f
 }
