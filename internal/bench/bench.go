@@ -34,8 +34,9 @@ const Prompt = loadgen.Prompt
 // Config is what to measure.
 type Config struct {
 	// Engines: "native" (our CPU engine), "streams" (1, 2, 4 and 8
-	// concurrent streams through the scheduler, on the first model) and
-	// the peer "llama.cpp"; in
+	// concurrent streams through the scheduler, on the first model),
+	// "serve" (as many clients of `webinfer serve` over WebSocket, on the
+	// first model) and the peer "llama.cpp"; in
 	// headless Chromium, on the first model only, "webgpu" and
 	// "cpu-wasm" (our page) and the peer "wllama".
 	Engines        map[string]bool
@@ -78,6 +79,14 @@ func Run(ctx context.Context, cfg Config) (report.Bench, error) {
 			out.Results = append(out.Results, rs...)
 			fmt.Fprintf(stderr, "webinfer: bench: native, a chat's second turn with and without prefix reuse on %s\n", bm.Name)
 			if rs, err = benchPrefix(ctx, path, bm, cfg.Samples, cfg.Tokens, cfg.Threads); err != nil {
+				return out, err
+			}
+			out.Results = append(out.Results, rs...)
+		}
+		if want["serve"] && i == 0 {
+			fmt.Fprintf(stderr, "webinfer: bench: webinfer serve, %v concurrent sockets on %s\n", streamCounts, bm.Name)
+			rs, err := benchServe(ctx, path, bm, cfg.Samples, cfg.Tokens, cfg.Threads)
+			if err != nil {
 				return out, err
 			}
 			out.Results = append(out.Results, rs...)

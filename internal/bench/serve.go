@@ -1,0 +1,84 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/webinfer/webinfer/internal/loadgen"
+	"github.com/webinfer/webinfer/internal/server"
+	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/report"
+	"github.com/webinfer/webinfer/wasm/scheduler"
+	"github.com/webinfer/webinfer/wasm/source"
+)
+
+// benchServe measures `webinfer serve` from the outside: the server runs
+// in this process on a loopback port (the scheduler on the CPU batch,
+// with as many slots as the most streams measured), and 1, 2, 4 and 8
+// clients each stream on their own /v1/stream socket at once. Per count:
+// the aggregate tok/s the clients receive and the p50 and p99 gaps
+// between their token frames, JSON, WebSocket and scheduler included.
+func benchServe(ctx context.Context, path string, bm report.BenchModel, samples, tokens, threads int) ([]report.BenchResult, error) {
+	m, _, closeFn, err := source.Load(ctx, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	slots := streamCounts[len(streamCounts)-1]
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sched := scheduler.New(m, engine.CPUBatch(m, slots, 512), scheduler.Config{Slots: slots, Ctx: 512, Target: time.Hour})
+	go sched.Run(ctx)
+	root, err := os.MkdirTemp("", "webinfer-bench-serve")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(root)
+	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644); err != nil {
+		return nil, err
+	}
+	srv, err := server.New(server.Config{Root: root, Engine: sched, ModelName: bm.Name, Store: server.NewMemoryStore()})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	url := "ws://" + ln.Addr().String() + "/v1/stream"
+
+	tb := testbed("native", runtime.Version(), threads)
+	var out []report.BenchResult
+	for _, n := range streamCounts {
+		var agg, p50, p99 []float64
+		for i := 0; i <= samples; i++ {
+			r, err := loadgen.Sockets(ctx, url, n, tokens, Prompt)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				continue // warm-up
+			}
+			agg, p50, p99 = append(agg, r.TokS), append(p50, r.P50), append(p99, r.P99)
+		}
+		c := fmt.Sprintf("webinfer serve, %d concurrent /v1/stream sockets", n)
+		mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
+			r := report.BenchResult{Testbed: tb, Model: bm, Backend: "cpu", Case: c, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
+			r.Summarize()
+			return r
+		}
+		out = append(out, mk(fmt.Sprintf("serve_ws%d_tok_s", n), "tok/s", true, agg),
+			mk(fmt.Sprintf("serve_ws%d_itl_p50_ms", n), "ms", false, p50), mk(fmt.Sprintf("serve_ws%d_itl_p99_ms", n), "ms", false, p99))
+	}
+	return out, nil
+}
