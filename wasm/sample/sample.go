@@ -17,9 +17,10 @@
 package sample
 
 import (
+	"cmp"
 	"errors"
 	"math"
-	"sort"
+	"slices"
 )
 
 // ErrBackend is wrapped by a backend's sampler (the GPU's) when it cannot
@@ -137,17 +138,11 @@ func pick(logits []float32, recent []int32, p Params, u float32, scratch []candi
 		return argmax(c), scratch
 	}
 	if p.TopK > 0 || p.TopP > 0 && p.TopP < 1 {
-		sort.Slice(c, func(i, j int) bool {
-			if c[i].logit != c[j].logit {
-				return c[i].logit > c[j].logit
-			}
-			return c[i].id < c[j].id
-		})
 		k := min(len(c), MaxCandidates)
 		if p.TopK > 0 {
 			k = min(k, p.TopK)
 		}
-		c = c[:k]
+		c = topK(c, k)
 		softmax(c, 1)
 		if tp := p.TopP; tp > 0 && tp < 1 {
 			var cum float64
@@ -167,7 +162,7 @@ func pick(logits []float32, recent []int32, p Params, u float32, scratch []candi
 			}
 			c = c[:n]
 		}
-		sort.Slice(c, func(i, j int) bool { return c[i].id < c[j].id })
+		slices.SortFunc(c, func(a, b candidate) int { return cmp.Compare(a.id, b.id) })
 	} else if mp := p.MinP; mp > 0 {
 		// min-p over the whole vocabulary: p ≥ p_max·MinP, that is
 		// exp(l − max) ≥ MinP; the largest logits always.
@@ -190,6 +185,71 @@ func pick(logits []float32, recent []int32, p Params, u float32, scratch []candi
 		}
 	}
 	return c[len(c)-1].id, scratch
+}
+
+// better orders candidates likeliest first: by logit, ties by id.
+func better(a, b candidate) bool {
+	if a.logit != b.logit {
+		return a.logit > b.logit
+	}
+	return a.id < b.id
+}
+
+// topK moves the k best candidates of c (better's order) to c[:k], sorted,
+// and returns c[:k]: what sorting all of c and cutting it gives, without
+// sorting a whole vocabulary per token. A heap of the k best so far,
+// whose root is the worst of them, rejects most candidates with one
+// comparison.
+func topK(c []candidate, k int) []candidate {
+	if k <= 0 {
+		return c[:0]
+	}
+	h := c[:0:k] // the heap grows in place over the candidates already seen
+	siftDown := func(i int) {
+		for {
+			l, w := 2*i+1, i
+			if l < len(h) && better(h[w], h[l]) {
+				w = l
+			}
+			if r := l + 1; r < len(h) && better(h[w], h[r]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := range c {
+		x := c[i]
+		if len(h) < k {
+			h = append(h, x)
+			for j := len(h) - 1; j > 0; { // sift up
+				parent := (j - 1) / 2
+				if !better(h[parent], h[j]) {
+					break
+				}
+				h[parent], h[j] = h[j], h[parent]
+				j = parent
+			}
+			continue
+		}
+		if better(x, h[0]) {
+			h[0] = x
+			siftDown(0)
+		}
+	}
+	slices.SortFunc(h, func(a, b candidate) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	return h
 }
 
 // Uniform is the n-th random number in [0, 1) of a seed: 24 bits of a

@@ -1,9 +1,12 @@
 package sample
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestGreedy(t *testing.T) {
@@ -94,4 +97,27 @@ func TestGPURules(t *testing.T) {
 	assert.Equal(t, int32(3*MaxCandidates-1), Pick(flat, nil, Params{Temperature: 1}, 0.99999))
 	// min-p above 1 keeps the top token.
 	assert.Equal(t, int32(1), Pick([]float32{0, 3, 1}, nil, Params{Temperature: 1, MinP: 2}, 0.9))
+}
+
+// TestTopKIsSortAndCut: the heap selection gives what sorting every
+// candidate and cutting gives, ties (repeated logits) included.
+func TestTopKIsSortAndCut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 5, 100, 5000} {
+		for _, k := range []int{1, 3, 40, 1024, n} {
+			c := make([]candidate, n)
+			for i := range c {
+				c[i] = candidate{id: int32(i), logit: float32(rng.IntN(50))}
+			}
+			want := slices.Clone(c)
+			slices.SortFunc(want, func(a, b candidate) int {
+				if better(a, b) {
+					return -1
+				}
+				return 1
+			})
+			want = want[:min(k, n)]
+			require.Equal(t, want, topK(c, min(k, n)), "n=%d k=%d", n, k)
+		}
+	}
 }
