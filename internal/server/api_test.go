@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -400,6 +402,8 @@ func TestLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	got := map[string][]int32{}
+	var gaps []time.Duration // between a request's token frames
+	start := time.Now()
 	for k := 0; k < sockets; k++ {
 		c := wsConn(t, ts)
 		wg.Add(1)
@@ -409,12 +413,19 @@ func TestLoad(t *testing.T) {
 				send(t, c, frames[fmt.Sprintf("load-%d", k*perSocket+j)])
 			}
 			mine := map[string][]int32{}
+			last := map[string]time.Time{}
+			var myGaps []time.Duration
 			for done := 0; done < perSocket; {
 				f := read(t, c)
 				switch f.Type {
 				case "token":
 					if f.Token >= 0 { // -1: text held back for a stop string or a character, released at the end
 						mine[f.ID] = append(mine[f.ID], f.Token)
+						now := time.Now()
+						if p, ok := last[f.ID]; ok {
+							myGaps = append(myGaps, now.Sub(p))
+						}
+						last[f.ID] = now
 					}
 				case "done":
 					done++
@@ -427,11 +438,23 @@ func TestLoad(t *testing.T) {
 			for id, ids := range mine {
 				got[id] = ids
 			}
+			gaps = append(gaps, myGaps...)
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	assert.Equal(t, wants, got)
+	// What the load measured, for the log (make bench's serve engine has
+	// the figures to compare; a test asserts no timing).
+	tokens := 0
+	for _, ids := range got {
+		tokens += len(ids)
+	}
+	if len(gaps) > 0 {
+		slices.Sort(gaps)
+		t.Logf("%d streams on %d sockets: %d tokens, %.1f tok/s in all, inter-token p50 %v, p99 %v", sockets*perSocket, sockets,
+			tokens, float64(tokens)/time.Since(start).Seconds(), gaps[len(gaps)/2], gaps[min(len(gaps)-1, len(gaps)*99/100)])
+	}
 }
 
 // relay serves the API with generation relayed to upstream.
@@ -614,4 +637,47 @@ func TestStreamTimeouts(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, websocket.StatusNormalClosure, ce.Code)
 	assert.Contains(t, ce.Reason, "idle")
+}
+
+// noGen is a Generator that is never asked to generate: readRequest only
+// needs one to be configured.
+type noGen struct{}
+
+func (noGen) Generate(context.Context, engine.Request, func(engine.Token) error) (engine.Result, error) {
+	return engine.Result{}, errors.New("noGen generates nothing")
+}
+
+// FuzzReadRequest: any body of /v1/completions or /v1/chat/completions is
+// a request or a 4xx with a code and a message, never a panic.
+func FuzzReadRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"prompt":"hi","max_tokens":4,"temperature":0,"seed":1,"stop":["\n"],"stream":true}`,
+		`{"messages":[{"role":"user","content":"Hi"}],"max_tokens":8,"top_p":0.9}`,
+		`{"messages":[]}`, `{"prompt":7}`, `{"n":2,"prompt":"a"}`, `[]`, `null`, `{}`, `{"prompt":"a","max_tokens":1e9}`,
+		`{"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}`,
+	} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	root := f.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	srv, err := New(Config{Root: root, Engine: noGen{}, ModelName: "x", Store: NewMemoryStore(), Limits: Limits{MaxBody: 4096}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, chat bool) {
+		r := httptest.NewRequest(http.MethodPost, "/v1/completions", bytes.NewReader(body))
+		_, req, aerr := srv.readRequest(httptest.NewRecorder(), r, chat)
+		if aerr != nil {
+			if aerr.code == "" || aerr.message == "" || aerr.status < 400 || aerr.status >= 500 {
+				t.Fatalf("error %+v: want a 4xx with a code and a message", aerr)
+			}
+			return
+		}
+		if req.MaxTokens <= 0 || req.MaxTokens > srv.cfg.Limits.MaxTokens {
+			t.Fatalf("accepted max_tokens %d", req.MaxTokens)
+		}
+	})
 }
