@@ -199,21 +199,50 @@ func chooseKernels() {
 	})
 }
 
-// calibrateType times weight type t's kernels on a matrix that fits in
-// cache.
+// calibrateType times weight type t's kernels on matrices that fit in
+// cache, in two shapes: rows as short as a small model's (576 columns,
+// where a kernel's per-row cost and its tail show) and as long as a 1B
+// model's (2048).
 func calibrateType(t gguf.Type, mode string) KernelChoice {
-	const rows, cols = 32, 1024
-	w, x := calibrationInput(t, rows, cols)
-	var a Activations
-	a.Prepare(x)
-	a.prepareFor(t)
-	cands := []candidate{{"go", func(y []float32) { portableRows(y, w, 0, rows, &a) }}}
-	for _, vk := range vectorKernels {
-		if vk.typ == t {
-			cands = append(cands, candidate{vk.isa, func(y []float32) { vk.rows(y, w, 0, rows, &a) }})
+	type input struct {
+		w Weight
+		a Activations
+	}
+	var ins []*input
+	rows := 0
+	for _, shape := range [][2]int{{48, 576}, {16, 2048}} {
+		cols := shape[1]
+		if cols%t.BlockSize() != 0 {
+			cols = 4 * t.BlockSize()
+		}
+		in := &input{}
+		var x []float32
+		in.w, x = calibrationInput(t, shape[0], cols)
+		in.a.Prepare(x)
+		in.a.prepareFor(t)
+		ins = append(ins, in)
+		rows += shape[0]
+	}
+	var bytes float64
+	for _, in := range ins {
+		bytes += float64(in.w.Size())
+	}
+	run := func(k rowsKernel) func([]float32) {
+		return func(y []float32) {
+			off := 0
+			for _, in := range ins {
+				k(y[off:], in.w, 0, in.w.Rows, &in.a)
+				off += in.w.Rows
+			}
 		}
 	}
-	return pick(t.String(), cands, rows, float64(w.Size()), mode)
+	cands := []candidate{{"go", run(portableRows)}}
+	for _, vk := range vectorKernels {
+		if vk.typ == t {
+			cands = append(cands, candidate{vk.isa, run(vk.rows)})
+		}
+	}
+	return pick(t.String(), cands, rows, bytes, mode)
 }
 
 // calibrationInput is a rows×cols weight of type t with pseudo-random
