@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -58,27 +57,6 @@ func benchServe(ctx context.Context, path string, bm report.BenchModel, samples,
 	url := "ws://" + ln.Addr().String() + "/v1/stream"
 
 	tb := testbed("native", runtime.Version(), threads)
-	var out []report.BenchResult
-	for _, n := range streamCounts {
-		var agg, p50, p99 []float64
-		for i := 0; i <= samples; i++ {
-			r, err := loadgen.Sockets(ctx, url, n, tokens, Prompt)
-			if err != nil {
-				return nil, err
-			}
-			if i == 0 {
-				continue // warm-up
-			}
-			agg, p50, p99 = append(agg, r.TokS), append(p50, r.P50), append(p99, r.P99)
-		}
-		c := fmt.Sprintf("webinfer serve, %d concurrent /v1/stream sockets", n)
-		mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
-			r := report.BenchResult{Testbed: tb, Model: bm, Backend: "cpu", Case: c, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
-			r.Summarize()
-			return r
-		}
-		out = append(out, mk(fmt.Sprintf("serve_ws%d_tok_s", n), "tok/s", true, agg),
-			mk(fmt.Sprintf("serve_ws%d_itl_p50_ms", n), "ms", false, p50), mk(fmt.Sprintf("serve_ws%d_itl_p99_ms", n), "ms", false, p99))
-	}
-	return out, nil
+	return perStreamCount(tb, bm, samples, "webinfer serve, %d concurrent /v1/stream sockets", "serve_ws%d_tok_s", "serve_ws%d",
+		func(n int) (loadgen.Result, error) { return loadgen.Sockets(ctx, url, n, tokens, Prompt) })
 }

@@ -28,42 +28,50 @@ func benchStreams(ctx context.Context, path string, bm report.BenchModel, sample
 	}
 	defer closeFn()
 	tb := testbed("native", runtime.Version(), threads)
+	return perStreamCount(tb, bm, samples, "%d concurrent streams", "streams%d_decode_tok_s", "streams%d",
+		func(n int) (loadgen.Result, error) { return runStreams(ctx, m, n, tokens) })
+}
+
+// perStreamCount measures run for every count in streamCounts, samples
+// times after a warm-up: the aggregate tok/s as measure tokS (a format of
+// the count), and the p50 and p99 inter-token latency as prefix_itl_p50_ms
+// and prefix_itl_p99_ms; caseName is the case's format.
+func perStreamCount(tb report.Testbed, bm report.BenchModel, samples int, caseName, tokS, prefix string, run func(n int) (loadgen.Result, error)) ([]report.BenchResult, error) {
 	var out []report.BenchResult
 	for _, n := range streamCounts {
 		var agg, p50, p99 []float64
 		for i := 0; i <= samples; i++ {
-			a, l50, l99, err := runStreams(ctx, m, n, tokens)
+			r, err := run(n)
 			if err != nil {
 				return nil, err
 			}
 			if i == 0 {
 				continue // warm-up
 			}
-			agg, p50, p99 = append(agg, a), append(p50, l50), append(p99, l99)
+			agg, p50, p99 = append(agg, r.TokS), append(p50, r.P50), append(p99, r.P99)
 		}
-		c := fmt.Sprintf("%d concurrent streams", n)
+		c := fmt.Sprintf(caseName, n)
 		mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
 			r := report.BenchResult{Testbed: tb, Model: bm, Backend: "cpu", Case: c, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
 			r.Summarize()
 			return r
 		}
-		out = append(out, mk(fmt.Sprintf("streams%d_decode_tok_s", n), "tok/s", true, agg),
-			mk(fmt.Sprintf("streams%d_itl_p50_ms", n), "ms", false, p50), mk(fmt.Sprintf("streams%d_itl_p99_ms", n), "ms", false, p99))
+		p := fmt.Sprintf(prefix, n)
+		out = append(out, mk(fmt.Sprintf(tokS, n), "tok/s", true, agg),
+			mk(p+"_itl_p50_ms", "ms", false, p50), mk(p+"_itl_p99_ms", "ms", false, p99))
 	}
 	return out, nil
 }
 
 // runStreams runs n streams of tokens each at once through a scheduler
 // of n slots on the CPU batch (loadgen.Streams: distinct seeds, the
-// default sampling) and returns the tokens per second of all together
-// and the p50 and p99 inter-token latency, in milliseconds.
-func runStreams(ctx context.Context, m *model.Model, n, tokens int) (float64, float64, float64, error) {
+// default sampling).
+func runStreams(ctx context.Context, m *model.Model, n, tokens int) (loadgen.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := scheduler.New(m, engine.CPUBatch(m, n, 512), scheduler.Config{Slots: n, Ctx: 512, Target: time.Hour})
 	go s.Run(ctx)
-	r, err := loadgen.Streams(ctx, s, n, tokens, 512, Prompt)
-	return r.TokS, r.P50, r.P99, err
+	return loadgen.Streams(ctx, s, n, tokens, 512, Prompt)
 }
 
 // benchPrefix measures the time to first token of a chat's second turn

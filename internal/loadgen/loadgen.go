@@ -33,10 +33,7 @@ type Result struct {
 // each up to tokens tokens with the default sampling and its own seed
 // (1 … n), and measures them. ctxLen is each request's context.
 func Streams(ctx context.Context, s *scheduler.Scheduler, n, tokens, ctxLen int, prompt string) (Result, error) {
-	var mu sync.Mutex
-	var gaps []float64
-	var first, last time.Time
-	var res Result
+	var rec recorder
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := 0; i < n; i++ {
@@ -46,21 +43,9 @@ func Streams(ctx context.Context, s *scheduler.Scheduler, n, tokens, ctxLen int,
 			var prev time.Time
 			req := engine.Request{Prompt: prompt, MaxTokens: tokens, Ctx: ctxLen, Sample: sample.Defaults.WithSeed(uint64(i + 1))}
 			_, errs[i] = s.Generate(ctx, req, func(t engine.Token) error {
-				if t.ID < 0 {
-					return nil
+				if t.ID >= 0 {
+					prev = rec.token(prev)
 				}
-				now := time.Now()
-				mu.Lock()
-				defer mu.Unlock()
-				if first.IsZero() || now.Before(first) {
-					first = now
-				}
-				last = now
-				res.Tokens++
-				if !prev.IsZero() {
-					gaps = append(gaps, float64(now.Sub(prev).Microseconds())/1000)
-				}
-				prev = now
 				return nil
 			})
 		}()
@@ -83,18 +68,52 @@ func Streams(ctx context.Context, s *scheduler.Scheduler, n, tokens, ctxLen int,
 	}()
 	wg.Wait()
 	close(stop)
-	res.MaxBatch = <-sampled
+	maxBatch := <-sampled
 	for _, err := range errs {
 		if err != nil {
 			return Result{}, err
 		}
 	}
-	if res.Tokens < 2 || len(gaps) == 0 {
-		return Result{}, fmt.Errorf("loadgen: %d streams gave %d tokens", n, res.Tokens)
+	res, err := rec.result(fmt.Sprintf("%d streams", n))
+	res.MaxBatch = maxBatch
+	return res, err
+}
+
+// recorder collects the token arrivals of concurrent streams.
+type recorder struct {
+	mu          sync.Mutex
+	gaps        []float64 // ms between a stream's consecutive tokens
+	first, last time.Time
+	tokens      int
+}
+
+// token records a token arriving now on a stream whose previous token
+// came at prev (zero for its first), and returns now for the next call.
+func (r *recorder) token(prev time.Time) time.Time {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first.IsZero() || now.Before(r.first) {
+		r.first = now
 	}
-	sort.Float64s(gaps)
-	at := func(p float64) float64 { return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))] }
-	res.TokS = float64(res.Tokens-1) / last.Sub(first).Seconds()
-	res.P50, res.P99 = at(0.5), at(0.99)
-	return res, nil
+	if now.After(r.last) {
+		r.last = now
+	}
+	r.tokens++
+	if !prev.IsZero() {
+		r.gaps = append(r.gaps, float64(now.Sub(prev).Microseconds())/1000)
+	}
+	return now
+}
+
+// result is what was recorded: tokens per second of all streams together
+// (first token to last) and the p50 and p99 gaps; an error names what
+// (which streams) gave too few tokens to measure.
+func (r *recorder) result(what string) (Result, error) {
+	if r.tokens < 2 || len(r.gaps) == 0 || !r.last.After(r.first) {
+		return Result{}, fmt.Errorf("loadgen: %s gave %d tokens", what, r.tokens)
+	}
+	sort.Float64s(r.gaps)
+	at := func(p float64) float64 { return r.gaps[min(len(r.gaps)-1, int(p*float64(len(r.gaps))))] }
+	return Result{TokS: float64(r.tokens-1) / r.last.Sub(r.first).Seconds(), P50: at(0.5), P99: at(0.99), Tokens: r.tokens}, nil
 }

@@ -39,6 +39,11 @@ func apiServer(t *testing.T) (*httptest.Server, *model.Model) {
 
 // apiServerOn is apiServer keeping its requests and reports in store.
 func apiServerOn(t *testing.T, store Store) (*httptest.Server, *model.Model) {
+	return apiServerWith(t, store, Limits{MaxBody: 4096, Limits: api.Limits{MaxTokens: 64}})
+}
+
+// apiServerWith is apiServerOn with the limits lim.
+func apiServerWith(t *testing.T, store Store, lim Limits) (*httptest.Server, *model.Model) {
 	m := synthtest.Model(t, "tiny", gguf.TypeQ8_0, 1)
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
@@ -46,7 +51,7 @@ func apiServerOn(t *testing.T, store Store) (*httptest.Server, *model.Model) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sched.Run(ctx); close(done) }()
-	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: store, Limits: Limits{MaxBody: 4096, Limits: api.Limits{MaxTokens: 64}}})
+	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: store, Limits: lim})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })
@@ -606,19 +611,7 @@ func TestStreamCoalesces(t *testing.T) {
 // timeout; a socket that then sends nothing and streams nothing is closed
 // after the idle timeout, with a reason.
 func TestStreamTimeouts(t *testing.T) {
-	m := synthtest.Model(t, "tiny", gguf.TypeQ8_0, 1)
-	root := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
-	sched := scheduler.New(m, engine.CPUBatch(m, 2, 256), scheduler.Config{Slots: 2, Ctx: 256})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { sched.Run(ctx); close(done) }()
-	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: NewMemoryStore(),
-		Limits: Limits{RequestTimeout: time.Nanosecond, IdleTimeout: 300 * time.Millisecond}})
-	require.NoError(t, err)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })
-
+	ts, _ := apiServerWith(t, NewMemoryStore(), Limits{RequestTimeout: time.Nanosecond, IdleTimeout: 300 * time.Millisecond})
 	c := wsConn(t, ts)
 	send(t, c, `{"type":"generate","id":"t","prompt":"Hello","max_tokens":8}`)
 	for {
@@ -632,7 +625,7 @@ func TestStreamTimeouts(t *testing.T) {
 	// Now idle: the server closes the socket (within a generous bound).
 	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer rcancel()
-	_, _, err = c.Read(rctx)
+	_, _, err := c.Read(rctx)
 	var ce websocket.CloseError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, websocket.StatusNormalClosure, ce.Code)
