@@ -2,5 +2,6 @@
 
 package cpu
 
-// The portable build has no vector kernels: vectorKernels stays empty and
-// every type runs the plain Go dot products of dot.go.
+// A build without GOEXPERIMENT=simd has no archsimd kernels; on amd64 the
+// assembly ones (dot_asm_amd64.go) still register, and every other type
+// runs the plain Go dot products of dot.go.

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/webinfer/webinfer/wasm/gguf"
+	"github.com/webinfer/webinfer/wasm/quant"
 )
 
 // AVX2 kernels, built with GOEXPERIMENT=simd (Go's experimental
@@ -356,9 +357,9 @@ func rowsQ4_KAVX2(y []float32, w Weight, lo, hi int, a *Activations) {
 					var isum archsimd.Int32x8
 					var ms int32
 					for g := 0; g < 4; g++ {
-						sc0, m0 := scaleMinK4(2*g, blk[4:16])
-						sc1, m1 := scaleMinK4(2*g+1, blk[4:16])
-						ms += m0*(bs[4*g]+bs[4*g+1]) + m1*(bs[4*g+2]+bs[4*g+3])
+						sc0, m0 := quant.ScaleMinK4(2*g, blk[4:16])
+						sc1, m1 := quant.ScaleMinK4(2*g+1, blk[4:16])
+						ms += int32(m0)*(bs[4*g]+bs[4*g+1]) + int32(m1)*(bs[4*g+2]+bs[4*g+3])
 						qs := archsimd.LoadUint8x32(u8s(blk[16+32*g:]))
 						lo4 := qs.And(nibble)
 						hi4 := shr16(qs, 4).And(nibble)
@@ -377,15 +378,6 @@ func rowsQ4_KAVX2(y []float32, w Weight, lo, hi int, a *Activations) {
 		sums.store(y[r0:min(r0+8, hi)])
 	}
 	archsimd.ClearAVXUpperBits()
-}
-
-// scaleMinK4 is quant.ScaleMinK4 (the 6-bit scale and min of group j of a
-// Q4_K/Q5_K block) as int32, here so that it inlines into the kernel loop.
-func scaleMinK4(j int, q []byte) (int32, int32) {
-	if j < 4 {
-		return int32(q[j] & 63), int32(q[j+4] & 63)
-	}
-	return int32(q[j+4]&0xf | (q[j-4]>>6)<<4), int32(q[j+4]>>4 | (q[j]>>6)<<4)
 }
 
 // rowsQ6_KAVX2: a super-block is d·dk·Σ_s sc_s·Σ (u−32)·x over sixteen

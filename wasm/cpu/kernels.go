@@ -19,8 +19,8 @@ import (
 type rowsKernel func(y []float32, w Weight, lo, hi int, a *Activations)
 
 // vectorKernel is a CPU-specific kernel for one weight type, registered
-// at init by the build that has it (dot_simd_amd64.go) when the CPU has the
-// instructions. Registering runs no vector instruction: a CPU without them
+// at init by the build that has it (dot_simd_amd64.go, dot_asm_amd64.go)
+// when the CPU has the instructions. Registering runs no vector instruction: a CPU without them
 // must not fault at start-up.
 type vectorKernel struct {
 	typ  gguf.Type
