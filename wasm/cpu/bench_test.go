@@ -33,7 +33,7 @@ func benchWeight(b *testing.B, t gguf.Type, rows, cols int) Weight {
 // (up), and 576×1536 (down) for the K-quants, whose blocks are 256 wide.
 func BenchmarkRowDot(b *testing.B) {
 	for _, t := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
-		ks := []vectorKernel{{t, "go", portableRows}}
+		ks := []vectorKernel{{typ: t, isa: "go", rows: portableRows}}
 		for _, vk := range vectorKernels {
 			if vk.typ == t {
 				ks = append(ks, vk)
@@ -52,7 +52,7 @@ func BenchmarkRowDot(b *testing.B) {
 				}
 				var a Activations
 				a.Prepare(x)
-				a.prepareFor(t)
+				k.prepareActs(&a)
 				y := make([]float32, rows)
 				b.SetBytes(w.Size())
 				for b.Loop() {
@@ -61,5 +61,37 @@ func BenchmarkRowDot(b *testing.B) {
 				_ = fmt.Sprint(y[0])
 			})
 		}
+	}
+}
+
+// BenchmarkMatMul is a prefill's product on all threads: 64 tokens
+// through SmolLM2's 1536×576 up projection with the kernels chosen on this
+// CPU (WEBINFER_KERNELS forces one); the bytes are the weight's, once per
+// token, so MB/s over the weight's size is tokens times its bandwidth.
+func BenchmarkMatMul(b *testing.B) {
+	for _, t := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
+		b.Run(t.String(), func(b *testing.B) {
+			const rows, cols, tokens = 1536, 576, 64
+			w := benchWeight(b, t, rows, cols)
+			as := make([]*Activations, tokens)
+			ys := make([][]float32, tokens)
+			for i := range as {
+				x := make([]float32, cols)
+				for j := range x {
+					x[j] = float32((i+j)%7) - 3
+				}
+				as[i] = &Activations{}
+				as[i].Prepare(x)
+				ys[i] = make([]float32, rows)
+			}
+			b.SetBytes(w.Size() * tokens)
+			for b.Loop() {
+				for _, a := range as {
+					a.Prepare(a.X)
+				}
+				MatMul(ys, w, as)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tokens), "ns/token")
+		})
 	}
 }

@@ -34,12 +34,15 @@ type Activations struct {
 	bsum []int32   // Q8_K: Σq per 16
 	h    []float32 // f16- or bf16-rounded copy
 	hTyp gguf.Type
+	vn   []uint32 // Q8_0 packed for the VNNI kernels (dot_vnni_amd64.go)
+	vnK  int32    // the correction's factor vn was packed for
 }
 
 const (
 	formQ8 = 1 << iota
 	formQ8K
 	formHalf
+	formVNNI
 )
 
 // Prepare sets the vector (not copied) and forgets earlier forms.
@@ -48,38 +51,60 @@ func (a *Activations) Prepare(x []float32) {
 	a.have = 0
 }
 
+// quantizeQ8Vector, where this CPU has one (dot_asm_amd64.go), is
+// ensureQ8's per-element loop in vector instructions, with the same
+// results bit for bit: per block of 32 of x, the largest |x| into amax,
+// the quants into q and their sum into sum.
+var quantizeQ8Vector func(x []float32, q []int8, amax []float32, sum []int32)
+
 func (a *Activations) ensureQ8() {
 	if a.have&formQ8 != 0 {
 		return
 	}
 	a.have |= formQ8
 	n := len(a.X)
+	nb := n / 32
 	a.q8 = grow(a.q8, n)
-	a.d8 = growF(a.d8, n/32)
-	a.s8 = growF(a.s8, n/32)
-	a.sum8 = growI(a.sum8, n/32)
-	for b := 0; b < n/32; b++ {
-		x := a.X[32*b : 32*b+32]
-		var amax float32
-		for _, v := range x {
-			amax = max(amax, abs32(v))
-		}
-		// As llama.cpp's x86 quantize_row_q8_0: the inverse scale is 127/amax,
-		// not 1/d, which rounds differently.
-		d := amax / 127
-		id := float32(0)
-		if amax != 0 {
-			id = 127 / amax
-		}
-		sum := 0
-		for j, v := range x {
-			q := int8(math.RoundToEven(float64(v * id)))
-			a.q8[32*b+j] = q
-			sum += int(q)
-		}
-		a.sum8[b] = int32(sum)
+	a.d8 = growF(a.d8, nb)
+	a.s8 = growF(a.s8, nb)
+	a.sum8 = growI(a.sum8, nb)
+	if nb == 0 {
+		return
+	}
+	quantize := quantizeQ8Go
+	if quantizeQ8Vector != nil {
+		quantize = quantizeQ8Vector
+	}
+	quantize(a.X[:32*nb], a.q8, a.d8, a.sum8) // amax into d8, for now
+	for b := range nb {
+		d := a.d8[b] / 127
 		a.d8[b] = quant.F16ToF32(quant.F32ToF16(d))
-		a.s8[b] = quant.F16ToF32(quant.F32ToF16(d * float32(sum)))
+		a.s8[b] = quant.F16ToF32(quant.F32ToF16(d * float32(a.sum8[b])))
+	}
+}
+
+// quantizeQ8Go quantizes x to Q8_0 quants as llama.cpp's x86
+// quantize_row_q8_0 does: per block of 32, the largest |x| into amax,
+// q = round-to-even(x · (127/amax)) into q (the inverse scale is 127/amax,
+// not 1/d, which rounds differently), and Σq into sum.
+func quantizeQ8Go(x []float32, q []int8, amax []float32, sum []int32) {
+	for b := range len(x) / 32 {
+		xb := x[32*b : 32*b+32]
+		var m float32
+		for _, v := range xb {
+			m = max(m, abs32(v))
+		}
+		id := float32(0)
+		if m != 0 {
+			id = 127 / m
+		}
+		s := 0
+		for j, v := range xb {
+			qv := int8(math.RoundToEven(float64(v * id)))
+			q[32*b+j] = qv
+			s += int(qv)
+		}
+		amax[b], sum[b] = m, int32(s)
 	}
 }
 

@@ -23,13 +23,23 @@ func q8_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, rows, nb int)
 //go:noescape
 func q4_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, rows, nb int)
 
+//go:noescape
+func quantizeQ8AVX2(x *float32, q *int8, amax *float32, sum *int32, nb int)
+
 func init() {
 	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA || !cpu.X86.HasF16C {
 		return
 	}
+	// Not timed like the products: it is one pass over a vector per
+	// product (a product is rows passes over a matrix), and exact.
+	quantizeQ8Vector = func(x []float32, q []int8, amax []float32, sum []int32) {
+		nb := len(x) / 32
+		_, _, _ = q[32*nb-1], amax[nb-1], sum[nb-1]
+		quantizeQ8AVX2(&x[0], &q[0], &amax[0], &sum[0], nb)
+	}
 	vectorKernels = append(vectorKernels,
-		vectorKernel{gguf.TypeQ8_0, "asm-avx2", asmRows(q8_0RowsAVX2, 34)},
-		vectorKernel{gguf.TypeQ4_0, "asm-avx2", asmRows(q4_0RowsAVX2, 18)},
+		vectorKernel{typ: gguf.TypeQ8_0, isa: "asm-avx2", rows: asmRows(q8_0RowsAVX2, 34)},
+		vectorKernel{typ: gguf.TypeQ4_0, isa: "asm-avx2", rows: asmRows(q4_0RowsAVX2, 18)},
 	)
 }
 

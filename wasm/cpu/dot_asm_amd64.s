@@ -235,3 +235,93 @@ q4rowend:
 q4done:
 	VZEROUPPER
 	RET
+
+// func quantizeQ8AVX2(x *float32, q *int8, amax *float32, sum *int32, nb int)
+//
+// Q8_0 activation quantization of nb blocks of 32 (Activations.ensureQ8
+// says how; this is its loop, bit for bit): per block the largest |x|
+// into amax, q = round-to-even(x · (127/amax)) (0 where amax is 0), and
+// Σq into sum. VCVTPS2DQ rounds to nearest even, as math.RoundToEven.
+TEXT ·quantizeQ8AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ amax+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ nb+32(FP), CX
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15        // |x| mask
+	MOVL $0x42fe0000, AX         // 127.0
+	VMOVD AX, X14
+	VXORPS X13, X13, X13
+	VMOVDQU q8order<>(SB), Y12
+
+qzblock:
+	TESTQ CX, CX
+	JZ    qzdone
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS Y15, Y0, Y4
+	VANDPS Y15, Y1, Y5
+	VANDPS Y15, Y2, Y6
+	VANDPS Y15, Y3, Y7
+	VMAXPS Y5, Y4, Y4
+	VMAXPS Y7, Y6, Y6
+	VMAXPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS X5, X4, X4
+	VPERMILPS $0x4E, X4, X5
+	VMAXPS X5, X4, X4
+	VPERMILPS $0xB1, X4, X5
+	VMAXPS X5, X4, X4            // amax in every lane
+	VMOVSS X4, (R8)
+	VDIVSS X4, X14, X5           // 127/amax
+	VCMPSS $4, X13, X4, X6       // amax != 0
+	VANDPS X6, X5, X5
+	VBROADCASTSS X5, Y5
+	VMULPS Y5, Y0, Y0
+	VMULPS Y5, Y1, Y1
+	VMULPS Y5, Y2, Y2
+	VMULPS Y5, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPADDD Y1, Y0, Y8
+	VPADDD Y3, Y2, Y9
+	VPADDD Y9, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD X9, X8, X8
+	VPSHUFD $0x4E, X8, X9
+	VPADDD X9, X8, X8
+	VPSHUFD $0xB1, X8, X9
+	VPADDD X9, X8, X8
+	VMOVD X8, (R9)
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y12, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JMP  qzblock
+
+qzdone:
+	VZEROUPPER
+	RET
+
+// q8order puts the packed bytes' 4-byte groups back in element order.
+DATA q8order<>+0(SB)/4, $0
+DATA q8order<>+4(SB)/4, $4
+DATA q8order<>+8(SB)/4, $1
+DATA q8order<>+12(SB)/4, $5
+DATA q8order<>+16(SB)/4, $2
+DATA q8order<>+20(SB)/4, $6
+DATA q8order<>+24(SB)/4, $3
+DATA q8order<>+28(SB)/4, $7
+GLOBL q8order<>(SB), RODATA|NOPTR, $32

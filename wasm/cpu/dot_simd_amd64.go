@@ -32,12 +32,12 @@ func init() {
 		return
 	}
 	vectorKernels = append(vectorKernels,
-		vectorKernel{gguf.TypeF32, "avx2", rowsF32AVX2},
-		vectorKernel{gguf.TypeF16, "avx2", rowsF16AVX2},
-		vectorKernel{gguf.TypeQ8_0, "avx2", rowsQ8_0AVX2},
-		vectorKernel{gguf.TypeQ4_0, "avx2", rowsQ4_0AVX2},
-		vectorKernel{gguf.TypeQ4_K, "avx2", rowsQ4_KAVX2},
-		vectorKernel{gguf.TypeQ6_K, "avx2", rowsQ6_KAVX2},
+		vectorKernel{typ: gguf.TypeF32, isa: "avx2", rows: rowsF32AVX2},
+		vectorKernel{typ: gguf.TypeF16, isa: "avx2", rows: rowsF16AVX2},
+		vectorKernel{typ: gguf.TypeQ8_0, isa: "avx2", rows: rowsQ8_0AVX2},
+		vectorKernel{typ: gguf.TypeQ4_0, isa: "avx2", rows: rowsQ4_0AVX2},
+		vectorKernel{typ: gguf.TypeQ4_K, isa: "avx2", rows: rowsQ4_KAVX2},
+		vectorKernel{typ: gguf.TypeQ6_K, isa: "avx2", rows: rowsQ6_KAVX2},
 	)
 }
 

@@ -130,3 +130,35 @@ func TestExactActivations(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeQ8VectorIsExact checks the vector Q8_0 quantizer, where
+// this CPU has one, against the Go loop bit for bit: random blocks, an
+// all-zero block, halves that must round to even, and a block whose
+// largest value is negative.
+func TestQuantizeQ8VectorIsExact(t *testing.T) {
+	if quantizeQ8Vector == nil {
+		t.Skip("no vector quantizer on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	const nb = 40
+	x := make([]float32, 32*nb)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(i%7-3)))
+	}
+	clear(x[32:64])
+	for j := range 32 { // amax 127: x·id is x itself, so halves stay halves
+		x[64+j] = float32(j) - 15.5
+	}
+	x[64+31] = 127
+	x[96] = -1e3
+	q1, q2 := make([]int8, len(x)), make([]int8, len(x))
+	a1, a2 := make([]float32, nb), make([]float32, nb)
+	s1, s2 := make([]int32, nb), make([]int32, nb)
+	quantizeQ8Go(x, q1, a1, s1)
+	quantizeQ8Vector(x, q2, a2, s2)
+	assert.Equal(t, q1, q2)
+	assert.Equal(t, a1, a2)
+	assert.Equal(t, s1, s2)
+	assert.Equal(t, int8(-16), q1[64+0], "−15.5 rounds to even")
+	assert.Equal(t, int8(-14), q1[64+1], "−14.5 rounds to even")
+}

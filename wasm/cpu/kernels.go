@@ -26,6 +26,29 @@ type vectorKernel struct {
 	typ  gguf.Type
 	isa  string // its name: the instruction set, "avx2", "asm-avx2"
 	rows rowsKernel
+	// tile, when set, is rows for four tokens at once, reading each
+	// weight once for them, with results equal bit for bit to rows'.
+	tile tileKernel
+	// prepare, when set, makes an activation form the kernel needs beyond
+	// the type's own (prepareFor); call it before the kernel, outside the
+	// worker pool.
+	prepare func(a *Activations)
+}
+
+// tileKernel is a rowsKernel for four tokens: ys[t][r] = row r of w ·
+// as[t] for r in [lo, hi).
+type tileKernel func(ys [4][]float32, w Weight, lo, hi int, as [4]*Activations)
+
+// kernel is what runs one type's products: the chosen vector kernel, or
+// the portable one (rows only).
+type kernel = vectorKernel
+
+// prepareActs makes a's forms for the kernel.
+func (k kernel) prepareActs(a *Activations) {
+	a.prepareFor(k.typ)
+	if k.prepare != nil && !a.Exact {
+		k.prepare(a)
+	}
 }
 
 var vectorKernels []vectorKernel
@@ -49,6 +72,9 @@ type KernelChoice struct {
 	// GBs is each candidate's bytes per second (in GB/s) on one thread, on
 	// a small input that stays in cache: the CPU's speed, not its memory's.
 	GBs map[string]float64 `json:"gb_s,omitempty"`
+	// BatchGBs is the same for four tokens at once (the weight's bytes
+	// counted once per token), for weight products.
+	BatchGBs map[string]float64 `json:"batch_gb_s,omitempty"`
 	// Why is set when the choice was not made by speed (forced by
 	// WEBINFER_KERNELS) or a candidate was dropped (a wrong result).
 	Why string `json:"why,omitempty"`
@@ -56,7 +82,7 @@ type KernelChoice struct {
 
 var (
 	chooseOnce sync.Once
-	chosen     map[gguf.Type]rowsKernel
+	chosen     map[gguf.Type]kernel
 	choices    []KernelChoice
 )
 
@@ -90,29 +116,40 @@ func SIMD() string {
 	return strings.Join(parts, " ")
 }
 
-// kernelFor returns the rows kernel for weights of type t.
-func kernelFor(t gguf.Type, a *Activations) rowsKernel {
-	if a.Exact {
-		return portableRows
+// kernelFor returns the kernel for weights of type t: exact activations
+// run the portable one.
+func kernelFor(t gguf.Type, exact bool) kernel {
+	if !exact {
+		chooseKernels()
+		if k, ok := chosen[t]; ok {
+			return k
+		}
 	}
-	chooseKernels()
-	if k, ok := chosen[t]; ok {
-		return k
-	}
-	return portableRows
+	return kernel{typ: t, isa: "go", rows: portableRows}
 }
 
 // candidate is one kernel to time: a name and a run over the calibration
-// input that leaves its results in out.
+// input that leaves its results in out, and, for weight products, a run
+// of four tokens over the same input (the batched product of prefill and
+// of several sequences) that leaves them in an out four times as long.
 type candidate struct {
-	name string
-	run  func(out []float32)
+	name  string
+	run   func(out []float32)
+	batch func(out []float32)
 }
+
+// batchSlack is how much slower on one token than the fastest a kernel may
+// be and still be chosen for a faster four-token product: decode runs one
+// token, prefill and batched decode run many, and the kernel must be one
+// for all of them (a token's results may not depend on its batch).
+const batchSlack = 0.9
 
 // pick times the candidates (the first is the portable one) interleaved,
 // five runs each keeping each one's fastest, drops those whose results
 // differ from the portable one's beyond float rounding, and returns the
-// fastest. bytes is what one run reads, for GB/s. Machines differ: a vector
+// fastest; where the candidates have four-token runs, the one fastest on
+// four tokens of those within batchSlack of the fastest on one. bytes is
+// what one run reads, for GB/s. Machines differ: a vector
 // loop that wins on one x86 can lose on the next, so the engine measures
 // instead of trusting the instruction set.
 func pick(typ string, cands []candidate, n int, bytes float64, mode string) KernelChoice {
@@ -126,11 +163,17 @@ func pick(typ string, cands []candidate, n int, bytes float64, mode string) Kern
 		}
 		return c
 	}
+	batched := cands[0].batch != nil
 	outs := make([][]float32, len(cands))
+	bouts := make([][]float32, len(cands))
 	best := make([]time.Duration, len(cands))
+	bbest := make([]time.Duration, len(cands))
 	for i := range cands {
 		outs[i] = make([]float32, n)
-		best[i] = time.Duration(math.MaxInt64)
+		best[i], bbest[i] = time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+		if batched {
+			bouts[i] = make([]float32, 4*n)
+		}
 	}
 	for range 5 {
 		for i, k := range cands {
@@ -138,20 +181,50 @@ func pick(typ string, cands []candidate, n int, bytes float64, mode string) Kern
 			t0 := time.Now()
 			k.run(outs[i])
 			best[i] = min(best[i], time.Since(t0))
+			if batched {
+				clear(bouts[i])
+				t0 = time.Now()
+				k.batch(bouts[i])
+				bbest[i] = min(bbest[i], time.Since(t0))
+			}
 		}
 	}
-	fastest := 0
+	if batched {
+		c.BatchGBs = map[string]float64{}
+	}
+	var ok []int
 	for i, k := range cands {
 		c.GBs[k.name] = round2(bytes / max(best[i].Seconds(), 1e-9) / 1e9)
-		if i == 0 {
-			continue
+		if batched {
+			c.BatchGBs[k.name] = round2(4 * bytes / max(bbest[i].Seconds(), 1e-9) / 1e9)
 		}
-		if j := mismatch(outs[i], outs[0]); j >= 0 {
-			c.Why += fmt.Sprintf("%s dropped: result %d is %g, the portable kernel's %g; ", k.name, j, outs[i][j], outs[0][j])
-			continue
+		if i > 0 {
+			j := mismatch(outs[i], outs[0])
+			if j < 0 && batched {
+				if j = mismatch(bouts[i], bouts[0]); j >= 0 {
+					c.Why += fmt.Sprintf("%s dropped: four-token result %d is %g, the portable kernel's %g; ", k.name, j, bouts[i][j], bouts[0][j])
+					continue
+				}
+			}
+			if j >= 0 {
+				c.Why += fmt.Sprintf("%s dropped: result %d is %g, the portable kernel's %g; ", k.name, j, outs[i][j], outs[0][j])
+				continue
+			}
 		}
+		ok = append(ok, i)
+	}
+	fastest := ok[0]
+	for _, i := range ok {
 		if best[i] < best[fastest] {
 			fastest = i
+		}
+	}
+	if batched {
+		one := fastest
+		for _, i := range ok {
+			if float64(best[one]) >= batchSlack*float64(best[i]) && bbest[i] < bbest[fastest] {
+				fastest = i
+			}
 		}
 	}
 	c.Chosen = cands[fastest].name
@@ -172,7 +245,7 @@ func mismatch(a, b []float32) int {
 
 func chooseKernels() {
 	chooseOnce.Do(func() {
-		chosen = map[gguf.Type]rowsKernel{}
+		chosen = map[gguf.Type]kernel{}
 		mode := os.Getenv(KernelsEnv)
 		var types []gguf.Type
 		for _, vk := range vectorKernels {
@@ -184,7 +257,7 @@ func chooseKernels() {
 			c := calibrateType(t, mode)
 			for _, vk := range vectorKernels {
 				if vk.typ == t && vk.isa == c.Chosen {
-					chosen[t] = vk.rows
+					chosen[t] = vk
 				}
 			}
 			choices = append(choices, c)
@@ -205,8 +278,8 @@ func chooseKernels() {
 // model's (2048).
 func calibrateType(t gguf.Type, mode string) KernelChoice {
 	type input struct {
-		w Weight
-		a Activations
+		w  Weight
+		as [4]Activations // four tokens: one for the one-token run
 	}
 	var ins []*input
 	rows := 0
@@ -218,8 +291,11 @@ func calibrateType(t gguf.Type, mode string) KernelChoice {
 		in := &input{}
 		var x []float32
 		in.w, x = calibrationInput(t, shape[0], cols)
-		in.a.Prepare(x)
-		in.a.prepareFor(t)
+		for i := range in.as {
+			xi := slices.Clone(x)
+			xi[i] = -xi[i] // four different tokens
+			in.as[i].Prepare(xi)
+		}
 		ins = append(ins, in)
 		rows += shape[0]
 	}
@@ -227,19 +303,43 @@ func calibrateType(t gguf.Type, mode string) KernelChoice {
 	for _, in := range ins {
 		bytes += float64(in.w.Size())
 	}
-	run := func(k rowsKernel) func([]float32) {
-		return func(y []float32) {
+	cand := func(k kernel) candidate {
+		for _, in := range ins {
+			for i := range in.as {
+				k.prepareActs(&in.as[i])
+			}
+		}
+		run := func(y []float32) {
 			off := 0
 			for _, in := range ins {
-				k(y[off:], in.w, 0, in.w.Rows, &in.a)
+				k.rows(y[off:], in.w, 0, in.w.Rows, &in.as[0])
 				off += in.w.Rows
 			}
 		}
+		batch := func(y []float32) {
+			off := 0
+			for _, in := range ins {
+				var ys [4][]float32
+				var as [4]*Activations
+				for i := range 4 {
+					ys[i], as[i] = y[off+i*in.w.Rows:], &in.as[i]
+				}
+				if k.tile != nil {
+					k.tile(ys, in.w, 0, in.w.Rows, as)
+				} else {
+					for i := range 4 {
+						k.rows(ys[i], in.w, 0, in.w.Rows, as[i])
+					}
+				}
+				off += 4 * in.w.Rows
+			}
+		}
+		return candidate{k.isa, run, batch}
 	}
-	cands := []candidate{{"go", run(portableRows)}}
+	cands := []candidate{cand(kernel{typ: t, isa: "go", rows: portableRows})}
 	for _, vk := range vectorKernels {
 		if vk.typ == t {
-			cands = append(cands, candidate{vk.isa, run(vk.rows)})
+			cands = append(cands, cand(vk))
 		}
 	}
 	return pick(t.String(), cands, rows, bytes, mode)
@@ -282,7 +382,7 @@ func calibrateAttend(vk attendKernels, mode string) KernelChoice {
 			k.addV(out[n:], weights, kv, stride)
 		}
 	}
-	cands := []candidate{{"go", run(portableAttend)}, {vk.isa, run(vk)}}
+	cands := []candidate{{name: "go", run: run(portableAttend)}, {name: vk.isa, run: run(vk)}}
 	return pick("attention", cands, n+d, float64(2*n*d*4), mode)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/gguf"
 	"github.com/webinfer/webinfer/wasm/quant"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestEveryKernelAgainstReference(t *testing.T) {
 	kernels := []vectorKernel{}
 	for _, vk := range vectorKernels {
-		kernels = append(kernels, vk, vectorKernel{vk.typ, "go", portableRows})
+		kernels = append(kernels, vk, vectorKernel{typ: vk.typ, isa: "go", rows: portableRows})
 	}
 	if len(kernels) == 0 {
 		t.Skip("no vector kernels in this build or on this CPU (make test-simd builds them)")
@@ -53,9 +54,9 @@ func TestEveryKernelAgainstReference(t *testing.T) {
 				for i := range a.X {
 					a.X[i] = 1e4
 				}
-				a.prepareFor(k.typ)
+				k.prepareActs(&a)
 				a.Prepare(x)
-				a.prepareFor(k.typ)
+				k.prepareActs(&a)
 				y := make([]float32, rows)
 				for i := range y {
 					y[i] = -7
@@ -68,6 +69,98 @@ func TestEveryKernelAgainstReference(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestTileKernelsEqualRows runs each four-token kernel against its
+// one-token form on the tails of TestEveryKernelAgainstReference: every
+// token's results must be the one-token ones bit for bit (a token's
+// logits may not depend on its batch), and rows outside the range stay
+// untouched.
+func TestTileKernelsEqualRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	tiles := 0
+	for _, k := range vectorKernels {
+		if k.tile == nil {
+			continue
+		}
+		tiles++
+		for _, cols := range []int{1312, 64, 32} {
+			t.Run(fmt.Sprintf("%s/%s/%d", k.typ, k.isa, cols), func(t *testing.T) {
+				const rows, lo, hi = 29, 3, 26
+				wf := make([]float32, rows*cols)
+				for i := range wf {
+					wf[i] = float32(rng.NormFloat64() * 0.1)
+				}
+				data, err := quant.Quantize(k.typ, wf)
+				require.NoError(t, err)
+				w, err := NewWeight("w", k.typ, rows, cols, data)
+				require.NoError(t, err)
+				var ys, want [4][]float32
+				var as [4]*Activations
+				for i := range as {
+					x := make([]float32, cols)
+					for j := range x {
+						x[j] = float32(rng.NormFloat64() * float64(i+1))
+					}
+					as[i] = &Activations{}
+					as[i].Prepare(x)
+					k.prepareActs(as[i])
+					ys[i], want[i] = make([]float32, rows), make([]float32, rows)
+					for r := range rows {
+						ys[i][r], want[i][r] = -7, -7
+					}
+					k.rows(want[i], w, lo, hi, as[i])
+				}
+				k.tile(ys, w, lo, hi, as)
+				for i := range as {
+					assert.Equal(t, want[i], ys[i], "token %d", i)
+					assertMatchesReference(t, w, as[i], ys[i], lo, hi)
+				}
+			})
+		}
+	}
+	if tiles == 0 {
+		t.Skip("no four-token kernels on this CPU")
+	}
+}
+
+// TestMatMulEqualsMatVec checks that a batch of 1 to 9 tokens through
+// MatMul, with the kernels chosen on this CPU (four-token ones included,
+// padded batches too), gives each token MatVec's results bit for bit.
+func TestMatMulEqualsMatVec(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeF16} {
+		const rows, cols = 70, 768
+		wf := make([]float32, rows*cols)
+		for i := range wf {
+			wf[i] = float32(rng.NormFloat64() * 0.1)
+		}
+		data, err := quant.Quantize(typ, wf)
+		require.NoError(t, err)
+		w, err := NewWeight("w", typ, rows, cols, data)
+		require.NoError(t, err)
+		for n := 1; n <= 9; n++ {
+			as := make([]*Activations, n)
+			ys := make([][]float32, n)
+			for i := range as {
+				x := make([]float32, cols)
+				for j := range x {
+					x[j] = float32(rng.NormFloat64())
+				}
+				as[i] = &Activations{}
+				as[i].Prepare(x)
+				ys[i] = make([]float32, rows)
+			}
+			MatMul(ys, w, as)
+			for i, a := range as {
+				want := make([]float32, rows)
+				var solo Activations
+				solo.Prepare(a.X)
+				MatVec(want, w, &solo)
+				require.Equal(t, want, ys[i], "%s: token %d of %d", typ, i, n)
+			}
 		}
 	}
 }

@@ -81,34 +81,69 @@ func (w Weight) DequantizeRow(r int, dst []float32) error {
 // MatVec computes y = W·x for the activations a (len Cols) into y (len
 // Rows), dotting each row's blocks directly: weights are never dequantized.
 func MatVec(y []float32, w Weight, a *Activations) {
-	a.prepareFor(w.Type)
-	k := kernelFor(w.Type, a)
-	ParallelRows(w.Rows, w.Rows*w.Cols, func(lo, hi int) { k(y, w, lo, hi, a) })
+	k := kernelFor(w.Type, a.Exact)
+	k.prepareActs(a)
+	ParallelRows(w.Rows, w.Rows*w.Cols, func(lo, hi int) { k.rows(y, w, lo, hi, a) })
 }
 
-// MatMul computes ys[t] = W·xs[t] for a batch of activations (a prefill):
-// the rows are taken a few at a time, and every token runs through those
-// rows while they are in cache, so each weight row is read from memory
-// once for the whole batch.
+// MatMul computes ys[t] = W·xs[t] for a batch of activations (a prefill,
+// or one token of each of several sequences): the rows are taken a few at
+// a time, and every token runs through those rows while they are in
+// cache, so each weight row is read from memory once for the whole batch.
+// Where the type's kernel has a four-token form, tokens go through it in
+// fours, each weight block widened once for the four; a batch that is not
+// a multiple of four pads its last four with a repeated token. Either way
+// each token's results are those MatVec gives it, bit for bit.
 func MatMul(ys [][]float32, w Weight, as []*Activations) {
 	if len(as) == 0 {
 		return
 	}
-	for _, a := range as {
-		a.prepareFor(w.Type)
-	}
-	k := kernelFor(w.Type, as[0])
+	k := kernelFor(w.Type, as[0].Exact)
+	// Each token's quantization is its own: they share the pool too.
+	ParallelRows(len(as), len(as)*w.Cols*8, func(lo, hi int) {
+		for _, a := range as[lo:hi] {
+			k.prepareActs(a)
+		}
+	})
 	// 16 rows of the widest weights (8192 Q8_0 columns) are 139 KB: within
 	// a core's L2 while the batch's tokens pass over them.
 	span := 16
 	if len(as) == 1 {
 		span = w.Rows // one token (a decode step): no reuse to wait for
 	}
+	var groups [][4]int // each four tokens' indexes, for the tile kernel
+	var spare []float32 // the padded tokens' results, thrown away
+	n := len(as)
+	if k.tile != nil && n > 1 {
+		for t := 0; t < n; t += 4 {
+			var g [4]int
+			for i := range g {
+				g[i] = min(t+i, n)
+			}
+			groups = append(groups, g)
+		}
+		if n%4 != 0 {
+			spare = make([]float32, w.Rows)
+		}
+		n = 0 // every token goes through the tile kernel
+	}
 	ParallelRows(w.Rows, w.Rows*w.Cols*len(as), func(lo, hi int) {
 		for r := lo; r < hi; r += span {
 			end := min(r+span, hi)
-			for t, a := range as {
-				k(ys[t], w, r, end, a)
+			for _, g := range groups {
+				var gy [4][]float32
+				var ga [4]*Activations
+				for i, t := range g {
+					if t == len(as) {
+						gy[i], ga[i] = spare, as[len(as)-1]
+					} else {
+						gy[i], ga[i] = ys[t], as[t]
+					}
+				}
+				k.tile(gy, w, r, end, ga)
+			}
+			for t := range n {
+				k.rows(ys[t], w, r, end, as[t])
 			}
 		}
 	})

@@ -229,10 +229,12 @@ func (m *Model) forward(rs []row, tokens []int32) ([]float32, error) {
 		}
 		cpu.MatMul(rows(s.gate, c.FF), ly.Wgate, as)
 		cpu.MatMul(rows(s.up, c.FF), ly.Wup, as)
-		for i := range s.gate {
-			g := s.gate[i]
-			s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
-		}
+		cpu.ParallelRows(n, n*c.FF*16, func(lo, hi int) {
+			for i := lo * c.FF; i < hi*c.FF; i++ {
+				g := s.gate[i]
+				s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
+			}
+		})
 		matmul(s.o, ly.Wdown, s.gate, c.FF)
 		addTo(s.x, s.o)
 	}
