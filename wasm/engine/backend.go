@@ -66,6 +66,27 @@ type Batcher interface {
 	StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error)
 }
 
+// Chunk is part of a sequence's prompt for a mixed step: Tokens fed to
+// slot Seq; with Pick, the last one's next token is picked too (the
+// prompt's end, which then decodes).
+type Chunk struct {
+	Seq    int
+	Tokens []int32
+	Pick   bool
+}
+
+// MixedStepper is a Batcher that runs prompt chunks and decode tokens in
+// one step, reading each weight once for all of them (the CPU): the
+// scheduler's chunked prefill then costs its decoding sequences no extra
+// pass over the weights.
+type MixedStepper interface {
+	Batcher
+	// StepMixed feeds each chunk to its slot and tokens[i] to slot
+	// seqs[i] (all slots distinct) in one pass, and returns the next
+	// token of each chunk with Pick, in order, then of each seqs[i].
+	StepMixed(ctx context.Context, chunks []Chunk, seqs []int, tokens []int32) ([]int32, error)
+}
+
 // BatchPick is the picks of a queued batched step, one per sequence in
 // the step's order: Wait blocks until they are known.
 type BatchPick = func(ctx context.Context) ([]int32, error)
@@ -178,6 +199,44 @@ func (b *cpuBatch) Prefill(_ context.Context, seq int, tokens []int32) error {
 	}
 	_, err := b.m.Forward(b.states[seq], tokens)
 	return err
+}
+
+func (b *cpuBatch) StepMixed(_ context.Context, chunks []Chunk, seqs []int, tokens []int32) ([]int32, error) {
+	if len(seqs) != len(tokens) {
+		return nil, fmt.Errorf("engine: a batch of %d slots and %d tokens", len(seqs), len(tokens))
+	}
+	parts := make([]model.Part, 0, len(chunks)+len(seqs))
+	var picked []int // the slot of each part with logits, in order
+	for _, c := range chunks {
+		if err := b.slot(c.Seq); err != nil {
+			return nil, err
+		}
+		parts = append(parts, model.Part{St: b.states[c.Seq], Tokens: c.Tokens, Logits: c.Pick})
+		if c.Pick {
+			picked = append(picked, c.Seq)
+		}
+	}
+	for i, seq := range seqs {
+		if err := b.slot(seq); err != nil {
+			return nil, err
+		}
+		parts = append(parts, model.Part{St: b.states[seq], Tokens: tokens[i : i+1], Logits: true})
+		picked = append(picked, seq)
+	}
+	logits, err := b.m.ForwardMixed(parts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int32, 0, len(picked))
+	for i, p := range parts {
+		if p.Logits {
+			seq := picked[len(out)]
+			t := b.samplers[seq].Sample(logits[i])
+			b.samplers[seq].Accept(t)
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 func (b *cpuBatch) StepBatch(_ context.Context, seqs []int, tokens []int32) ([]int32, error) {

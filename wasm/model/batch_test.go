@@ -51,6 +51,68 @@ func TestForwardBatchIsEachSequencesForward(t *testing.T) {
 	}
 }
 
+// TestForwardMixedIsEachSequencesForward runs a prompt in chunks of
+// three beside two decoding sequences, all in one pass a step (as the
+// scheduler does on the CPU), then the three decoding together: every
+// logit is the one each sequence's own Forward gives (its prompt in one
+// piece), bit for bit.
+func TestForwardMixedIsEachSequencesForward(t *testing.T) {
+	m := tinyModel(t)
+	prompt := []int32{4, 8, 15, 16, 23, 42, 7, 9}
+	soloA := m.NewState(32)
+	wantA, err := m.Forward(soloA, prompt)
+	require.NoError(t, err)
+	mixedA := m.NewState(32)
+	dec := []int32{3, 11}
+	solo := []*State{m.NewState(32), m.NewState(32)}
+	mixed := []*State{m.NewState(32), m.NewState(32)}
+	for i := range dec {
+		_, err := m.Forward(solo[i], []int32{1, 2})
+		require.NoError(t, err)
+		_, err = m.Forward(mixed[i], []int32{1, 2})
+		require.NoError(t, err)
+	}
+	step := 0
+	for fed := 0; fed < len(prompt); fed += 3 {
+		chunk := prompt[fed:min(fed+3, len(prompt))]
+		last := fed+3 >= len(prompt)
+		parts := []Part{{St: mixedA, Tokens: chunk, Logits: last}}
+		for i := range dec {
+			parts = append(parts, Part{St: mixed[i], Tokens: dec[i : i+1], Logits: true})
+		}
+		got, err := m.ForwardMixed(parts)
+		require.NoError(t, err)
+		if last {
+			require.Equal(t, wantA, got[0])
+		} else {
+			assert.Nil(t, got[0])
+		}
+		for i := range dec {
+			want, err := m.Forward(solo[i], dec[i:i+1])
+			require.NoError(t, err)
+			require.Equal(t, want, got[1+i], "sequence %d, step %d", i, step)
+			dec[i] = int32((int(dec[i])*31 + step) % m.Vocab)
+		}
+		step++
+	}
+	assert.Equal(t, soloA.Pos, mixedA.Pos)
+	next := []int32{5, 6, 7}
+	got, err := m.ForwardMixed([]Part{{St: mixedA, Tokens: next[:1], Logits: true}, {St: mixed[0], Tokens: next[1:2], Logits: true}, {St: mixed[1], Tokens: next[2:], Logits: true}})
+	require.NoError(t, err)
+	for i, st := range []*State{soloA, solo[0], solo[1]} {
+		want, err := m.Forward(st, next[i:i+1])
+		require.NoError(t, err)
+		require.Equal(t, want, got[i], "sequence %d after the prompt", i)
+	}
+
+	_, err = m.ForwardMixed([]Part{{St: mixedA, Tokens: []int32{1}}, {St: mixedA, Tokens: []int32{2}}})
+	assert.ErrorContains(t, err, "twice")
+	_, err = m.ForwardMixed([]Part{{St: mixedA}})
+	assert.ErrorContains(t, err, "no tokens")
+	_, err = m.ForwardMixed([]Part{{St: m.NewState(1), Tokens: []int32{1, 2}}})
+	assert.ErrorIs(t, err, ErrContextFull)
+}
+
 func TestForwardBatchErrors(t *testing.T) {
 	m := tinyModel(t)
 	st := m.NewState(1)

@@ -142,6 +142,74 @@ func (m *Model) ForwardBatch(sts []*State, tokens []int32) ([][]float32, error) 
 	return m.logits(last), nil
 }
 
+// Part is one sequence's share of a mixed pass (ForwardMixed): Tokens
+// fed to St at St.Pos onwards, and, with Logits, the last one's logits
+// returned.
+type Part struct {
+	St     *State
+	Tokens []int32
+	Logits bool
+}
+
+// ForwardMixed runs several sequences' tokens in one pass, each weight
+// read once for all of them: prompt chunks and decode tokens together (a
+// scheduler's step). Each part's tokens go to its state at St.Pos
+// onwards (distinct states); the result holds, for each part with
+// Logits, its last token's logits (nil for the others). Every token's
+// logits and cache rows are those of its own Forward, bit for bit.
+func (m *Model) ForwardMixed(parts []Part) ([][]float32, error) {
+	var rows []row
+	var tokens []int32
+	seen := make(map[*State]bool, len(parts))
+	for i, p := range parts {
+		if len(p.Tokens) == 0 {
+			return nil, fmt.Errorf("model: part %d of a pass has no tokens", i)
+		}
+		if seen[p.St] {
+			return nil, fmt.Errorf("model: state %d appears twice in a pass", i)
+		}
+		seen[p.St] = true
+		if p.St.Pos+len(p.Tokens) > p.St.Ctx {
+			return nil, ContextFullError{Need: p.St.Pos + len(p.Tokens), Have: p.St.Ctx}
+		}
+	}
+	for _, p := range parts {
+		p.St.reserve(p.St.Pos + len(p.Tokens))
+		for i := range p.Tokens {
+			rows = append(rows, row{st: p.St, pos: p.St.Pos + i})
+		}
+		tokens = append(tokens, p.Tokens...)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("model: an empty pass")
+	}
+	x, err := m.forward(rows, tokens)
+	if err != nil {
+		return nil, err
+	}
+	var last [][]float32
+	end := 0
+	for _, p := range parts {
+		end += len(p.Tokens)
+		p.St.Pos += len(p.Tokens)
+		if p.Logits {
+			last = append(last, x[(end-1)*m.Embd:end*m.Embd])
+		}
+	}
+	out := make([][]float32, len(parts))
+	if len(last) > 0 {
+		logits := m.logits(last)
+		k := 0
+		for i, p := range parts {
+			if p.Logits {
+				out[i] = logits[k]
+				k++
+			}
+		}
+	}
+	return out, nil
+}
+
 // row is one token of a pass: the sequence whose cache it joins and its
 // position there.
 type row struct {

@@ -23,14 +23,32 @@ func newQueued(b engine.Batcher, slots int) engine.Batcher {
 	return &queued{Batcher: b, pos: make([]int, slots)}
 }
 
-// ways are the two ways the scheduler drives a backend: a step at a time,
-// and queued one step ahead.
-var ways = []struct {
+// way is one way the scheduler drives a backend.
+type way struct {
 	name string
 	wrap func(b engine.Batcher, slots int) engine.Batcher
-}{
-	{"stepwise", func(b engine.Batcher, _ int) engine.Batcher { return b }},
+}
+
+// ways are the two ways the scheduler drives the backends it has: a step
+// at a time with prompt chunks and decode tokens in one pass (the CPU,
+// engine.MixedStepper), and queued one step ahead (the GPU).
+var ways = []way{
+	{"mixed", func(b engine.Batcher, _ int) engine.Batcher { return b }},
 	{"queued ahead", newQueued},
+}
+
+// stepwise is the third, for a backend that is neither: a prompt chunk,
+// then a step of the decoding sequences.
+var stepwise = way{"stepwise", func(b engine.Batcher, _ int) engine.Batcher { return plain{b} }}
+
+// plain hides every method of a Batcher but its own (and KVBytes).
+type plain struct{ engine.Batcher }
+
+func (p plain) KVBytes() int64 {
+	if h, ok := p.Batcher.(engine.KVHolder); ok {
+		return h.KVBytes()
+	}
+	return 0
 }
 
 func (q *queued) ResetSeq(seq int) { q.pos[seq] = 0; q.Batcher.ResetSeq(seq) }

@@ -192,6 +192,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	l := &loop{s: s, ctx: ctx, active: make([]*job, s.cfg.Slots), held: make([][]int32, s.cfg.Slots),
 		budget: s.budgetPositions()}
 	l.queuer, _ = s.b.(engine.BatchQueuer)
+	l.mixed, _ = s.b.(engine.MixedStepper)
 	defer l.close()
 	for ; ; l.step++ {
 		if ctx.Err() != nil {
@@ -210,11 +211,16 @@ func (s *Scheduler) Run(ctx context.Context) {
 		l.leave()
 		l.admit()
 		t0 := s.cfg.Now()
-		prefilled := l.prefill()
 		var ran int
-		if l.queuer != nil {
+		var prefilled bool
+		switch {
+		case l.queuer != nil:
+			prefilled = l.prefill()
 			ran = l.decodeQueued()
-		} else {
+		case l.mixed != nil:
+			ran, prefilled = l.stepMixed()
+		default:
+			prefilled = l.prefill()
 			ran = l.decode()
 		}
 		if ran < 0 {
@@ -229,7 +235,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 type loop struct {
 	s       *Scheduler
 	ctx     context.Context
-	queuer  engine.BatchQueuer // the backend, when it queues steps ahead
+	queuer  engine.BatchQueuer  // the backend, when it queues steps ahead
+	mixed   engine.MixedStepper // the backend, when it runs prompt chunks and decode tokens in one pass
 	waiting []*job
 	active  []*job // by slot
 	// held are the tokens whose rows a free slot still holds, for prefix
@@ -399,6 +406,60 @@ func (l *loop) prefill() bool {
 		return true
 	}
 	return false
+}
+
+// stepMixed runs, in one pass, one step of every decoding sequence and
+// the next chunks of the prompts still being read, first admitted first,
+// up to the controller's chunk size in all; a chunk that reaches its
+// prompt's end picks that sequence's first token in the same pass. It
+// returns the tokens picked (-1 when it backed off) and whether it read
+// any prompt.
+func (l *loop) stepMixed() (int, bool) {
+	var reading []*job
+	for _, j := range l.active {
+		if j != nil && j.fed < len(j.feed)-1 {
+			reading = append(reading, j)
+		}
+	}
+	sort.SliceStable(reading, func(a, b int) bool { return reading[a].admitted < reading[b].admitted })
+	budget := l.s.ctrl.Chunk()
+	var chunks []engine.Chunk
+	var fed, picking []*job
+	for _, j := range reading {
+		if budget <= 0 {
+			break
+		}
+		left := len(j.feed) - j.fed // with the last prompt token
+		n := min(budget, left)
+		chunks = append(chunks, engine.Chunk{Seq: j.slot, Tokens: j.feed[j.fed : j.fed+n], Pick: n == left})
+		fed = append(fed, j)
+		if n == left {
+			picking = append(picking, j)
+		}
+		budget -= n
+	}
+	jobs := l.decoding(nil)
+	if len(jobs) == 0 && len(chunks) == 0 {
+		return 0, false
+	}
+	slots, tokens := make([]int, len(jobs)), make([]int32, len(jobs))
+	for i, j := range jobs {
+		slots[i], tokens[i] = j.slot, j.next
+	}
+	picks, err := l.mixed.StepMixed(l.ctx, chunks, slots, tokens)
+	if err != nil {
+		return l.fail(append(fed, jobs...), err), len(chunks) > 0
+	}
+	for i, j := range fed {
+		c := chunks[i].Tokens
+		if chunks[i].Pick {
+			c = c[:len(c)-1] // the last is j.next, which accept appends
+		}
+		j.rows = append(j.rows, c...)
+		j.fed += len(c)
+	}
+	l.accept(append(picking, jobs...), picks, nil)
+	return len(picking) + len(jobs), len(chunks) > 0
 }
 
 // decoding is the running sequences whose prompts are in, by slot; with

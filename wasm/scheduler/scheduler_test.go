@@ -49,8 +49,9 @@ func requests() []engine.Request {
 // recorder wraps a Batcher and records what each call carried.
 type recorder struct {
 	engine.Batcher
-	mu  sync.Mutex
-	log []string
+	mu    sync.Mutex
+	log   []string
+	mixed int // passes that carried a prompt chunk and decode tokens
 }
 
 func (r *recorder) Prefill(ctx context.Context, seq int, tokens []int32) error {
@@ -61,6 +62,21 @@ func (r *recorder) Prefill(ctx context.Context, seq int, tokens []int32) error {
 }
 
 func (r *recorder) KVBytes() int64 { return r.Batcher.(engine.KVHolder).KVBytes() }
+
+func (r *recorder) StepMixed(ctx context.Context, chunks []engine.Chunk, seqs []int, tokens []int32) ([]int32, error) {
+	r.mu.Lock()
+	for _, c := range chunks {
+		r.log = append(r.log, fmt.Sprintf("prefill %d:%d", c.Seq, len(c.Tokens)))
+	}
+	if len(seqs) > 0 {
+		r.log = append(r.log, fmt.Sprintf("step %v", seqs))
+		if len(chunks) > 0 {
+			r.mixed++
+		}
+	}
+	r.mu.Unlock()
+	return r.Batcher.(engine.MixedStepper).StepMixed(ctx, chunks, seqs, tokens)
+}
 
 func (r *recorder) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error) {
 	r.mu.Lock()
@@ -83,7 +99,7 @@ func start(t *testing.T, m *model.Model, b engine.Batcher, cfg Config) *Schedule
 // length; each gets exactly the tokens it gets alone, and a long prompt is
 // prefilled in chunks between the others' steps.
 func TestConcurrentRequestsGetTheirOwnTokens(t *testing.T) {
-	for _, way := range ways {
+	for _, way := range append(ways, stepwise) {
 		t.Run(way.name, func(t *testing.T) {
 			m := tinyModel(t)
 			reqs := requests()
@@ -123,6 +139,9 @@ func TestConcurrentRequestsGetTheirOwnTokens(t *testing.T) {
 				}
 			}
 			assert.True(t, batched, "%v", rec.log)
+			if way.name == "mixed" {
+				assert.Positive(t, rec.mixed, "a prompt chunk and decode tokens in one pass: %v", rec.log)
+			}
 		})
 	}
 }
@@ -308,6 +327,20 @@ func (b *scarce) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]i
 	return b.Batcher.StepBatch(ctx, seqs, tokens)
 }
 
+func (b *scarce) StepMixed(ctx context.Context, chunks []engine.Chunk, seqs []int, tokens []int32) ([]int32, error) {
+	if len(chunks)+len(seqs) > b.fit {
+		b.fails++
+		for _, c := range chunks {
+			_ = b.Batcher.Prefill(ctx, c.Seq, []int32{1})
+		}
+		for _, seq := range seqs {
+			_ = b.Batcher.Prefill(ctx, seq, []int32{1})
+		}
+		return nil, fmt.Errorf("gpumodel: step of %d: %w", len(chunks)+len(seqs), webgpu.ErrOutOfMemory)
+	}
+	return b.Batcher.(engine.MixedStepper).StepMixed(ctx, chunks, seqs, tokens)
+}
+
 // TestOutOfMemoryBacksOff: on a backend that holds two sequences a step,
 // four requests at once run out of memory; the controller halves the
 // batch (never growing past three again), the sequences admitted last
@@ -369,6 +402,13 @@ func (b *breaking) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([
 		return nil, fmt.Errorf("gpumodel: %w", webgpu.ErrDeviceLost)
 	}
 	return b.Batcher.StepBatch(ctx, seqs, tokens)
+}
+
+func (b *breaking) StepMixed(ctx context.Context, chunks []engine.Chunk, seqs []int, tokens []int32) ([]int32, error) {
+	if b.n--; b.n == 0 {
+		return nil, fmt.Errorf("gpumodel: %w", webgpu.ErrDeviceLost)
+	}
+	return b.Batcher.(engine.MixedStepper).StepMixed(ctx, chunks, seqs, tokens)
 }
 
 // TestResumeOnAnotherBackend: a request whose backend fails mid-stream
