@@ -75,7 +75,7 @@ fixtures: build ## synthetic models the js/wasm GPU tests read (.cache/models)
 	f=.cache/models/qwen2-Q4_K-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset qwen2 --type Q4_K --seed 1 --out $$f
 
 test-dawn: build-tests fixtures ## the WebGPU Go tests under Node with Dawn (SwiftShader here, a real GPU on a GPU server)
-	for p in webgpu selfcheck kernels gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 2>&1 | grep -v XDG_RUNTIME_DIR; done
+	for p in webgpu selfcheck kernels gpumodel; do $(SWIFTSHADER) node scripts/node-gpu.mjs dist/test/$$p.test.wasm -test.v -test.count=1 -test.short 2>&1 | grep -v XDG_RUNTIME_DIR; done
 
 test-browser: dist build-tests ## the page and the js/wasm tests in Chromium, Firefox and WebKit
 	$(GO) test -tags browser -count=1 -v -timeout 20m ./tests/browser

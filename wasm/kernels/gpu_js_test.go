@@ -42,6 +42,7 @@ func typeByName(name string) gguf.Type {
 // TestMatMulVariants checks each weight type × fusion × form × batch.
 func TestMatMulVariants(t *testing.T) {
 	dev := webgputest.Open(t)
+	webgputest.Long(t, dev)
 	ctx := context.Background()
 	fusions := []kernels.Fusion{{}, {Norm: true}, {Gated: true}, {Norm: true, Gated: true}, {Bias: true}, {Norm: true, Bias: true}, {Acc: true}}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -37,3 +37,13 @@ func SoftwareAdapter(info webgpu.Info) bool {
 	return a.IsFallbackAdapter || strings.TrimSpace(name) == "" ||
 		strings.Contains(name, "swiftshader") || strings.Contains(name, "llvmpipe") || strings.Contains(name, "lavapipe")
 }
+
+// Long skips t, a long test, under -test.short on a software adapter:
+// make test-dawn runs the GPU packages so, on the SwiftShader that the
+// browser stage (make test-browser) then runs them on in full, in
+// Chromium. A real GPU (scripts/h100-bench.sh) runs them whatever the flag.
+func Long(t testing.TB, d *webgpu.Device) {
+	if testing.Short() && SoftwareAdapter(d.Info()) {
+		t.Skip("-short on a software adapter: the browser stage runs this test in full on the same adapter")
+	}
+}
