@@ -21,10 +21,10 @@ import (
 // nibbles as stored, 0…15) and the sum corrected by K·Σx (K = 128 or 8),
 // which the activations carry precomputed: integer sums stay exact.
 //
-// The four-token kernel is the batched product of prefill and of several
-// sequences per step: each weight block is loaded and widened once for
-// four tokens. It computes every (row, token) exactly as the one-token
-// kernel does, so a token's results do not depend on its batch.
+// The two- and four-token kernels are the batched product of prefill and
+// of several sequences per step: each weight block is loaded and widened
+// once for all the tokens. They compute every (row, token) exactly as the
+// one-token kernel does, so a token's results do not depend on its batch.
 
 //go:noescape
 func q8_0VNNI1(a *vnniArgs)
@@ -33,7 +33,13 @@ func q8_0VNNI1(a *vnniArgs)
 func q8_0VNNI4(a *vnniArgs)
 
 //go:noescape
+func q8_0VNNI2(a *vnniArgs)
+
+//go:noescape
 func q4_0VNNI1(a *vnniArgs)
+
+//go:noescape
+func q4_0VNNI2(a *vnniArgs)
 
 //go:noescape
 func q4_0VNNI4(a *vnniArgs)
@@ -56,8 +62,8 @@ func init() {
 		return
 	}
 	vectorKernels = append(vectorKernels,
-		vnniKernel(gguf.TypeQ8_0, 34, q8_0VNNI1, q8_0VNNI4),
-		vnniKernel(gguf.TypeQ4_0, 18, q4_0VNNI1, q4_0VNNI4),
+		vnniKernel(gguf.TypeQ8_0, 34, q8_0VNNI1, q8_0VNNI2, q8_0VNNI4),
+		vnniKernel(gguf.TypeQ4_0, 18, q4_0VNNI1, q4_0VNNI2, q4_0VNNI4),
 	)
 }
 
@@ -70,9 +76,9 @@ func vnniK(t gguf.Type) int32 {
 	return 128
 }
 
-// vnniKernel registers the one- and four-token assembly for type t, whose
-// blocks are bb bytes.
-func vnniKernel(t gguf.Type, bb int, one, four func(*vnniArgs)) vectorKernel {
+// vnniKernel registers the one-, two- and four-token assembly for type t,
+// whose blocks are bb bytes.
+func vnniKernel(t gguf.Type, bb int, one, two, four func(*vnniArgs)) vectorKernel {
 	k := vnniK(t)
 	return vectorKernel{
 		typ:     t,
@@ -81,8 +87,12 @@ func vnniKernel(t gguf.Type, bb int, one, four func(*vnniArgs)) vectorKernel {
 		rows: func(y []float32, w Weight, lo, hi int, a *Activations) {
 			vnniRun(one, bb, w, lo, hi, [4][]float32{y}, [4]*Activations{a}, 1)
 		},
-		tile: func(ys [4][]float32, w Weight, lo, hi int, as [4]*Activations) {
-			vnniRun(four, bb, w, lo, hi, ys, as, 4)
+		tile: func(ys [4][]float32, w Weight, lo, hi int, as [4]*Activations, n int) {
+			if n == 2 {
+				vnniRun(two, bb, w, lo, hi, ys, as, 2)
+			} else {
+				vnniRun(four, bb, w, lo, hi, ys, as, 4)
+			}
 		},
 	}
 }

@@ -3,7 +3,7 @@
 #include "textflag.h"
 
 // Q8_0 and Q4_0 products in AVX-512 with VNNI, four rows at a time for one
-// token (the ...VNNI1 functions) or for four tokens at once (...VNNI4),
+// token (the ...VNNI1 functions), two (...VNNI2) or four at once (...VNNI4),
 // each weight block loaded and widened once for all of them
 // (dot_vnni_amd64.go says why and how the activations are packed).
 //
@@ -11,8 +11,8 @@
 // token's correction (−K·Σx per four elements), VPDPBUSD adds the
 // unsigned weights times the signed activations, and the sums are
 // converted, multiplied by the activation scales and added, times the
-// weight scales, into the (row, token) accumulator. The four-token and
-// one-token functions run that same sequence for every (row, token), and
+// weight scales, into the (row, token) accumulator. The one-, two- and
+// four-token functions run that same sequence for every (row, token), and
 // the same final reduction, so their results are equal bit for bit: a
 // token's logits do not depend on what it was batched with.
 //
@@ -86,6 +86,11 @@
 	VINSERTI128 $1, X5, Y0, Y0; \
 	VPANDD Z3, Z0, Z0; \
 	SCALES1(R)
+
+// ROW2 runs one widened row against two tokens.
+#define ROW2(A0, A1) \
+	PAIR(R8, A0); \
+	PAIR(R9, A1)
 
 // ROW4 runs one widened row against the four tokens.
 #define ROW4(A0, A1, A2, A3) \
@@ -349,5 +354,99 @@ q41store:
 	STORE4(0, Z16, Z20, Z24, Z28)
 	NEXT(q41group, q41done)
 q41done:
+	VZEROUPPER
+	RET
+
+// func q8_0VNNI2(a *vnniArgs)
+TEXT ·q8_0VNNI2(SB), NOSPLIT, $0-8
+	SETUP($0x80)
+q8_02group:
+	GROUP
+	MOVQ (A_X+0)(BX), R8
+	MOVQ (A_X+8)(BX), R9
+	VPXORD Z16, Z16, Z16; VPXORD Z17, Z17, Z17; VPXORD Z18, Z18, Z18; VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20; VPXORD Z21, Z21, Z21; VPXORD Z22, Z22, Z22; VPXORD Z23, Z23, Z23
+q8_02step:
+	TESTQ DX, DX
+	JZ    q8_02tail
+	Q8W2(SI)
+	ROW2(Z16, Z17)
+	Q8W2(DI)
+	ROW2(Z18, Z19)
+	Q8W2(R12)
+	ROW2(Z20, Z21)
+	Q8W2(R13)
+	ROW2(Z22, Z23)
+	ADDQ $68, SI
+	ADDQ $68, DI
+	ADDQ $68, R12
+	ADDQ $68, R13
+	ADDQ $192, R8
+	ADDQ $192, R9
+	DECQ DX
+	JMP  q8_02step
+q8_02tail:
+	TESTQ $1, A_NB(BX)
+	JZ    q8_02store
+	Q8W1(SI)
+	ROW2(Z16, Z17)
+	Q8W1(DI)
+	ROW2(Z18, Z19)
+	Q8W1(R12)
+	ROW2(Z20, Z21)
+	Q8W1(R13)
+	ROW2(Z22, Z23)
+q8_02store:
+	STORE4(0, Z16, Z18, Z20, Z22)
+	STORE4(1, Z17, Z19, Z21, Z23)
+	NEXT(q8_02group, q8_02done)
+q8_02done:
+	VZEROUPPER
+	RET
+
+// func q4_0VNNI2(a *vnniArgs)
+TEXT ·q4_0VNNI2(SB), NOSPLIT, $0-8
+	SETUP($0x0F)
+q4_02group:
+	GROUP
+	MOVQ (A_X+0)(BX), R8
+	MOVQ (A_X+8)(BX), R9
+	VPXORD Z16, Z16, Z16; VPXORD Z17, Z17, Z17; VPXORD Z18, Z18, Z18; VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20; VPXORD Z21, Z21, Z21; VPXORD Z22, Z22, Z22; VPXORD Z23, Z23, Z23
+q4_02step:
+	TESTQ DX, DX
+	JZ    q4_02tail
+	Q4W2(SI)
+	ROW2(Z16, Z17)
+	Q4W2(DI)
+	ROW2(Z18, Z19)
+	Q4W2(R12)
+	ROW2(Z20, Z21)
+	Q4W2(R13)
+	ROW2(Z22, Z23)
+	ADDQ $36, SI
+	ADDQ $36, DI
+	ADDQ $36, R12
+	ADDQ $36, R13
+	ADDQ $192, R8
+	ADDQ $192, R9
+	DECQ DX
+	JMP  q4_02step
+q4_02tail:
+	TESTQ $1, A_NB(BX)
+	JZ    q4_02store
+	Q4W1(SI)
+	ROW2(Z16, Z17)
+	Q4W1(DI)
+	ROW2(Z18, Z19)
+	Q4W1(R12)
+	ROW2(Z20, Z21)
+	Q4W1(R13)
+	ROW2(Z22, Z23)
+q4_02store:
+	STORE4(0, Z16, Z18, Z20, Z22)
+	STORE4(1, Z17, Z19, Z21, Z23)
+	NEXT(q4_02group, q4_02done)
+q4_02done:
 	VZEROUPPER
 	RET

@@ -26,8 +26,8 @@ type vectorKernel struct {
 	typ  gguf.Type
 	isa  string // its name: the instruction set, "avx2", "asm-avx2"
 	rows rowsKernel
-	// tile, when set, is rows for four tokens at once, reading each
-	// weight once for them, with results equal bit for bit to rows'.
+	// tile, when set, is rows for two to four tokens at once, reading
+	// each weight once for them, with results equal bit for bit to rows'.
 	tile tileKernel
 	// prepare, when set, makes an activation form the kernel needs beyond
 	// the type's own (prepareFor); call it before the kernel, outside the
@@ -35,9 +35,10 @@ type vectorKernel struct {
 	prepare func(a *Activations)
 }
 
-// tileKernel is a rowsKernel for four tokens: ys[t][r] = row r of w ·
-// as[t] for r in [lo, hi).
-type tileKernel func(ys [4][]float32, w Weight, lo, hi int, as [4]*Activations)
+// tileKernel is a rowsKernel for the first n of four tokens (2 ≤ n ≤ 4;
+// ys and as hold the rest too, as padding the kernel may compute, their
+// results thrown away): ys[t][r] = row r of w · as[t] for r in [lo, hi).
+type tileKernel func(ys [4][]float32, w Weight, lo, hi int, as [4]*Activations, n int)
 
 // kernel is what runs one type's products: the chosen vector kernel, or
 // the portable one (rows only).
@@ -325,7 +326,7 @@ func calibrateType(t gguf.Type, mode string) KernelChoice {
 					ys[i], as[i] = y[off+i*in.w.Rows:], &in.as[i]
 				}
 				if k.tile != nil {
-					k.tile(ys, in.w, 0, in.w.Rows, as)
+					k.tile(ys, in.w, 0, in.w.Rows, as, 4)
 				} else {
 					for i := range 4 {
 						k.rows(ys[i], in.w, 0, in.w.Rows, as[i])

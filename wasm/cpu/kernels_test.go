@@ -73,8 +73,8 @@ func TestEveryKernelAgainstReference(t *testing.T) {
 	}
 }
 
-// TestTileKernelsEqualRows runs each four-token kernel against its
-// one-token form on the tails of TestEveryKernelAgainstReference: every
+// TestTileKernelsEqualRows runs each batched kernel, on two, three and
+// four tokens, against its one-token form on the tails of TestEveryKernelAgainstReference: every
 // token's results must be the one-token ones bit for bit (a token's
 // logits may not depend on its batch), and rows outside the range stay
 // untouched.
@@ -113,10 +113,17 @@ func TestTileKernelsEqualRows(t *testing.T) {
 					}
 					k.rows(want[i], w, lo, hi, as[i])
 				}
-				k.tile(ys, w, lo, hi, as)
-				for i := range as {
-					assert.Equal(t, want[i], ys[i], "token %d", i)
-					assertMatchesReference(t, w, as[i], ys[i], lo, hi)
+				for n := 2; n <= 4; n++ {
+					for i := range ys {
+						for r := range rows {
+							ys[i][r] = -7
+						}
+					}
+					k.tile(ys, w, lo, hi, as, n)
+					for i := range n {
+						assert.Equal(t, want[i], ys[i], "token %d of %d", i, n)
+						assertMatchesReference(t, w, as[i], ys[i], lo, hi)
+					}
 				}
 			})
 		}

@@ -111,38 +111,46 @@ func MatMul(ys [][]float32, w Weight, as []*Activations) {
 	if len(as) == 1 {
 		span = w.Rows // one token (a decode step): no reuse to wait for
 	}
-	var groups [][4]int // each four tokens' indexes, for the tile kernel
-	var spare []float32 // the padded tokens' results, thrown away
+	// With a tile kernel, tokens go in fours, a last two or three
+	// together too (three padded to four with a spare token), one alone.
+	type group struct {
+		t [4]int // token indexes; len(as) is the spare
+		n int
+	}
+	var groups []group
+	var spare []float32 // the spare token's results, thrown away
 	n := len(as)
 	if k.tile != nil && n > 1 {
-		for t := 0; t < n; t += 4 {
-			var g [4]int
-			for i := range g {
-				g[i] = min(t+i, n)
+		t := 0
+		for ; n-t >= 2; t += 4 {
+			g := group{n: min(4, n-t)}
+			for i := range g.t {
+				g.t[i] = min(t+i, n)
 			}
 			groups = append(groups, g)
 		}
-		if n%4 != 0 {
+		if n%4 == 3 {
 			spare = make([]float32, w.Rows)
 		}
-		n = 0 // every token goes through the tile kernel
+		n -= min(t, n) // the one left, if any, goes alone
 	}
+	single := len(as) - n // the tokens from here go through rows
 	ParallelRows(w.Rows, w.Rows*w.Cols*len(as), func(lo, hi int) {
 		for r := lo; r < hi; r += span {
 			end := min(r+span, hi)
 			for _, g := range groups {
 				var gy [4][]float32
 				var ga [4]*Activations
-				for i, t := range g {
+				for i, t := range g.t {
 					if t == len(as) {
 						gy[i], ga[i] = spare, as[len(as)-1]
 					} else {
 						gy[i], ga[i] = ys[t], as[t]
 					}
 				}
-				k.tile(gy, w, r, end, ga)
+				k.tile(gy, w, r, end, ga, g.n)
 			}
-			for t := range n {
+			for t := single; t < len(as); t++ {
 				k.rows(ys[t], w, r, end, as[t])
 			}
 		}
