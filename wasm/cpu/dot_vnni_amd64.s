@@ -30,6 +30,10 @@
 #define A_X 40
 #define A_Y 72
 
+// PF is how far ahead of each row the one-token kernels prefetch: a
+// decode step streams its weights from memory once, four rows at a time.
+#define PF 2048
+
 // PAIR adds one (row, token) product of a pair of blocks to ACC: the
 // token's packed step at P holds its 64 activation bytes, then 16 scales,
 // then 16 corrections.
@@ -229,6 +233,10 @@ q81group:
 q81step:
 	TESTQ DX, DX
 	JZ    q81tail
+	PREFETCHT0 PF(SI)
+	PREFETCHT0 PF(DI)
+	PREFETCHT0 PF(R12)
+	PREFETCHT0 PF(R13)
 	Q8W2(SI)
 	PAIR(R8, Z16)
 	Q8W2(DI)
@@ -324,6 +332,10 @@ q41group:
 q41step:
 	TESTQ DX, DX
 	JZ    q41tail
+	PREFETCHT0 PF(SI)
+	PREFETCHT0 PF(DI)
+	PREFETCHT0 PF(R12)
+	PREFETCHT0 PF(R13)
 	Q4W2(SI)
 	PAIR(R8, Z16)
 	Q4W2(DI)
