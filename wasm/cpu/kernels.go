@@ -178,6 +178,10 @@ func pick(typ string, cands []candidate, n int, bytes float64, mode string) Kern
 	}
 	for range 5 {
 		for i, k := range cands {
+			// One untimed run first: a kernel of wider registers than the
+			// one before it runs slowly for its first microseconds (the
+			// CPU powers its upper lanes up), which a decode never sees.
+			k.run(outs[i])
 			clear(outs[i])
 			t0 := time.Now()
 			k.run(outs[i])
