@@ -90,10 +90,11 @@ func MatVec(y []float32, w Weight, a *Activations) {
 // or one token of each of several sequences): the rows are taken a few at
 // a time, and every token runs through those rows while they are in
 // cache, so each weight row is read from memory once for the whole batch.
-// Where the type's kernel has a four-token form, tokens go through it in
-// fours, each weight block widened once for the four; a batch that is not
-// a multiple of four pads its last four with a repeated token. Either way
-// each token's results are those MatVec gives it, bit for bit.
+// Where the type's kernel has a batched form (tile), tokens go through it
+// in fours, each weight block widened once for the four; a last three is
+// padded to four with a spare token, a last two go together, a last one
+// alone. Either way each token's results are those MatVec gives it, bit
+// for bit.
 func MatMul(ys [][]float32, w Weight, as []*Activations) {
 	if len(as) == 0 {
 		return
