@@ -184,6 +184,18 @@ export interface Stats {
   kvBytes: number;
   /** The KV memory budget, once a generation ran (requests beyond it wait; on WebGPU the whole contexts of the runner's sequences). */
   kvBudgetBytes?: number;
+  /**
+   * The batching scheduler, once it ran: steps, those that read a prompt chunk, the
+   * controller's batch size and prefill chunk now, and its last 32 decisions (the
+   * batch size and chunk over time).
+   */
+  scheduler?: {
+    steps: number;
+    prefills: number;
+    batch: number;
+    chunk: number;
+    decisions: { step: number; latencyMs: number; batch: number; chunk: number; occupied: number; why: string }[];
+  };
   gpuBytes: number;
   wasmHeapBytes: number;
   /**

@@ -472,6 +472,11 @@ func (h *Host) stats() *Stats {
 	if b := h.sess.Streams(); b.Budget > 0 { // the scheduler, once it ran
 		st.BatchSize, st.Waiting = b.Running, max(0, len(h.requests)-b.Running)
 		st.KVBytes, st.KVBudgetBytes = b.KVBytes, b.Budget
+		sc := &SchedulerStats{Steps: b.Steps, Prefills: b.Prefills, Batch: b.Batch, Chunk: b.Chunk, Decisions: []Decision{}}
+		for _, d := range b.Decisions {
+			sc.Decisions = append(sc.Decisions, Decision{Step: d.Step, LatencyMs: ms(d.Latency), Batch: d.Batch, Chunk: d.Chunk, Occupied: d.Occupied, Why: d.Why})
+		}
+		st.Scheduler = sc
 	}
 	st.GPUBytes = h.sess.GPUBytes()
 	st.Backends = h.sess.Backends()

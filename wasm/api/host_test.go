@@ -427,6 +427,10 @@ func TestGenAITelemetry(t *testing.T) {
 	assert.Equal(t, 10, g.TPOT.Count, "5 gaps each")
 	assert.Positive(t, g.TTFT.P50)
 	assert.LessOrEqual(t, g.TTFT.P50, g.TTFT.P99)
+	require.NotNil(t, st.Scheduler, "the requests ran through the scheduler")
+	assert.Positive(t, st.Scheduler.Steps)
+	assert.GreaterOrEqual(t, st.Scheduler.Batch, 1)
+	assert.GreaterOrEqual(t, st.Scheduler.Chunk, 1)
 	b, err := json.Marshal(st)
 	require.NoError(t, err)
 	for _, name := range []string{"gen_ai.server.time_to_first_token", "gen_ai.server.time_per_output_token", "gen_ai.client.token.usage.input", "gen_ai.server.request.duration"} {

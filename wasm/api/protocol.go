@@ -162,6 +162,31 @@ type Stats struct {
 	Backends []report.Backend `json:"backends"`
 	// GenAI is the telemetry over every request so far.
 	GenAI GenAI `json:"genAI"`
+	// Scheduler is the batching's state, once the scheduler ran.
+	Scheduler *SchedulerStats `json:"scheduler,omitempty"`
+}
+
+// SchedulerStats is the batching scheduler's state: its counters, the
+// controller's batch size and prefill chunk now, and its last decisions
+// (the batch size and chunk over time).
+type SchedulerStats struct {
+	Steps     int        `json:"steps"`
+	Prefills  int        `json:"prefills"` // steps that read a prompt chunk
+	Batch     int        `json:"batch"`
+	Chunk     int        `json:"chunk"`
+	Decisions []Decision `json:"decisions"`
+}
+
+// Decision is one change of the controller: at step Step, after a step of
+// Occupied sequences that took LatencyMs, the batch size became Batch and
+// the prefill chunk Chunk, for the reason Why.
+type Decision struct {
+	Step      int     `json:"step"`
+	LatencyMs float64 `json:"latencyMs"`
+	Batch     int     `json:"batch"`
+	Chunk     int     `json:"chunk"`
+	Occupied  int     `json:"occupied"`
+	Why       string  `json:"why"`
 }
 
 // TTFTBreakdown is where the first token's time went: the model's fetch

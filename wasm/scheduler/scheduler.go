@@ -71,6 +71,8 @@ type Stats struct {
 	KVReserved int64      // KV memory reserved by the running sequences (worst case: all their positions)
 	KVBytes    int64      // KV memory the backend's caches hold (an engine.KVHolder's; else KVReserved)
 	Decisions  []Decision // the controller's changes
+	Batch      int        // the controller's batch size now: how many sequences a step may run
+	Chunk      int        // the controller's prefill chunk now: prompt tokens a step may take
 }
 
 // job is one request in the scheduler.
@@ -637,6 +639,7 @@ func (l *loop) record(ran int, prefilled bool) {
 		s.stats.Prefills++
 	}
 	s.stats.Running, s.stats.Waiting, s.stats.Decisions = ran, len(l.waiting), s.ctrl.Decisions()
+	s.stats.Batch, s.stats.Chunk = s.ctrl.Batch(), s.ctrl.Chunk()
 	s.stats.KVReserved = int64(l.reserved()) * s.cfg.PositionBytes
 	s.stats.KVBytes = s.stats.KVReserved
 	if h, ok := s.b.(engine.KVHolder); ok {

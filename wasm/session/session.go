@@ -613,7 +613,15 @@ type Streams struct {
 	KVBytes          int64 // the KV memory the caches hold
 	KVReserved       int64 // what the running ones may come to hold (all their positions)
 	Budget           int64 // the KV budget (0: none yet)
+	Steps, Prefills  int   // steps run, and those that read a prompt chunk
+	Batch, Chunk     int   // the controller's batch size and prefill chunk now
+	// Decisions are the controller's last changes (at most keepDecisions),
+	// oldest first: the batch size and chunk over time.
+	Decisions []scheduler.Decision
 }
+
+// keepDecisions bounds Streams.Decisions.
+const keepDecisions = 32
 
 // Streams returns the batching now (zero before a generation).
 func (s *Session) Streams() Streams {
@@ -627,7 +635,9 @@ func (s *Session) Streams() Streams {
 	if b.gpu {
 		st.KVReserved = st.KVBytes
 	}
-	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: b.budget}
+	d := st.Decisions[max(0, len(st.Decisions)-keepDecisions):]
+	return Streams{Running: st.Running, Waiting: st.Waiting, KVBytes: st.KVBytes, KVReserved: st.KVReserved, Budget: b.budget,
+		Steps: st.Steps, Prefills: st.Prefills, Batch: st.Batch, Chunk: st.Chunk, Decisions: append([]scheduler.Decision(nil), d...)}
 }
 
 // recoverDevice replaces a lost GPU device: a new device and the weights

@@ -219,6 +219,12 @@ func TestConcurrentGenerationsShareSteps(t *testing.T) {
 	}
 	assert.Equal(t, 3, maxRunning, "the three shared steps")
 	assert.Equal(t, int64(1<<30), s.Streams().Budget, "natively: 1 GiB")
+	st := s.Streams()
+	assert.Positive(t, st.Steps)
+	assert.Positive(t, st.Prefills)
+	assert.GreaterOrEqual(t, st.Batch, 1)
+	assert.GreaterOrEqual(t, st.Chunk, 1)
+	assert.LessOrEqual(t, len(st.Decisions), keepDecisions)
 
 	small, err := Start(context.Background(), Config{Model: path, KVBudget: 10 * s.Model().PositionBytes()}, func(Event) {})
 	require.NoError(t, err)
