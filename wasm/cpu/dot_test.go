@@ -43,14 +43,7 @@ func TestMatVecEveryTypeAgainstReference(t *testing.T) {
 	}
 	for _, typ := range quant.Supported {
 		t.Run(typ.String(), func(t *testing.T) {
-			wf := make([]float32, rows*cols)
-			for i := range wf {
-				wf[i] = float32(rng.NormFloat64() * 0.1)
-			}
-			data, err := quant.Quantize(typ, wf)
-			require.NoError(t, err)
-			w, err := NewWeight("w", typ, rows, cols, data)
-			require.NoError(t, err)
+			w := randomWeight(t, rng, typ, rows, cols)
 			var a Activations
 			a.Prepare(x)
 			y := make([]float32, rows)
@@ -91,6 +84,21 @@ func assertMatchesReference(t *testing.T, w Weight, a *Activations, y []float32,
 	}
 }
 
+// randomWeight is a rows×cols weight of type typ quantized from normal
+// values of deviation 0.1 drawn from rng.
+func randomWeight(t *testing.T, rng *rand.Rand, typ gguf.Type, rows, cols int) Weight {
+	t.Helper()
+	wf := make([]float32, rows*cols)
+	for i := range wf {
+		wf[i] = float32(rng.NormFloat64() * 0.1)
+	}
+	data, err := quant.Quantize(typ, wf)
+	require.NoError(t, err)
+	w, err := NewWeight("w", typ, rows, cols, data)
+	require.NoError(t, err)
+	return w
+}
+
 func TestNewWeightErrors(t *testing.T) {
 	_, err := NewWeight("blk.0.attn_q.weight", gguf.TypeIQ2_XS, 1, 256, make([]byte, 74))
 	assert.EqualError(t, err, "unsupported tensor type IQ2_XS for blk.0.attn_q.weight")
@@ -110,14 +118,7 @@ func TestExactActivations(t *testing.T) {
 		x[i] = float32(rng.NormFloat64())
 	}
 	for _, typ := range quant.Supported {
-		wf := make([]float32, rows*cols)
-		for i := range wf {
-			wf[i] = float32(rng.NormFloat64() * 0.1)
-		}
-		data, err := quant.Quantize(typ, wf)
-		require.NoError(t, err)
-		w, err := NewWeight("w", typ, rows, cols, data)
-		require.NoError(t, err)
+		w := randomWeight(t, rng, typ, rows, cols)
 		a := Activations{Exact: true}
 		a.Prepare(x)
 		y := make([]float32, rows)

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/webinfer/webinfer/wasm/gguf"
-	"github.com/webinfer/webinfer/wasm/quant"
 )
 
 // TestEveryKernelAgainstReference runs each vector kernel this build and
@@ -35,14 +34,7 @@ func TestEveryKernelAgainstReference(t *testing.T) {
 		for _, cols := range colsList {
 			t.Run(fmt.Sprintf("%s/%s/%d", k.typ, k.isa, cols), func(t *testing.T) {
 				const rows, lo, hi = 29, 3, 26
-				wf := make([]float32, rows*cols)
-				for i := range wf {
-					wf[i] = float32(rng.NormFloat64() * 0.1)
-				}
-				data, err := quant.Quantize(k.typ, wf)
-				require.NoError(t, err)
-				w, err := NewWeight("w", k.typ, rows, cols, data)
-				require.NoError(t, err)
+				w := randomWeight(t, rng, k.typ, rows, cols)
 				x := make([]float32, cols)
 				for i := range x {
 					x[i] = float32(rng.NormFloat64())
@@ -89,14 +81,7 @@ func TestTileKernelsEqualRows(t *testing.T) {
 		for _, cols := range []int{1312, 64, 32} {
 			t.Run(fmt.Sprintf("%s/%s/%d", k.typ, k.isa, cols), func(t *testing.T) {
 				const rows, lo, hi = 29, 3, 26
-				wf := make([]float32, rows*cols)
-				for i := range wf {
-					wf[i] = float32(rng.NormFloat64() * 0.1)
-				}
-				data, err := quant.Quantize(k.typ, wf)
-				require.NoError(t, err)
-				w, err := NewWeight("w", k.typ, rows, cols, data)
-				require.NoError(t, err)
+				w := randomWeight(t, rng, k.typ, rows, cols)
 				var ys, want [4][]float32
 				var as [4]*Activations
 				for i := range as {
@@ -140,14 +125,7 @@ func TestMatMulEqualsMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeF16} {
 		const rows, cols = 70, 768
-		wf := make([]float32, rows*cols)
-		for i := range wf {
-			wf[i] = float32(rng.NormFloat64() * 0.1)
-		}
-		data, err := quant.Quantize(typ, wf)
-		require.NoError(t, err)
-		w, err := NewWeight("w", typ, rows, cols, data)
-		require.NoError(t, err)
+		w := randomWeight(t, rng, typ, rows, cols)
 		for n := 1; n <= 9; n++ {
 			as := make([]*Activations, n)
 			ys := make([][]float32, n)
