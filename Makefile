@@ -14,11 +14,11 @@ WASMENV  := GOOS=js GOARCH=wasm
 SIMDENV  := GOEXPERIMENT=simd
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # js/wasm packages whose Go tests also run inside the browsers.
-BROWSER_TEST_PKGS := webgpu jsutil selfcheck kernels gpumodel
+BROWSER_TEST_PKGS := webgpu jsutil selfcheck kernels gpumodel cpu
 # SwiftShader, as Chromium ships it, for Dawn under Node without a GPU.
 SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 
-.PHONY: fixtures h100-pack help setup setup-serve generate build dist build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
+.PHONY: kernels fixtures h100-pack help setup setup-serve generate build dist build-tests serve check test test-unit test-simd test-parity test-wasm test-dawn test-browser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ build: generate ## build bin/webinfer, the page's WASM and the JS API's engine (
 dist: build ## the package for web apps: dist/webinfer/ (the JS API, its WASM, webinfer.d.ts, package.json)
 	VERSION=$(VERSION) scripts/dist.sh
 
+kernels: ## rebuild the browser CPU path's WASM SIMD128 kernels (shim/simd128/kernels.wasm, committed) from kernels.c
+	scripts/build-kernels.sh
+
 build-tests: ## build the js/wasm Go test binaries the browsers run (dist/test/)
 	mkdir -p dist/test
 	for p in $(BROWSER_TEST_PKGS); do $(WASMENV) $(GO) test -c -o dist/test/$$p.test.wasm ./wasm/$$p; done
@@ -50,8 +53,9 @@ build-tests: ## build the js/wasm Go test binaries the browsers run (dist/test/)
 serve: setup-serve build ## serve the page at http://127.0.0.1:$(PORT)/
 	PORT=$(PORT) bin/webinfer serve
 
-check: generate ## gofmt and go vet, natively and for js/wasm; the JS API's types (tsc on tests/types)
+check: generate ## gofmt and go vet, natively and for js/wasm; the JS API's types (tsc on tests/types); the committed SIMD128 kernels rebuild to the same bytes
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	scripts/build-kernels.sh --check
 	$(GO) vet ./...
 	$(SIMDENV) $(GO) vet ./wasm/cpu
 	$(GO) vet -tags browser ./tests/browser

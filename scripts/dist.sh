@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 version=${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
 out=dist/webinfer
 rm -rf "$out"; mkdir -p "$out"
-cp shim/webinfer.js shim/errors.js shim/cache.js shim/remote.js shim/stream.js shim/worker.js shim/host.js shim/gpu.js shim/features.js shim/webinfer.d.ts "$out/"
+cp shim/webinfer.js shim/errors.js shim/cache.js shim/remote.js shim/stream.js shim/worker.js shim/host.js shim/gpu.js shim/features.js shim/cpupool.js shim/cpuworker.js shim/webinfer.d.ts "$out/"
+mkdir -p "$out/simd128"
+cp shim/simd128/kernels.wasm "$out/simd128/"
 cp dist/webinfer.wasm dist/wasm_exec.js "$out/"
 # In the package everything lies beside webinfer.js.
 cat > "$out/assets.js" <<'JS'

@@ -11,6 +11,9 @@
 #                                     WebKit (MiniBrowser) under a virtual X server
 #   bible-kjv                         the King James Bible (public domain), the
 #                                     default model's training text
+#   clang-14 lld-14 wabt              the browser CPU path's WASM SIMD kernels
+#                                     (shim/simd128: make check rebuilds them
+#                                     and compares with the committed module)
 # npm packages: exactly those of package-lock.json (npm ci), without optional
 # packages (node-llama-cpp's CUDA and Vulkan builds: only its CPU build,
 # @node-llama-cpp/linux-x64, is a direct dependency) and without install
@@ -36,7 +39,7 @@ fi
 
 [ "$mode" = "serve" ] && exit 0
 
-apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth bible-kjv postgresql"
+apt_packages="chromium chromium-driver firefox-esr mesa-vulkan-drivers libwebkitgtk-6.0-4 webkit2gtk-driver xvfb xauth bible-kjv postgresql clang-14 lld-14 wabt"
 missing=""
 for p in $apt_packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

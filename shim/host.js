@@ -7,6 +7,7 @@ import "./gpu.js";
 import "./features.js";
 import { wasmURL, wasmExecURL } from "./assets.js";
 import { loadDownloading } from "./stream.js";
+import { startCPUPool } from "./cpupool.js";
 
 let ports = 0;
 
@@ -119,8 +120,12 @@ export async function startHost(post) {
   globalThis[name] = port;
   const go = new Go();
   go.argv = ["webinfer", name];
+  // The CPU path's thread pool starts while the engine downloads; the
+  // engine reads its face (or why there is none) as it starts.
+  const pool = startCPUPool();
   const { instance } = await instantiate(wasmURL, go.importObject);
   memory = instance.exports.mem;
+  globalThis.__webinferCPU = (await pool).attach(memory);
   const exited = go.run(instance);
   await Promise.race([ready, exited.then(() => { throw new Error("the engine exited as it started"); })]);
   exited.then(() => post(JSON.stringify({ ev: "error", code: "internal", message: "the engine stopped (see the console)" })));

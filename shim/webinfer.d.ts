@@ -46,6 +46,8 @@ export interface CreateEngineOptions {
   worker?: boolean;
   /** Default "auto": f16 activations where the adapter has shader-f16 and it is chosen. */
   precision?: "auto" | "f32" | "f16";
+  /** The CPU path's threads (its pool of workers, this one included): default navigator.hardwareConcurrency, at most 8; more than the pool started with is the pool's size. */
+  threads?: number;
   onProgress?: (p: Progress) => void;
   /**
    * Default true: a model fetched by URL is kept in the browser (OPFS) and

@@ -16,7 +16,7 @@ const badOption = (msg) => new WebInferError("bad-option", msg, true);
 
 const BACKENDS = ["auto", "webgpu", "cpu", "remote"];
 const PRECISIONS = ["auto", "f32", "f16"];
-const CREATE_OPTIONS = ["model", "backend", "remote", "worker", "onProgress", "precision", "cache"];
+const CREATE_OPTIONS = ["model", "backend", "remote", "worker", "onProgress", "precision", "cache", "threads"];
 const EVENTS = ["telemetry", "fallback", "devicelost", "error"];
 
 function isObject(v) {
@@ -43,6 +43,7 @@ function checkCreateOptions(o) {
   if (o.backend === "remote" && o.remote === undefined) throw badOption("remote: backend \"remote\" needs the server's URL in remote");
   if (o.precision !== undefined && !PRECISIONS.includes(o.precision)) throw badOption(`precision: ${JSON.stringify(o.precision)}: want one of ${PRECISIONS.join(", ")}`);
   if (o.worker !== undefined && typeof o.worker !== "boolean") throw badOption("worker: want true or false");
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 64)) throw badOption("threads: want a whole number from 1 to 64");
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw badOption("onProgress: want a function");
   const c = o.cache;
   if (c !== undefined && typeof c !== "boolean" && !(isObject(c) && Object.keys(c).every((k) => k === "maxBytes") && (c.maxBytes === undefined || (typeof c.maxBytes === "number" && c.maxBytes > 0)))) {
@@ -250,7 +251,7 @@ class Engine {
     const m = this._options.model;
     const name = typeof m === "string" || m instanceof URL ? String(m) : (m && m.name) || "";
     const load = (url, readPhase, fetchMs) => this._request({ op: "load", model: url, name, backend: this._options.backend || "auto", precision: this._options.precision || "",
-      readPhase, fetchMs }, (m, done, fail) => {
+      threads: this._options.threads || 0, readPhase, fetchMs }, (m, done, fail) => {
       if (m.ev === "progress") onProgress(m);
       else if (m.ev === "ready") done(m);
       else if (m.ev === "error") fail(m);

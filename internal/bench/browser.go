@@ -145,7 +145,7 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 			continue
 		}
 		q := url.Values{"autorun": {"1"}, "backend": {path.backend}, "model": {"/bench/model.gguf"}, "prompt": {Prompt},
-			"maxTokens": {fmt.Sprint(n)}, "report": {"/bench/report"}}
+			"maxTokens": {fmt.Sprint(n)}, "threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
 		var prefill, decode []float64
 		var tb report.Testbed
 		for i := 0; i < samples; i++ {
@@ -168,7 +168,10 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 				tb.Adapter, tb.Fallback = strings.TrimSpace(a.Vendor+" "+a.Architecture+" "+a.Description), a.IsFallbackAdapter
 			}
 			if path.backend == "cpu" {
-				tb.Threads = 1 // the CPU-WASM path is one Go thread so far
+				tb.Threads, tb.SIMD = 1, "none" // Go's own thread, its portable kernels
+				if c := rep.CPU; c != nil && c.Threads > 0 {
+					tb.Threads, tb.SIMD = c.Threads, c.Kernels
+				}
 			}
 		}
 		backend := map[string]string{"webgpu": "webgpu", "cpu": "cpu-wasm"}[path.backend]

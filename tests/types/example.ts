@@ -14,6 +14,7 @@ export async function everyCall(file: File): Promise<string> {
     remote: "ws://127.0.0.1:8080/v1/stream",
     worker: true,
     precision: "auto",
+    threads: 2,
     onProgress: ({ phase, loaded, total, text, etaMs }) => {
       phases.push(phase);
       console.log(text, loaded, total, etaMs);

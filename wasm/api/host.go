@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/webinfer/webinfer/wasm/cpu"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +116,12 @@ func (h *Host) load(in In) {
 		h.fail(in.ID, session.CodeBadOption, false, "model: this engine has a model already (make another engine)")
 		return
 	}
+	if in.Threads < 0 || in.Threads > 64 {
+		h.mu.Unlock()
+		h.fail(in.ID, session.CodeBadOption, false, "threads: %d: want 1 to 64", in.Threads)
+		return
+	}
+	cpu.SetPoolThreads(in.Threads)
 	ctx, cancel := context.WithCancel(context.Background())
 	name := in.Name
 	if name == "" {

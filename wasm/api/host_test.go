@@ -150,6 +150,17 @@ func TestLoadReportsProgressAndStats(t *testing.T) {
 	assert.Equal(t, "bad-option", again[len(again)-1].Code, "a second model on one engine")
 }
 
+// TestLoadRefusesBadThreads: a thread count outside 1 to 64 is a
+// bad-option error naming it, and no load starts.
+func TestLoadRefusesBadThreads(t *testing.T) {
+	p := newPage(t)
+	p.send(In{Op: OpLoad, ID: 1, Model: defaultModel(t), Threads: 65})
+	msgs := p.until(ended(1))
+	last := msgs[len(msgs)-1]
+	assert.Equal(t, "bad-option", last.Code)
+	assert.Contains(t, last.Message, "threads")
+}
+
 func TestGenerateIsTheEnginesTokens(t *testing.T) {
 	p := loaded(t)
 	p.send(In{Op: OpGenerate, ID: 2, Prompt: str("And God said"), Options: map[string]any{"maxTokens": 24, "seed": 7, "temperature": 0.8}})

@@ -16,6 +16,9 @@ type In struct {
 	Name      string `json:"name,omitempty"`  // the model's URL or file name as the app gave it (Model may be a blob: URL)
 	Backend   string `json:"backend,omitempty"`
 	Precision string `json:"precision,omitempty"`
+	// Threads is the CPU path's threads in the browser (its pool; 0: as
+	// many as it started with, hardwareConcurrency up to 8).
+	Threads int `json:"threads,omitempty"`
 	// ReadPhase is the phase of the engine's read of Model: "cache" when
 	// the page's side gives a kept file (shim/cache.js), else the fetch.
 	ReadPhase string `json:"readPhase,omitempty"`

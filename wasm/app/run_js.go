@@ -40,6 +40,7 @@ type options struct {
 	temperature float64
 	seed        uint64
 	worker      bool // the engine in a Web Worker (?worker=0: on the page's thread)
+	threads     int  // the CPU path's threads (?threads=N; 0: the pool's size)
 }
 
 func optionsFrom(q url.Values) options {
@@ -69,6 +70,9 @@ func optionsFrom(q url.Values) options {
 	if s, err := strconv.ParseUint(q.Get("seed"), 10, 64); err == nil {
 		o.seed = s
 	}
+	if n, err := strconv.Atoi(q.Get("threads")); err == nil && n > 0 {
+		o.threads = n
+	}
 	return o
 }
 
@@ -78,10 +82,35 @@ func optionsFrom(q url.Values) options {
 // report), else a short continuation of the prompt box's text
 // (CONTRACTS.md section 1) and on every press of Generate. The page's
 // thread only renders.
+// renderEvery is the page's fastest rendering of a stream of tokens.
+const renderEvery = 100 * time.Millisecond
+
 func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
+	// Tokens and progress come tens of times a second: the page renders
+	// them at most every renderEvery, so that rendering (Go on this
+	// thread, then the DOM) does not take a core from the engine, which
+	// on a small machine is every core. Other events render at once.
+	var lastRender time.Time
+	var renderPending bool // a deferred render is scheduled (under ee's lock)
 	apply := func(e session.Event) {
 		ee.Lock()
 		st.Apply(e)
+		switch e.(type) {
+		case session.Token, session.Progress:
+			if wait := renderEvery - time.Since(lastRender); wait > 0 {
+				if !renderPending {
+					renderPending = true
+					time.AfterFunc(wait, func() {
+						ee.Lock()
+						renderPending, lastRender = false, time.Now()
+						ee.UnlockRender()
+					})
+				}
+				ee.UnlockOnly()
+				return
+			}
+		}
+		lastRender = time.Now()
 		ee.UnlockRender()
 	}
 	fail := func(err error) {
@@ -99,7 +128,7 @@ func run(ctx context.Context, opts options, st *ui.State, ee vugu.EventEnv) {
 		return
 	}
 	load := api.In{Op: api.OpLoad, Model: absoluteURL(opts.model), Name: opts.model,
-		Backend: opts.prefs.Backend, Precision: opts.prefs.Precision, Events: true, FetchHere: true}
+		Backend: opts.prefs.Backend, Precision: opts.prefs.Precision, Threads: opts.threads, Events: true, FetchHere: true}
 	if _, err := c.call(ctx, load); err != nil {
 		// The session's own Error event is shown already, unless the
 		// download itself failed (on the engine's side, before a session).

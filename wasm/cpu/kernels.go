@@ -29,6 +29,10 @@ type vectorKernel struct {
 	// tile, when set, is rows for two to four tokens at once, reading
 	// each weight once for them, with results equal bit for bit to rows'.
 	tile tileKernel
+	// all, when set, is the whole of a batched product (MatMul after the
+	// activations are prepared): a kernel that runs outside Go and its
+	// pool, which a call per row range would cross into too often.
+	all func(ys [][]float32, w Weight, as []*Activations)
 	// prepare, when set, makes an activation form the kernel needs beyond
 	// the type's own (prepareFor); call it before the kernel, outside the
 	// worker pool.
@@ -329,7 +333,9 @@ func calibrateType(t gguf.Type, mode string) KernelChoice {
 				for i := range 4 {
 					ys[i], as[i] = y[off+i*in.w.Rows:], &in.as[i]
 				}
-				if k.tile != nil {
+				if k.all != nil {
+					k.all(ys[:], in.w, as[:])
+				} else if k.tile != nil {
 					k.tile(ys, in.w, 0, in.w.Rows, as, 4)
 				} else {
 					for i := range 4 {
@@ -367,7 +373,11 @@ func calibrationInput(t gguf.Type, rows, cols int) (Weight, []float32) {
 	for i := range x {
 		x[i] = float32(int32(rng.Uint32())) * (2.0 / (1 << 31))
 	}
-	return Weight{Name: "calibration", Type: t, Rows: rows, Cols: cols, Data: data}, x
+	w, err := NewWeight("calibration", t, rows, cols, data)
+	if err != nil {
+		panic(fmt.Sprintf("cpu: calibrating %s: %v", t, err))
+	}
+	return w, x
 }
 
 // calibrateAttend is calibrateType for attention's loops: 256 cached

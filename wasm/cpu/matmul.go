@@ -20,6 +20,27 @@ type Weight struct {
 	// piece at a time; the CPU's products need Data, model.Materialize).
 	Src io.ReaderAt
 	Off int64
+	// outside is where Data was copied for kernels that run outside Go's
+	// memory (the browser's thread pool, simd128_js.go), made on their
+	// first product; one per Data, shared by every copy of the Weight.
+	// NewWeight and SetData make it; a Weight without one (a literal)
+	// has its bytes copied for each product.
+	outside *outsideCopy
+}
+
+// outsideCopy is a weight's bytes in the memory of kernels outside Go's
+// (simd128_js.go): at off once copied, or failed when they could not be
+// (the other memory is full), so that the weight runs the Go kernels.
+type outsideCopy struct {
+	off    int
+	copied bool
+	failed bool
+}
+
+// SetData gives the weight its bytes (a lazily loaded weight read in).
+func (w *Weight) SetData(data []byte) {
+	w.Data = data
+	w.outside = &outsideCopy{}
 }
 
 // Size is the weight's bytes.
@@ -56,7 +77,7 @@ func NewWeight(name string, t gguf.Type, rows, cols int, data []byte) (Weight, e
 	if want := int64(rows) * t.RowBytes(int64(cols)); int64(len(data)) != want {
 		return Weight{}, fmt.Errorf("%s: %d bytes, want %d", name, len(data), want)
 	}
-	return Weight{Name: name, Type: t, Rows: rows, Cols: cols, Data: data}, nil
+	return Weight{Name: name, Type: t, Rows: rows, Cols: cols, Data: data, outside: &outsideCopy{}}, nil
 }
 
 // RowBytes is the size of one row.
@@ -106,6 +127,10 @@ func MatMul(ys [][]float32, w Weight, as []*Activations) {
 			k.prepareActs(a)
 		}
 	})
+	if k.all != nil {
+		k.all(ys, w, as)
+		return
+	}
 	// 16 rows of the widest weights (8192 Q8_0 columns) are 139 KB: within
 	// a core's L2 while the batch's tokens pass over them.
 	span := 16

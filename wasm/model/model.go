@@ -85,7 +85,7 @@ func (m *Model) Materialize() error {
 		if err != nil {
 			return err
 		}
-		w.Data = data
+		w.SetData(data)
 		return nil
 	})
 }

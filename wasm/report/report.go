@@ -80,7 +80,19 @@ type Report struct {
 	// (this project's additions).
 	Why      string    `json:"why,omitempty"`
 	Backends []Backend `json:"backends,omitempty"`
-	Errors   []string  `json:"errors"`
+	// CPU is how the CPU path ran its products, when it ran (this
+	// project's addition).
+	CPU    *CPUPath `json:"cpu,omitempty"`
+	Errors []string `json:"errors"`
+}
+
+// CPUPath is the CPU path's kernels: in a browser, the threads of its
+// pool (shim/cpupool.js; 0 when it did not start, and Why says why),
+// and each weight type's kernel, as cpu.SIMD gives them.
+type CPUPath struct {
+	Threads int    `json:"threads"`
+	Kernels string `json:"kernels"`
+	Why     string `json:"why,omitempty"`
 }
 
 // Backend is one backend of the session's registry and its health.

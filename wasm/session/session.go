@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/webinfer/webinfer/wasm/cpu"
 	"strings"
 	"sync"
 	"time"
@@ -695,8 +696,13 @@ func (s *Session) ProfileDecode(ctx context.Context) error {
 // Report is the run report so far (CONTRACTS.md section 4).
 func (s *Session) Report() report.Report {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rep
+	rep := s.rep
+	s.mu.Unlock()
+	if rep.Backend == "cpu" {
+		threads, why := cpu.PoolStatus()
+		rep.CPU = &report.CPUPath{Threads: threads, Kernels: cpu.SIMD(), Why: why}
+	}
+	return rep
 }
 
 // Fail records an error of the front end's (publishing the report, say)

@@ -1,4 +1,5 @@
 import "/shim/gpu.js";
+import { startCPUPool } from "/shim/cpupool.js";
 
 const params = new URLSearchParams(location.search);
 const bin = params.get("bin");
@@ -28,6 +29,9 @@ async function main() {
   const resp = await fetch("/test/bin/" + bin);
   if (!resp.ok) throw new Error(`${bin}: HTTP ${resp.status}`);
   const { instance } = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject);
+  // The CPU path's thread pool, as shim/host.js starts it for the engine
+  // (wasm/cpu's tests run its kernels against the Go ones).
+  globalThis.__webinferCPU = (await startCPUPool()).attach(instance.exports.mem);
   go.run(instance);
   await report(await exited);
 }

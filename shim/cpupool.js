@@ -1,0 +1,268 @@
+// cpupool.js: the browser CPU path's thread pool. One shared
+// WebAssembly.Memory holds the weights, the activations and the results;
+// every thread (this one, where the Go engine runs, and threads−1 module
+// workers, cpuworker.js) instantiates the SIMD128 kernels (simd128/
+// kernels.wasm) on it, and a product is one job that they all take chunks
+// of rows from (kernels.c says how). Go (wasm/cpu, simd128_js.go) calls
+// three functions on globalThis.__webinferCPU, which the host sets to
+// pool.attach(its Go instance's memory) just before the instance runs
+// (Go reads it in an init function, so each engine in a scope keeps its
+// own; they share the pool):
+//
+//   upload(ptr, len)  copies len bytes of Go's memory at ptr into the shared
+//                     memory and returns their offset (a weight, once)
+//   free(off)         gives an upload's bytes back
+//   matmul(args)      runs one product: args is the address in Go's memory
+//                     of int32s [op, weight offset, row bytes, blocks per
+//                     row, rows, tokens, then per token: its quants' and
+//                     scales' addresses and its results' address]; the
+//                     quants and scales are copied in, the results out
+//
+// so that a product costs one Go↔JS crossing and no allocation. Where the
+// pool cannot run (no cross-origin isolation, so no SharedArrayBuffer; no
+// WebAssembly SIMD; a worker that does not start), startCPUPool resolves to
+// { ready: false, why } and the engine keeps its Go kernels.
+const kernelsURL = new URL("./simd128/kernels.wasm", import.meta.url).href;
+const workerURL = new URL("./cpuworker.js", import.meta.url).href;
+
+const PAGE = 65536;
+// The control words (int32 indexes from ctl): the job generation that
+// wakes the workers, a stop flag, and per job slot the workers inside it.
+// Jobs alternate between two slots (generation parity), and a slot is
+// rewritten only when no worker is inside it: a worker that woke late
+// for job N, while N+1 runs in the other slot, finds N done; one that
+// enters as N+2 is written checks the generation after counting itself
+// in and leaves (cpuworker.js).
+const GEN = 0, STOP = 1, BUSY = 2, ACTIVE = 4; // BUSY + slot; ACTIVE: threads in use
+// The job's fields (int32 indexes from job), as kernels.c's job_t.
+const J = { op: 0, w: 1, rowBytes: 2, nb: 3, rows: 4, ntok: 5, x: 6, xstride: 7, d: 8, dstride: 9, y: 10, ystride: 11, chunk: 12, chunks: 13, next: 14, done: 15 };
+const OPS = new Set([1, 2]); // kernels.c's OP_Q8_0, OP_Q4_0
+
+// A first-fit allocator over [start, ∞) in 64-byte units, growing the
+// memory when nothing free fits. Weights are uploaded once and freed with
+// their model, so the free list stays short.
+class Allocator {
+  constructor(memory, start) {
+    this.memory = memory;
+    this.top = align(start);
+    this.free = []; // {off, size}, by offset
+    this.sizes = new Map(); // off → size of each live block
+  }
+  alloc(n) {
+    n = align(Math.max(n, 1));
+    for (let i = 0; i < this.free.length; i++) {
+      const f = this.free[i];
+      if (f.size >= n) {
+        const off = f.off;
+        if (f.size === n) this.free.splice(i, 1);
+        else { f.off += n; f.size -= n; }
+        this.sizes.set(off, n);
+        return off;
+      }
+    }
+    const off = this.top;
+    const end = off + n;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch (err) {
+        throw Object.assign(new Error(`the CPU pool's memory cannot grow to ${end} bytes: ${err.message}`), { code: "out-of-memory" });
+      }
+    }
+    this.top = end;
+    this.sizes.set(off, n);
+    return off;
+  }
+  release(off) {
+    const n = this.sizes.get(off);
+    if (n === undefined) return;
+    this.sizes.delete(off);
+    let i = 0;
+    while (i < this.free.length && this.free[i].off < off) i++;
+    this.free.splice(i, 0, { off, size: n });
+    // Merge with the neighbours; a block that ends at top gives it back.
+    for (let k = Math.max(0, i - 1); k < this.free.length - 1;) {
+      const a = this.free[k], b = this.free[k + 1];
+      if (a.off + a.size === b.off) { a.size += b.size; this.free.splice(k + 1, 1); } else k++;
+    }
+    const last = this.free[this.free.length - 1];
+    if (last && last.off + last.size === this.top) { this.top = last.off; this.free.pop(); }
+  }
+}
+
+const align = (n) => (n + 63) & ~63;
+
+// The largest shared memory this browser lets us reserve: 4 GiB where it
+// can, less where address space is short.
+function sharedMemory() {
+  let err;
+  for (const pages of [65536, 32768, 16384]) {
+    try {
+      return new WebAssembly.Memory({ initial: 64, maximum: pages, shared: true });
+    } catch (e) {
+      err = e;
+    }
+  }
+  throw err;
+}
+
+let started = null;
+
+// startCPUPool starts this scope's pool, once: threads is how many threads
+// compute (this one included), by default navigator.hardwareConcurrency,
+// at most 8. It resolves to the pool, or to { ready: false, why, attach }
+// where it cannot run; it never rejects.
+export function startCPUPool(opts = {}) {
+  if (!started) started = start(opts);
+  return started;
+}
+
+async function start({ threads } = {}) {
+  const off = (why) => ({ ready: false, why, attach: () => ({ ready: false, why }) });
+  if (typeof SharedArrayBuffer !== "function" || !globalThis.crossOriginIsolated) {
+    return off("the page is not cross-origin isolated (COOP/COEP), so there is no SharedArrayBuffer for a thread pool");
+  }
+  if (typeof Atomics !== "object" || typeof Worker !== "function") return off("no Atomics or Worker");
+  const hw = (globalThis.navigator && navigator.hardwareConcurrency) || 1;
+  const n = Math.max(1, Math.min(threads || hw, 8));
+  try {
+    const resp = await fetch(kernelsURL);
+    if (!resp.ok) throw new Error(`${kernelsURL}: HTTP ${resp.status}`);
+    const bytes = await resp.arrayBuffer();
+    if (!WebAssembly.validate(bytes)) return off("this browser has no WebAssembly SIMD128 (or threads) for the CPU kernels");
+    const module = await WebAssembly.compile(bytes);
+    const memory = sharedMemory();
+    const { exports } = await WebAssembly.instantiate(module, { env: { memory } });
+    exports.wi_init();
+    const heap = new Allocator(memory, exports.__heap_base.value);
+    const ctl = heap.alloc(64) >> 2;
+    const jobs = [heap.alloc(64) >> 2, heap.alloc(64) >> 2];
+    Atomics.store(new Int32Array(memory.buffer), ctl + ACTIVE, n);
+    const workers = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startWorker(module, memory, ctl, jobs, i + 1)));
+    return new Pool({ memory, exports, heap, ctl, jobs, workers, threads: n });
+  } catch (err) {
+    return off(`the CPU pool did not start: ${err && err.message ? err.message : err}`);
+  }
+}
+
+function startWorker(module, memory, ctl, jobs, index) {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(workerURL, { type: "module", name: "webinfer-cpu" });
+    const timer = setTimeout(() => reject(new Error("a CPU worker did not start in 20 s")), 20000);
+    w.onmessage = (e) => {
+      clearTimeout(timer);
+      if (e.data && e.data.ready) resolve(w);
+      else reject(new Error(e.data && e.data.error ? e.data.error : "a CPU worker failed"));
+    };
+    w.onerror = (e) => {
+      clearTimeout(timer);
+      reject(new Error(`a CPU worker failed: ${e.message || e}`));
+    };
+    w.postMessage({ module, memory, ctl, jobs, index });
+  });
+}
+
+class Pool {
+  constructor({ memory, exports, heap, ctl, jobs, workers, threads }) {
+    Object.assign(this, { memory, exports, heap, ctl, jobs, workers, threads, ready: true, why: "" });
+    this.isa = "wasm-simd128";
+    this.scratch = { off: 0, size: 0 };
+    this.views();
+  }
+  get active() {
+    return Atomics.load(this.i32, this.ctl + ACTIVE);
+  }
+  // setThreads uses the first n threads (1 to the pool's size) from the
+  // next product on; the others sleep.
+  setThreads(n) {
+    n = Math.max(1, Math.min(this.threads, Math.floor(n)));
+    Atomics.store(this.i32, this.ctl + ACTIVE, n);
+    Atomics.add(this.i32, this.ctl + GEN, 2); // same slot parity: no job runs
+    Atomics.notify(this.i32, this.ctl + GEN);
+    return n;
+  }
+  views() {
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+  }
+  // attach is the face one Go instance sees (globalThis.__webinferCPU):
+  // the pool's functions reading that instance's memory.
+  attach(goMemory) {
+    const pool = this;
+    return {
+      ready: true, why: "", isa: this.isa, goMemory,
+      get threads() { return pool.active; },
+      max: this.threads,
+      setThreads: (n) => this.setThreads(n),
+      upload: (ptr, len) => this.upload(goMemory, ptr, len),
+      free: (off) => this.free(off),
+      matmul: (args) => this.matmul(goMemory, args),
+    };
+  }
+  upload(goMemory, ptr, len) {
+    const off = this.heap.alloc(len);
+    if (this.u8.length < this.memory.buffer.byteLength) this.views();
+    this.u8.set(new Uint8Array(goMemory.buffer, ptr, len), off);
+    return off;
+  }
+  free(off) {
+    this.heap.release(off);
+  }
+  // room returns n bytes of scratch, reused from call to call.
+  room(n) {
+    if (this.scratch.size < n) {
+      if (this.scratch.size) this.heap.release(this.scratch.off);
+      const size = Math.max(n, 2 * this.scratch.size);
+      this.scratch = { off: this.heap.alloc(size), size };
+    }
+    if (this.u8.length < this.memory.buffer.byteLength) this.views();
+    return this.scratch.off;
+  }
+  matmul(goMemory, argsPtr) {
+    const goBuf = goMemory.buffer;
+    const head = new Int32Array(goBuf, argsPtr, 6);
+    const [op, w, rowBytes, nb, rows, ntok] = head;
+    if (!OPS.has(op) || ntok < 1 || rows < 1) throw new Error(`cpupool: bad product op=${op} rows=${rows} tokens=${ntok}`);
+    const a = new Int32Array(goBuf, argsPtr + 24, 3 * ntok);
+    const cols = 32 * nb;
+    const xs = align(cols), ds = align(4 * nb), ys = align(4 * rows);
+    const x = this.room(ntok * (xs + ds + ys));
+    const d = x + ntok * xs, y = d + ntok * ds;
+    const go8 = new Uint8Array(goBuf);
+    const u8 = this.u8;
+    for (let t = 0; t < ntok; t++) {
+      u8.set(go8.subarray(a[3 * t], a[3 * t] + cols), x + t * xs);
+      u8.set(go8.subarray(a[3 * t + 1], a[3 * t + 1] + 4 * nb), d + t * ds);
+    }
+    // Chunks: a few per thread, so that a thread slowed down by the
+    // browser takes fewer; at least 4 rows each.
+    const chunk = Math.max(4, Math.ceil(rows / (this.active * 4)));
+    const chunks = Math.ceil(rows / chunk);
+    const i32 = this.i32;
+    const gen = (Atomics.load(i32, this.ctl + GEN) + 1) | 0;
+    const slot = gen & 1, j = this.jobs[slot];
+    while (Atomics.load(i32, this.ctl + BUSY + slot) !== 0); // a late worker leaves
+    i32[j + J.op] = op; i32[j + J.w] = w; i32[j + J.rowBytes] = rowBytes; i32[j + J.nb] = nb;
+    i32[j + J.rows] = rows; i32[j + J.ntok] = ntok;
+    i32[j + J.x] = x; i32[j + J.xstride] = xs; i32[j + J.d] = d; i32[j + J.dstride] = ds;
+    i32[j + J.y] = y; i32[j + J.ystride] = ys; i32[j + J.chunk] = chunk; i32[j + J.chunks] = chunks;
+    Atomics.store(i32, j + J.next, 0);
+    Atomics.store(i32, j + J.done, 0);
+    Atomics.store(i32, this.ctl + GEN, gen);
+    if (this.active > 1) Atomics.notify(i32, this.ctl + GEN);
+    this.exports.wi_work(4 * j);
+    // The workers finish their last chunks: spin (a product's tail is
+    // microseconds; Atomics.wait is not allowed on a page's main thread).
+    while (Atomics.load(i32, j + J.done) < chunks);
+    for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[3 * t + 2]);
+  }
+  // stop ends the workers (a test's cleanup; the engine keeps its pool).
+  stop() {
+    Atomics.store(this.i32, this.ctl + STOP, 1);
+    Atomics.add(this.i32, this.ctl + GEN, 1);
+    Atomics.notify(this.i32, this.ctl + GEN);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+  }
+}

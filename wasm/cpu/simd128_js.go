@@ -1,0 +1,188 @@
+//go:build js
+
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"syscall/js"
+	"unsafe"
+
+	"github.com/hack-pad/safejs"
+	"github.com/webinfer/webinfer/wasm/gguf"
+)
+
+// The browser's CPU kernels: quantized products in WebAssembly SIMD128,
+// written in C (shim/simd128/kernels.c), on a pool of threads that share
+// one memory (shim/cpupool.js). Go's own WebAssembly has neither threads
+// nor a shared memory, and its SIMD lacks the i16 dot product these loops
+// are built on, so the products run outside it: each weight is copied
+// into the pool's memory on its first product, and a product is one call
+// that copies the token's quants in and the results out. The page starts
+// the pool before the engine (shim/host.js); where it could not,
+// PoolStatus says why and the Go kernels run.
+
+// poolISA is the kernels' name in Kernels() and the bench's testbed.
+const poolISA = "wasm-simd128"
+
+// poolOps are kernels.c's OP_* for the types it has.
+var poolOps = map[gguf.Type]int32{gguf.TypeQ8_0: 1, gguf.TypeQ4_0: 2}
+
+// poolMaxTokens bounds the tokens of one call, and so the pool's scratch
+// (a prefill of 512 tokens goes in pieces).
+const poolMaxTokens = 64
+
+var (
+	thePoolJS  js.Value // globalThis.__webinferCPU
+	poolMatmul js.Value // its matmul, bound
+	poolWhy    string   // why the pool does not run, when it does not
+	poolArgs   []int32  // matmul's argument block, reused (Go's js/wasm has one thread)
+)
+
+func init() {
+	p := js.Global().Get("__webinferCPU")
+	switch {
+	case p.Type() != js.TypeObject:
+		poolWhy = "the page started no CPU pool (shim/cpupool.js)"
+		return
+	case !p.Get("ready").Truthy():
+		poolWhy = p.Get("why").String()
+		return
+	case !p.Get("goMemory").Truthy():
+		poolWhy = "the CPU pool was not given the engine's memory"
+		return
+	}
+	thePoolJS = p
+	poolMatmul = p.Get("matmul").Call("bind", p)
+	for t := range poolOps {
+		vectorKernels = append(vectorKernels, vectorKernel{typ: t, isa: poolISA, rows: poolRows, all: poolAll})
+	}
+}
+
+// PoolStatus says whether the browser's CPU thread pool runs this
+// engine's products, on how many threads (0: it does not), and if not,
+// why.
+func PoolStatus() (threads int, why string) {
+	if thePoolJS.IsUndefined() {
+		return 0, poolWhy
+	}
+	return thePoolJS.Get("threads").Int(), ""
+}
+
+// outsideOffset returns the offset of w's bytes in the pool's memory,
+// copying them there on the first call; ok is false when they cannot be
+// (the pool's memory cannot grow): the caller runs the Go kernel. A
+// weight without its handle (a Weight literal) is copied for this call
+// only, and temp says to free it after.
+func outsideOffset(w Weight) (off int, temp, ok bool) {
+	c := w.outside
+	if c != nil && c.copied {
+		return c.off, false, true
+	}
+	if c != nil && c.failed {
+		return 0, false, false
+	}
+	off, err := poolUpload(w.Data)
+	if err != nil {
+		if c != nil {
+			c.failed = true
+		}
+		return 0, false, false
+	}
+	if c == nil {
+		return off, true, true
+	}
+	c.off, c.copied = off, true
+	// The copy lives as long as the handle, which lives as long as some
+	// Weight holds it (a model's). The cleanup only frees the offset: the
+	// handle is the key, so a later weight cannot be mistaken for it.
+	runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
+	return off, false, true
+}
+
+// poolUpload copies data into the pool's memory and returns its offset;
+// a JS exception (the memory cannot grow) becomes an error.
+func poolUpload(data []byte) (int, error) {
+	if len(data) == 0 {
+		return 0, fmt.Errorf("cpu: an empty weight")
+	}
+	p := safejs.Safe(thePoolJS)
+	v, err := p.Call("upload", int(uintptr(unsafe.Pointer(unsafe.SliceData(data)))), len(data))
+	runtime.KeepAlive(data)
+	if err != nil {
+		return 0, err
+	}
+	n, err := v.Int()
+	return n, err
+}
+
+func poolFree(off int) { thePoolJS.Call("free", off) }
+
+// poolRows is the rowsKernel: rows [lo, hi) of w for one token.
+func poolRows(y []float32, w Weight, lo, hi int, a *Activations) {
+	if hi <= lo {
+		return
+	}
+	poolProduct([][]float32{y}, w, lo, hi, []*Activations{a})
+}
+
+// poolAll is MatMul's whole product: every row, for every token, in calls
+// of at most poolMaxTokens tokens.
+func poolAll(ys [][]float32, w Weight, as []*Activations) {
+	for t := 0; t < len(as); t += poolMaxTokens {
+		end := min(t+poolMaxTokens, len(as))
+		poolProduct(ys[t:end], w, 0, w.Rows, as[t:end])
+	}
+}
+
+// poolProduct runs rows [lo, hi) for the tokens as into ys through the
+// pool: one crossing into JS, which copies each token's quants and scales
+// in and its results out (cpupool.js's matmul).
+func poolProduct(ys [][]float32, w Weight, lo, hi int, as []*Activations) {
+	nb := w.Cols / 32
+	if nb == 0 {
+		for _, y := range ys {
+			clear(y[lo:hi])
+		}
+		return
+	}
+	off, temp, ok := outsideOffset(w)
+	if !ok {
+		for t, a := range as {
+			portableRows(ys[t], w, lo, hi, a)
+		}
+		return
+	}
+	rb := w.RowBytes()
+	args := poolArgs[:0]
+	args = append(args, poolOps[w.Type], int32(off+lo*rb), int32(rb), int32(nb), int32(hi-lo), int32(len(as)))
+	for t, a := range as {
+		y := ys[t][lo:hi]
+		_, _ = a.q8[32*nb-1], a.d8[nb-1]
+		args = append(args, goAddr(unsafe.Pointer(&a.q8[0])), goAddr(unsafe.Pointer(&a.d8[0])), goAddr(unsafe.Pointer(&y[0])))
+	}
+	poolArgs = args
+	poolMatmul.Invoke(goAddr(unsafe.Pointer(&args[0])))
+	runtime.KeepAlive(ys)
+	runtime.KeepAlive(as)
+	if temp {
+		poolFree(off)
+	}
+}
+
+// goAddr is p's address in Go's linear memory, which JS reads through the
+// engine's WebAssembly.Memory (Go's heap does not move).
+func goAddr(p unsafe.Pointer) int32 { return int32(uintptr(p)) }
+
+// SetPoolThreads has the browser's CPU pool use n threads (1 to the
+// size it started with; n ≤ 0 keeps the current count) and returns the
+// count in use; without a pool it returns 1 (Go's own single thread).
+func SetPoolThreads(n int) int {
+	if thePoolJS.IsUndefined() {
+		return 1
+	}
+	if n > 0 {
+		return thePoolJS.Call("setThreads", n).Int()
+	}
+	return thePoolJS.Get("threads").Int()
+}

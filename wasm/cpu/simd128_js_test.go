@@ -1,0 +1,87 @@
+//go:build js
+
+package cpu
+
+import (
+	"math/rand/v2"
+	"syscall/js"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/wasm/gguf"
+)
+
+// isolatedPage reports whether this runs in a cross-origin isolated page
+// (the browser tests' server sends COOP/COEP), where the CPU pool must run.
+func isolatedPage() bool {
+	g := js.Global()
+	return g.Get("document").Truthy() && g.Get("crossOriginIsolated").Truthy()
+}
+
+// TestPoolRunsWhereIsolated: in a cross-origin isolated page the CPU pool
+// starts and its kernels are registered (elsewhere, under Node, it says
+// why not).
+func TestPoolRunsWhereIsolated(t *testing.T) {
+	threads, why := PoolStatus()
+	if !isolatedPage() {
+		t.Skipf("not an isolated page: %s", why)
+	}
+	require.Empty(t, why)
+	require.Positive(t, threads)
+	t.Logf("the CPU pool runs on %d threads", threads)
+	var n int
+	for _, vk := range vectorKernels {
+		if vk.isa == poolISA {
+			n++
+		}
+	}
+	assert.Equal(t, len(poolOps), n, "a pool kernel for each of its types")
+}
+
+// TestPoolProductsAgainstReference runs the pool's products on shapes a
+// model has (576 and 1536 columns, a row count that is not a multiple of
+// the chunks), through MatVec and MatMul for 1 to 70 tokens (past one
+// call's poolMaxTokens), against the reference; and on a Weight literal,
+// whose bytes are copied for the call only.
+func TestPoolProductsAgainstReference(t *testing.T) {
+	if thePoolJS.IsUndefined() {
+		t.Skip("no CPU pool here: ", poolWhy)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
+		k := vectorKernel{typ: typ, isa: poolISA, rows: poolRows, all: poolAll}
+		for _, shape := range [][2]int{{203, 576}, {61, 1536}} {
+			rows, cols := shape[0], shape[1]
+			w := randomWeight(t, rng, typ, rows, cols)
+			for _, n := range []int{1, 3, 70} {
+				as := make([]*Activations, n)
+				ys := make([][]float32, n)
+				for i := range as {
+					x := make([]float32, cols)
+					for j := range x {
+						x[j] = float32(rng.NormFloat64())
+					}
+					as[i] = &Activations{}
+					as[i].Prepare(x)
+					k.prepareActs(as[i])
+					ys[i] = make([]float32, rows)
+				}
+				k.all(ys, w, as)
+				for i := range as {
+					assertMatchesReference(t, w, as[i], ys[i], 0, rows)
+				}
+			}
+			literal := Weight{Name: "literal", Type: typ, Rows: rows, Cols: cols, Data: w.Data}
+			var a Activations
+			a.Prepare(make([]float32, cols))
+			for j := range a.X {
+				a.X[j] = float32(rng.NormFloat64())
+			}
+			k.prepareActs(&a)
+			y := make([]float32, rows)
+			k.rows(y, literal, 5, rows-7, &a)
+			assertMatchesReference(t, literal, &a, y, 5, rows-7)
+		}
+	}
+}
