@@ -347,7 +347,7 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 					// In a browser Go runs on the JS thread: only an idle Go
 					// lets the page's messages (an abort) in. On WebGPU each
 					// step awaits the GPU, which idles; the CPU path does not.
-					time.Sleep(time.Millisecond)
+					yieldToJS()
 					lastYield = time.Now()
 				}
 			case session.Error:
