@@ -13,10 +13,11 @@
 //                     memory and returns their offset (a weight, once)
 //   free(off)         gives an upload's bytes back
 //   matmul(args)      runs one product: args is the address in Go's memory
-//                     of int32s [op, weight offset, row bytes, blocks per
-//                     row, rows, tokens, then per token: its quants' and
-//                     scales' addresses and its results' address]; the
-//                     quants and scales are copied in, the results out
+//                     of int32s [op, weight offset, row bytes, columns,
+//                     rows, tokens, then per token: the address and bytes
+//                     of its activations, of their scales and of their sums
+//                     (0, 0 where the type has none), and its results'
+//                     address]; those three are copied in, the results out
 //
 // so that a product costs one Go↔JS crossing and no allocation. Where the
 // pool cannot run (no cross-origin isolation, so no SharedArrayBuffer; no
@@ -35,8 +36,9 @@ const PAGE = 65536;
 // in and leaves (cpuworker.js).
 const GEN = 0, STOP = 1, BUSY = 2, ACTIVE = 4; // BUSY + slot; ACTIVE: threads in use
 // The job's fields (int32 indexes from job), as kernels.c's job_t.
-const J = { op: 0, w: 1, rowBytes: 2, nb: 3, rows: 4, ntok: 5, x: 6, xstride: 7, d: 8, dstride: 9, y: 10, ystride: 11, chunk: 12, chunks: 13, next: 14, done: 15 };
-const OPS = new Set([1, 2]); // kernels.c's OP_Q8_0, OP_Q4_0
+const J = { op: 0, w: 1, rowBytes: 2, cols: 3, rows: 4, ntok: 5, x: 6, xstride: 7, d: 8, dstride: 9, s: 10, sstride: 11, y: 12, ystride: 13, chunk: 14, chunks: 15, next: 16, done: 17 };
+const OPS = new Set([1, 2, 3, 4, 5, 6]); // kernels.c's OP_*: Q8_0, Q4_0, Q4_K, Q6_K, F16, F32
+const PER_TOKEN = 7; // int32s of each token's arguments
 
 // A first-fit allocator over [start, ∞) in 64-byte units, growing the
 // memory when nothing free fits. Weights are uploaded once and freed with
@@ -137,7 +139,7 @@ async function start({ threads } = {}) {
     exports.wi_init();
     const heap = new Allocator(memory, exports.__heap_base.value);
     const ctl = heap.alloc(64) >> 2;
-    const jobs = [heap.alloc(64) >> 2, heap.alloc(64) >> 2];
+    const jobs = [heap.alloc(128) >> 2, heap.alloc(128) >> 2];
     Atomics.store(new Int32Array(memory.buffer), ctl + ACTIVE, n);
     const workers = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startWorker(module, memory, ctl, jobs, i + 1)));
     return new Pool({ memory, exports, heap, ctl, jobs, workers, threads: n });
@@ -222,18 +224,20 @@ class Pool {
   matmul(goMemory, argsPtr) {
     const goBuf = goMemory.buffer;
     const head = new Int32Array(goBuf, argsPtr, 6);
-    const [op, w, rowBytes, nb, rows, ntok] = head;
-    if (!OPS.has(op) || ntok < 1 || rows < 1) throw new Error(`cpupool: bad product op=${op} rows=${rows} tokens=${ntok}`);
-    const a = new Int32Array(goBuf, argsPtr + 24, 3 * ntok);
-    const cols = 32 * nb;
-    const xs = align(cols), ds = align(4 * nb), ys = align(4 * rows);
-    const x = this.room(ntok * (xs + ds + ys));
-    const d = x + ntok * xs, y = d + ntok * ds;
+    const [op, w, rowBytes, cols, rows, ntok] = head;
+    if (!OPS.has(op) || ntok < 1 || rows < 1 || cols < 1) throw new Error(`cpupool: bad product op=${op} rows=${rows} cols=${cols} tokens=${ntok}`);
+    const a = new Int32Array(goBuf, argsPtr + 24, PER_TOKEN * ntok);
+    // Each token's activations, scales and sums at the same strides.
+    const xs = align(a[1]), ds = align(a[3]), ss = align(a[5]), ys = align(4 * rows);
+    const x = this.room(ntok * (xs + ds + ss + ys));
+    const d = x + ntok * xs, sums = d + ntok * ds, y = sums + ntok * ss;
     const go8 = new Uint8Array(goBuf);
     const u8 = this.u8;
     for (let t = 0; t < ntok; t++) {
-      u8.set(go8.subarray(a[3 * t], a[3 * t] + cols), x + t * xs);
-      u8.set(go8.subarray(a[3 * t + 1], a[3 * t + 1] + 4 * nb), d + t * ds);
+      const k = PER_TOKEN * t;
+      u8.set(go8.subarray(a[k], a[k] + a[k + 1]), x + t * xs);
+      if (a[k + 3]) u8.set(go8.subarray(a[k + 2], a[k + 2] + a[k + 3]), d + t * ds);
+      if (a[k + 5]) u8.set(go8.subarray(a[k + 4], a[k + 4] + a[k + 5]), sums + t * ss);
     }
     // Chunks: a few per thread, so that a thread slowed down by the
     // browser takes fewer; at least 4 rows each.
@@ -243,9 +247,10 @@ class Pool {
     const gen = (Atomics.load(i32, this.ctl + GEN) + 1) | 0;
     const slot = gen & 1, j = this.jobs[slot];
     while (Atomics.load(i32, this.ctl + BUSY + slot) !== 0); // a late worker leaves
-    i32[j + J.op] = op; i32[j + J.w] = w; i32[j + J.rowBytes] = rowBytes; i32[j + J.nb] = nb;
+    i32[j + J.op] = op; i32[j + J.w] = w; i32[j + J.rowBytes] = rowBytes; i32[j + J.cols] = cols;
     i32[j + J.rows] = rows; i32[j + J.ntok] = ntok;
     i32[j + J.x] = x; i32[j + J.xstride] = xs; i32[j + J.d] = d; i32[j + J.dstride] = ds;
+    i32[j + J.s] = sums; i32[j + J.sstride] = ss;
     i32[j + J.y] = y; i32[j + J.ystride] = ys; i32[j + J.chunk] = chunk; i32[j + J.chunks] = chunks;
     Atomics.store(i32, j + J.next, 0);
     Atomics.store(i32, j + J.done, 0);
@@ -255,7 +260,7 @@ class Pool {
     // The workers finish their last chunks: spin (a product's tail is
     // microseconds; Atomics.wait is not allowed on a page's main thread).
     while (Atomics.load(i32, j + J.done) < chunks);
-    for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[3 * t + 2]);
+    for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[PER_TOKEN * t + 6]);
   }
   // stop ends the workers (a test's cleanup; the engine keeps its pool).
   stop() {

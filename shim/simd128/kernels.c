@@ -29,13 +29,15 @@ typedef struct {
   int32_t op;        // OP_*
   int32_t w;         // the weight: rows × row_bytes
   int32_t row_bytes; // one row's bytes
-  int32_t nb;        // 32-element blocks per row
+  int32_t cols;      // elements per row
   int32_t rows;
   int32_t ntok;      // tokens (at least 1)
-  int32_t x;         // token t's int8 quants at x + t·xstride
-  int32_t xstride;
+  int32_t x;         // token t's activations at x + t·xstride: int8 quants (Q8_0 for
+  int32_t xstride;   // Q8_0/Q4_0, Q8_K for the K-quants) or floats (F32, F16)
   int32_t d;         // token t's float scales (one a block) at d + t·dstride
   int32_t dstride;
+  int32_t s;         // token t's int32 sums of 16 quants (Q8_K) at s + t·sstride
+  int32_t sstride;
   int32_t y;         // token t's float results (rows) at y + t·ystride
   int32_t ystride;
   int32_t chunk;     // rows per chunk
@@ -44,7 +46,7 @@ typedef struct {
   int32_t done;      // chunks finished (atomic)
 } job_t;
 
-enum { OP_Q8_0 = 1, OP_Q4_0 = 2 };
+enum { OP_Q8_0 = 1, OP_Q4_0 = 2, OP_Q4_K = 3, OP_Q6_K = 4, OP_F16 = 5, OP_F32 = 6 };
 
 // f16 → f32 for every half, filled once by wi_init: a load per block
 // instead of a dozen integer operations.
@@ -134,7 +136,7 @@ static inline __attribute__((always_inline)) void widen_q4_0(const uint8_t *wb, 
 static inline __attribute__((always_inline)) void rows_nt(const job_t *j, int lo, int hi, int t0,
                                                           const int NT, const int BB,
                                                           const int q4) {
-  const int xs = j->xstride, ds = j->dstride, ys = j->ystride, nb = j->nb;
+  const int xs = j->xstride, ds = j->dstride, ys = j->ystride, nb = j->cols / 32;
   const int8_t *x0 = (const int8_t *)(uintptr_t)(j->x + t0 * xs);
   const float *d0 = (const float *)(uintptr_t)(j->d + t0 * ds);
   uint8_t *y0 = (uint8_t *)(uintptr_t)(j->y + t0 * ys);
@@ -180,10 +182,227 @@ static void q4_0_rows(const job_t *j, int lo, int hi, int t0, int nt) {
   }
 }
 
+// ---- K-quants (llama.cpp's layouts, as wasm/cpu's unpackK reads them),
+// against Q8_K activations: 256 int8 quants, a float scale and sixteen
+// sums of 16 quants per block. The integer sums are exact and the float
+// expression per block is the Go reference's (dotK), so the results equal
+// it bit for bit; only several tokens share a weight block's unpacking.
+
+// dot16 is Σ w·x over 16 int8 pairs, as four i32 lanes.
+static inline v128_t dot16(v128_t w, const int8_t *x) {
+  v128_t xv = wasm_v128_load(x);
+  return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_low_i8x16(xv)),
+                        wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_i16x8_extend_high_i8x16(xv)));
+}
+
+static inline int32_t hsum_i32(v128_t v) {
+  return (wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1)) +
+         (wasm_i32x4_extract_lane(v, 2) + wasm_i32x4_extract_lane(v, 3));
+}
+
+#define TOKEN_PTRS(T)                                                           \
+  const int8_t *xq##T = (const int8_t *)(uintptr_t)(j->x + (t0 + T) * j->xstride); \
+  const float *dk##T = (const float *)(uintptr_t)(j->d + (t0 + T) * j->dstride);   \
+  const int32_t *bs##T = (const int32_t *)(uintptr_t)(j->s + (t0 + T) * j->sstride); \
+  float *y##T = (float *)(uintptr_t)(j->y + (t0 + T) * j->ystride);
+
+// q4_k_rows_nt: each block's 8 six-bit scales and mins, then per 64
+// elements the nibbles, low ones for the first 32 and high for the rest.
+static inline __attribute__((always_inline)) void q4_k_rows_nt(const job_t *j, int lo, int hi, int t0,
+                                                               const int NT) {
+  TOKEN_PTRS(0) TOKEN_PTRS(1) TOKEN_PTRS(2) TOKEN_PTRS(3)
+  const int nb = j->cols / 256;
+  const v128_t m4 = wasm_i8x16_splat(0x0f);
+  for (int r = lo; r < hi; r++) {
+    const uint8_t *blk = (const uint8_t *)(uintptr_t)j->w + r * j->row_bytes;
+    float acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    for (int b = 0; b < nb; b++, blk += 144) {
+      const float d = f16_table[load16(blk)], dmin = f16_table[load16(blk + 2)];
+      const uint8_t *q = blk + 4;
+      int32_t sc[8], mn[8]; // unrolled below, so they stay in locals
+#pragma clang loop unroll(full)
+      for (int k = 0; k < 4; k++) {
+        sc[k] = q[k] & 63;
+        mn[k] = q[k + 4] & 63;
+        sc[k + 4] = (q[k + 8] & 0xf) | ((q[k] >> 6) << 4);
+        mn[k + 4] = (q[k + 8] >> 4) | ((q[k + 4] >> 6) << 4);
+      }
+      v128_t i0 = wasm_i32x4_splat(0), i1 = i0, i2 = i0, i3 = i0;
+#pragma clang loop unroll(full)
+      for (int c = 0; c < 4; c++) {
+        v128_t a = wasm_v128_load(blk + 16 + 32 * c), e = wasm_v128_load(blk + 32 + 32 * c);
+        v128_t l0 = wasm_v128_and(a, m4), l1 = wasm_v128_and(e, m4);
+        v128_t h0 = wasm_u8x16_shr(a, 4), h1 = wasm_u8x16_shr(e, 4);
+        v128_t s_lo = wasm_i32x4_splat(sc[2 * c]), s_hi = wasm_i32x4_splat(sc[2 * c + 1]);
+        const int off = 256 * b + 64 * c;
+#define K4_TOKEN(T)                                                                          \
+  i##T = wasm_i32x4_add(i##T, wasm_i32x4_add(                                                \
+      wasm_i32x4_mul(wasm_i32x4_add(dot16(l0, xq##T + off), dot16(l1, xq##T + off + 16)), s_lo), \
+      wasm_i32x4_mul(wasm_i32x4_add(dot16(h0, xq##T + off + 32), dot16(h1, xq##T + off + 48)), s_hi)));
+        K4_TOKEN(0)
+        if (NT > 1) K4_TOKEN(1)
+        if (NT > 2) K4_TOKEN(2)
+        if (NT > 3) K4_TOKEN(3)
+#undef K4_TOKEN
+      }
+#define K4_SUM(T)                                                                  \
+  {                                                                                \
+    const int32_t *bsb = bs##T + 16 * b;                                           \
+    int32_t msum = 0;                                                              \
+    _Pragma("clang loop unroll(full)")                                             \
+    for (int k = 0; k < 8; k++) msum += mn[k] * (bsb[2 * k] + bsb[2 * k + 1]);     \
+    const float da = dk##T[b];                                                     \
+    acc##T += d * da * (float)hsum_i32(i##T) - dmin * da * (float)msum;            \
+  }
+      K4_SUM(0)
+      if (NT > 1) K4_SUM(1)
+      if (NT > 2) K4_SUM(2)
+      if (NT > 3) K4_SUM(3)
+#undef K4_SUM
+    }
+    y0[r] = acc0;
+    if (NT > 1) y1[r] = acc1;
+    if (NT > 2) y2[r] = acc2;
+    if (NT > 3) y3[r] = acc3;
+  }
+}
+
+// q6_k_rows_nt: per half block, 64 bytes of low nibbles and 32 of two-bit
+// high parts make 128 six-bit values, minus 32, with an int8 scale per 16.
+static inline __attribute__((always_inline)) void q6_k_rows_nt(const job_t *j, int lo, int hi, int t0,
+                                                               const int NT) {
+  TOKEN_PTRS(0) TOKEN_PTRS(1) TOKEN_PTRS(2) TOKEN_PTRS(3)
+  (void)bs0; (void)bs1; (void)bs2; (void)bs3;
+  const int nb = j->cols / 256;
+  const v128_t m4 = wasm_i8x16_splat(0x0f), m2 = wasm_i8x16_splat(3), k32 = wasm_i8x16_splat(32);
+  for (int r = lo; r < hi; r++) {
+    const uint8_t *blk = (const uint8_t *)(uintptr_t)j->w + r * j->row_bytes;
+    float acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    for (int b = 0; b < nb; b++, blk += 210) {
+      const int8_t *sc = (const int8_t *)(blk + 192);
+      const float d = f16_table[load16(blk + 208)];
+      v128_t i0 = wasm_i32x4_splat(0), i1 = i0, i2 = i0, i3 = i0;
+      for (int half = 0; half < 2; half++) {
+        const uint8_t *l4 = blk + 64 * half, *h2 = blk + 128 + 32 * half;
+        for (int l0 = 0; l0 < 32; l0 += 16) {
+          v128_t a = wasm_v128_load(l4 + l0), c = wasm_v128_load(l4 + 32 + l0), h = wasm_v128_load(h2 + l0);
+          v128_t q0 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(a, m4), wasm_i8x16_shl(wasm_v128_and(h, m2), 4)), k32);
+          v128_t q1 = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(c, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2), m2), 4)), k32);
+          v128_t q2 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(a, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 4), m2), 4)), k32);
+          v128_t q3 = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(c, 4), wasm_i8x16_shl(wasm_u8x16_shr(h, 6), 4)), k32);
+          const int e = 128 * half + l0, s0 = 8 * half + l0 / 16;
+          v128_t c0 = wasm_i32x4_splat(sc[s0]), c1 = wasm_i32x4_splat(sc[s0 + 2]);
+          v128_t c2 = wasm_i32x4_splat(sc[s0 + 4]), c3 = wasm_i32x4_splat(sc[s0 + 6]);
+#define K6_TOKEN(T)                                                                        \
+  {                                                                                        \
+    const int8_t *x = xq##T + 256 * b + e;                                                 \
+    i##T = wasm_i32x4_add(i##T, wasm_i32x4_add(wasm_i32x4_add(wasm_i32x4_mul(dot16(q0, x), c0),      \
+                                                              wasm_i32x4_mul(dot16(q1, x + 32), c1)), \
+                                               wasm_i32x4_add(wasm_i32x4_mul(dot16(q2, x + 64), c2),  \
+                                                              wasm_i32x4_mul(dot16(q3, x + 96), c3)))); \
+  }
+          K6_TOKEN(0)
+          if (NT > 1) K6_TOKEN(1)
+          if (NT > 2) K6_TOKEN(2)
+          if (NT > 3) K6_TOKEN(3)
+#undef K6_TOKEN
+        }
+      }
+      acc0 += d * dk0[b] * (float)hsum_i32(i0);
+      if (NT > 1) acc1 += d * dk1[b] * (float)hsum_i32(i1);
+      if (NT > 2) acc2 += d * dk2[b] * (float)hsum_i32(i2);
+      if (NT > 3) acc3 += d * dk3[b] * (float)hsum_i32(i3);
+    }
+    y0[r] = acc0;
+    if (NT > 1) y1[r] = acc1;
+    if (NT > 2) y2[r] = acc2;
+    if (NT > 3) y3[r] = acc3;
+  }
+}
+
+// ---- Float weights against float activations (F16 weights: the
+// activations f16-rounded, as the Go reference's dotHalf takes them).
+// Four lanes by element index mod 4, summed (0+1)+(2+3): for F32 the Go
+// reference's own order (dotF32), bit for bit.
+
+// f16x4 converts four halves (in the low 16 bits of each lane) to floats:
+// the magnitude shifted into place and scaled by 2^112 (exact for normal
+// and subnormal halves), infinities and NaNs given the full exponent.
+static inline v128_t f16x4(v128_t h) {
+  v128_t mag = wasm_v128_and(h, wasm_i32x4_splat(0x7fff));
+  v128_t f = wasm_f32x4_mul(wasm_i32x4_shl(mag, 13), wasm_f32x4_splat(0x1p112f));
+  v128_t special = wasm_i32x4_ge(mag, wasm_i32x4_splat(0x7c00));
+  f = wasm_v128_bitselect(wasm_v128_or(wasm_i32x4_shl(mag, 13), wasm_i32x4_splat(0x70000000)), f, special);
+  // 0x7c00 << 13 | 0x70000000 = 0x7f800000: inf (NaN keeps its mantissa)
+  return wasm_v128_or(f, wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16));
+}
+
+static inline __attribute__((always_inline)) void float_rows_nt(const job_t *j, int lo, int hi, int t0,
+                                                                const int NT, const int half) {
+  TOKEN_PTRS(0) TOKEN_PTRS(1) TOKEN_PTRS(2) TOKEN_PTRS(3)
+  (void)dk0; (void)dk1; (void)dk2; (void)dk3; (void)bs0; (void)bs1; (void)bs2; (void)bs3;
+  const float *x0 = (const float *)xq0, *x1 = (const float *)xq1, *x2 = (const float *)xq2, *x3 = (const float *)xq3;
+  const int n = j->cols, n4 = n & ~3;
+  for (int r = lo; r < hi; r++) {
+    const uint8_t *row = (const uint8_t *)(uintptr_t)j->w + r * j->row_bytes;
+    v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < n4; i += 4) {
+      v128_t w = half ? f16x4(wasm_u32x4_load16x4(row + 2 * i)) : wasm_v128_load(row + 4 * i);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(w, wasm_v128_load(x0 + i)));
+      if (NT > 1) a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(w, wasm_v128_load(x1 + i)));
+      if (NT > 2) a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(w, wasm_v128_load(x2 + i)));
+      if (NT > 3) a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(w, wasm_v128_load(x3 + i)));
+    }
+    float s0 = wasm_f32x4_extract_lane(a0, 0), s1 = 0, s2 = 0, s3 = 0;
+    if (NT > 1) s1 = wasm_f32x4_extract_lane(a1, 0);
+    if (NT > 2) s2 = wasm_f32x4_extract_lane(a2, 0);
+    if (NT > 3) s3 = wasm_f32x4_extract_lane(a3, 0);
+    for (int i = n4; i < n; i++) { // a tail goes into lane 0, as in dotF32
+      float w = half ? f16_table[load16(row + 2 * i)] : ((const float *)row)[i];
+      s0 += w * x0[i];
+      if (NT > 1) s1 += w * x1[i];
+      if (NT > 2) s2 += w * x2[i];
+      if (NT > 3) s3 += w * x3[i];
+    }
+#define F_SUM(T, S) ((S + wasm_f32x4_extract_lane(a##T, 1)) + (wasm_f32x4_extract_lane(a##T, 2) + wasm_f32x4_extract_lane(a##T, 3)))
+    y0[r] = F_SUM(0, s0);
+    if (NT > 1) y1[r] = F_SUM(1, s1);
+    if (NT > 2) y2[r] = F_SUM(2, s2);
+    if (NT > 3) y3[r] = F_SUM(3, s3);
+#undef F_SUM
+  }
+}
+
+#define DISPATCH_NT(NAME, CALL)                                      \
+  static void NAME(const job_t *j, int lo, int hi, int t0, int nt) { \
+    switch (nt) {                                                    \
+    case 4: CALL(4); break;                                          \
+    case 3: CALL(3); break;                                          \
+    case 2: CALL(2); break;                                          \
+    default: CALL(1); break;                                         \
+    }                                                                \
+  }
+#define CALL_Q4K(N) q4_k_rows_nt(j, lo, hi, t0, N)
+#define CALL_Q6K(N) q6_k_rows_nt(j, lo, hi, t0, N)
+#define CALL_F16(N) float_rows_nt(j, lo, hi, t0, N, 1)
+#define CALL_F32(N) float_rows_nt(j, lo, hi, t0, N, 0)
+DISPATCH_NT(q4_k_rows, CALL_Q4K)
+DISPATCH_NT(q6_k_rows, CALL_Q6K)
+DISPATCH_NT(f16_rows, CALL_F16)
+DISPATCH_NT(f32_rows, CALL_F32)
+
 // run_rows computes rows [lo, hi) for every token of the job, four at a
 // time (each weight block read once for four), then the rest.
 static void run_rows(const job_t *j, int lo, int hi) {
-  void (*kernel)(const job_t *, int, int, int, int) = j->op == OP_Q4_0 ? q4_0_rows : q8_0_rows;
+  void (*kernel)(const job_t *, int, int, int, int);
+  switch (j->op) {
+  case OP_Q4_0: kernel = q4_0_rows; break;
+  case OP_Q4_K: kernel = q4_k_rows; break;
+  case OP_Q6_K: kernel = q6_k_rows; break;
+  case OP_F16: kernel = f16_rows; break;
+  case OP_F32: kernel = f32_rows; break;
+  default: kernel = q8_0_rows; break;
+  }
   for (int t = 0; t < j->ntok; t += 4) kernel(j, lo, hi, t, j->ntok - t < 4 ? j->ntok - t : 4);
 }
 

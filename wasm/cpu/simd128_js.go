@@ -25,8 +25,9 @@ import (
 // poolISA is the kernels' name in Kernels() and the bench's testbed.
 const poolISA = "wasm-simd128"
 
-// poolOps are kernels.c's OP_* for the types it has.
-var poolOps = map[gguf.Type]int32{gguf.TypeQ8_0: 1, gguf.TypeQ4_0: 2}
+// poolOps are kernels.c's OP_* for the types it has: every type the GPU
+// path runs.
+var poolOps = map[gguf.Type]int32{gguf.TypeQ8_0: 1, gguf.TypeQ4_0: 2, gguf.TypeQ4_K: 3, gguf.TypeQ6_K: 4, gguf.TypeF16: 5, gguf.TypeF32: 6}
 
 // poolMaxTokens bounds the tokens of one call, and so the pool's scratch
 // (a prefill of 512 tokens goes in pieces).
@@ -139,8 +140,7 @@ func poolAll(ys [][]float32, w Weight, as []*Activations) {
 // pool: one crossing into JS, which copies each token's quants and scales
 // in and its results out (cpupool.js's matmul).
 func poolProduct(ys [][]float32, w Weight, lo, hi int, as []*Activations) {
-	nb := w.Cols / 32
-	if nb == 0 {
+	if w.Cols == 0 {
 		for _, y := range ys {
 			clear(y[lo:hi])
 		}
@@ -155,11 +155,11 @@ func poolProduct(ys [][]float32, w Weight, lo, hi int, as []*Activations) {
 	}
 	rb := w.RowBytes()
 	args := poolArgs[:0]
-	args = append(args, poolOps[w.Type], int32(off+lo*rb), int32(rb), int32(nb), int32(hi-lo), int32(len(as)))
+	args = append(args, poolOps[w.Type], int32(off+lo*rb), int32(rb), int32(w.Cols), int32(hi-lo), int32(len(as)))
 	for t, a := range as {
+		x, d, s := poolForms(w.Type, w.Cols, a)
 		y := ys[t][lo:hi]
-		_, _ = a.q8[32*nb-1], a.d8[nb-1]
-		args = append(args, goAddr(unsafe.Pointer(&a.q8[0])), goAddr(unsafe.Pointer(&a.d8[0])), goAddr(unsafe.Pointer(&y[0])))
+		args = append(args, x.addr, x.bytes, d.addr, d.bytes, s.addr, s.bytes, goAddr(unsafe.Pointer(&y[0])))
 	}
 	poolArgs = args
 	poolMatmul.Invoke(goAddr(unsafe.Pointer(&args[0])))
@@ -167,6 +167,34 @@ func poolProduct(ys [][]float32, w Weight, lo, hi int, as []*Activations) {
 	runtime.KeepAlive(as)
 	if temp {
 		poolFree(off)
+	}
+}
+
+// region is a slice's address and bytes in Go's memory, as cpupool.js's
+// matmul takes them (0, 0: none).
+type region struct{ addr, bytes int32 }
+
+func regionOf[T int8 | int32 | float32](s []T, n int) region {
+	if n == 0 {
+		return region{}
+	}
+	_ = s[n-1]
+	var zero T
+	return region{goAddr(unsafe.Pointer(&s[0])), int32(n * int(unsafe.Sizeof(zero)))}
+}
+
+// poolForms are the activation forms the kernels of type t read for a
+// row of cols: the quants or floats, the per-block scales, the Q8_K sums.
+func poolForms(t gguf.Type, cols int, a *Activations) (x, d, s region) {
+	switch t {
+	case gguf.TypeQ8_0, gguf.TypeQ4_0:
+		return regionOf(a.q8, cols), regionOf(a.d8, cols/32), region{}
+	case gguf.TypeQ4_K, gguf.TypeQ6_K:
+		return regionOf(a.qk, cols), regionOf(a.dk, cols/256), regionOf(a.bsum, cols/16)
+	case gguf.TypeF16:
+		return regionOf(a.h, cols), region{}, region{}
+	default: // F32
+		return regionOf(a.X, cols), region{}, region{}
 	}
 }
 

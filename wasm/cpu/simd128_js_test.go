@@ -39,19 +39,31 @@ func TestPoolRunsWhereIsolated(t *testing.T) {
 	assert.Equal(t, len(poolOps), n, "a pool kernel for each of its types")
 }
 
-// TestPoolProductsAgainstReference runs the pool's products on shapes a
-// model has (576 and 1536 columns, a row count that is not a multiple of
-// the chunks), through MatVec and MatMul for 1 to 70 tokens (past one
-// call's poolMaxTokens), against the reference; and on a Weight literal,
-// whose bytes are copied for the call only.
+// TestPoolProductsAgainstReference runs the pool's products for every
+// type it has on shapes a model has (576 to 1536 columns; row counts that
+// are not multiples of the chunks; for the float types a row that is not
+// a multiple of four), for 1, 3 and 70 tokens at once (past one call's
+// poolMaxTokens), against the reference, and for the types whose sums
+// kernels.c takes in the Go kernel's order, equal to it bit for bit; and
+// on a Weight literal, whose bytes are copied for the call only.
 func TestPoolProductsAgainstReference(t *testing.T) {
+	// Where kernels.c sums in the Go kernel's order: the K-quants (exact
+	// integer sums, the same float expression per block) and F32 (four
+	// lanes by index mod 4).
+	bitExact := map[gguf.Type]bool{gguf.TypeQ4_K: true, gguf.TypeQ6_K: true, gguf.TypeF32: true}
 	if thePoolJS.IsUndefined() {
 		t.Skip("no CPU pool here: ", poolWhy)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0} {
+	for typ := range poolOps {
 		k := vectorKernel{typ: typ, isa: poolISA, rows: poolRows, all: poolAll}
-		for _, shape := range [][2]int{{203, 576}, {61, 1536}} {
+		shapes := [][2]int{{203, 576}, {61, 1536}, {37, 84}} // 84: a float row's tail
+		if typ.BlockSize() == 256 {
+			shapes = [][2]int{{203, 768}, {61, 1536}}
+		} else if typ.BlockSize() == 32 {
+			shapes = shapes[:2]
+		}
+		for _, shape := range shapes {
 			rows, cols := shape[0], shape[1]
 			w := randomWeight(t, rng, typ, rows, cols)
 			for _, n := range []int{1, 3, 70} {
@@ -70,6 +82,11 @@ func TestPoolProductsAgainstReference(t *testing.T) {
 				k.all(ys, w, as)
 				for i := range as {
 					assertMatchesReference(t, w, as[i], ys[i], 0, rows)
+					if bitExact[typ] {
+						want := make([]float32, rows)
+						portableRows(want, w, 0, rows, as[i])
+						require.Equal(t, want, ys[i], "%s: the Go kernel's results, bit for bit", typ)
+					}
 				}
 			}
 			literal := Weight{Name: "literal", Type: typ, Rows: rows, Cols: cols, Data: w.Data}
