@@ -17,8 +17,9 @@ import (
 // their peers side by side, same models, prompt and threads.
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("bench", stderr)
-	engines := fl.String("engines", "native,streams,serve,llama.cpp,webgpu,cpu-wasm,wllama", "what to measure: native (our CPU engine), streams (1, 2, 4 and 8 concurrent streams through the scheduler, natively, on the first model), serve (as many clients of webinfer serve, each on its own /v1/stream socket, on the first model) and the peer llama.cpp; in headless Chromium, on the first model only: webgpu and cpu-wasm (our page) and the peer wllama")
+	engines := fl.String("engines", "native,streams,serve,llama.cpp,webgpu,cpu-wasm,wllama", "what to measure: native (our CPU engine), streams (1, 2, 4 and 8 concurrent streams through the scheduler, natively, on the first model), serve (as many clients of webinfer serve, each on its own /v1/stream socket, on the first model) and the peer llama.cpp; in headless browsers (--browsers), on the first model only: webgpu and cpu-wasm (our page) and the peer wllama")
 	browserSamples := fl.Int("browser-samples", 3, "timed runs per measure of the in-browser engines")
+	browsers := fl.String("browsers", "chromium,firefox", "where the in-browser engines run (webgpu in chromium only)")
 	modelPath := fl.String("model", "", "GGUF model (default: synthetic SmolLM2-135M-shaped models, see --types)")
 	types := fl.String("types", "Q8_0,Q4_0", "with no --model: tensor types of the synthetic models")
 	preset := fl.String("preset", "smol135", "with no --model: synthetic model shape")
@@ -51,7 +52,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, e := range strings.Split(*engines, ",") {
 		want[strings.TrimSpace(e)] = true
 	}
-	out, err := bench.Run(ctx, bench.Config{Engines: want, Models: models, Samples: *samples, BrowserSamples: *browserSamples,
+	var bs []string
+	for _, b := range strings.Split(*browsers, ",") {
+		switch b = strings.TrimSpace(b); b {
+		case "chromium", "firefox":
+			bs = append(bs, b)
+		case "":
+		default:
+			return fmt.Errorf("--browsers: %q: want chromium or firefox", b)
+		}
+	}
+	out, err := bench.Run(ctx, bench.Config{Engines: want, Models: models, Samples: *samples, BrowserSamples: *browserSamples, Browsers: bs,
 		Tokens: *n, Threads: *threads, Log: stderr})
 	if err != nil {
 		return err

@@ -39,7 +39,10 @@ type Config struct {
 	// first model) and the peer "llama.cpp"; in
 	// headless Chromium, on the first model only, "webgpu" and
 	// "cpu-wasm" (our page) and the peer "wllama".
-	Engines        map[string]bool
+	Engines map[string]bool
+	// Browsers are where the in-browser engines run: "chromium",
+	// "firefox" (WebGPU in Chromium only); none given: both.
+	Browsers       []string
 	Models         []string // GGUF files
 	Samples        int      // timed runs per measure (after one warm-up)
 	BrowserSamples int      // timed runs per measure of the in-browser engines
@@ -100,7 +103,11 @@ func Run(ctx context.Context, cfg Config) (report.Bench, error) {
 			out.Peers = append(out.Peers, rs...)
 		}
 		if i == 0 && (want["webgpu"] || want["cpu-wasm"] || want["wllama"]) {
-			rs, ps, err := benchBrowser(ctx, want, path, bm, cfg.BrowserSamples, cfg.Tokens, cfg.Threads, stderr)
+			browsers := cfg.Browsers
+			if len(browsers) == 0 {
+				browsers = []string{"chromium", "firefox"}
+			}
+			rs, ps, err := benchBrowser(ctx, want, browsers, path, bm, cfg.BrowserSamples, cfg.Tokens, cfg.Threads, stderr)
 			if err != nil {
 				return out, err
 			}

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/webinfer/webinfer/internal/headless"
@@ -21,7 +23,7 @@ import (
 )
 
 // The in-browser engines of `webinfer bench`, measured in headless
-// Chromium on one model and prompt: our page generating on WebGPU
+// Chromium and Firefox on one model and prompt: our page generating on WebGPU
 // (&backend=webgpu), our page on the CPU-WASM path (&backend=cpu), and
 // the peer wllama (llama.cpp in WASM, tests/bench/wllama.html).
 //
@@ -87,19 +89,21 @@ func (b *browserBench) Close() { b.srv.Close() }
 
 // run opens path in a fresh headless Chromium and returns what the page
 // POSTs to /bench/report, trying once more after a timeout.
-func (b *browserBench) run(ctx context.Context, path string) ([]byte, error) {
+func (b *browserBench) run(ctx context.Context, browser, path string) ([]byte, error) {
 	var err error
 	for try := 0; try < 2; try++ {
 		var body []byte
-		if body, err = b.runOnce(ctx, path); err == nil {
+		if body, err = b.runOnce(ctx, browser, path); err == nil {
 			return body, nil
 		}
 	}
 	return nil, err
 }
 
-func (b *browserBench) runOnce(ctx context.Context, path string) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "webinfer-bench-chromium-")
+// runOnce opens path in browser ("chromium" or "firefox") with a fresh
+// profile and returns the first report posted.
+func (b *browserBench) runOnce(ctx context.Context, browser, path string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "webinfer-bench-"+browser+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -107,25 +111,34 @@ func (b *browserBench) runOnce(ctx context.Context, path string) ([]byte, error)
 	for len(b.reports) > 0 { // a late report of an earlier, timed-out run
 		<-b.reports
 	}
-	cmd := headless.Chromium(dir, b.base+path)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("chromium: %w (make setup installs it)", err)
+	var cmd *exec.Cmd
+	if browser == "firefox" {
+		if cmd, err = headless.Firefox(dir, b.base+path); err != nil {
+			return nil, err
+		}
+	} else {
+		cmd = headless.Chromium(dir, b.base+path)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to end the whole tree
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w (make setup installs it)", browser, err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
 	select {
 	case body := <-b.reports:
 		return body, nil
 	case <-time.After(browserTimeout):
-		return nil, fmt.Errorf("chromium: no report from %s in %v", path, browserTimeout)
+		return nil, fmt.Errorf("%s: no report from %s in %v", browser, path, browserTimeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
 // benchBrowser measures the in-browser engines named in want ("webgpu",
-// "cpu-wasm", "wllama") on modelPath: our engines as results, wllama as a
-// peer.
-func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, bm report.BenchModel, samples, n, threads int, stderr io.Writer) (results, peers []report.BenchResult, err error) {
+// "cpu-wasm", "wllama") on modelPath in each of browsers ("chromium",
+// "firefox"; WebGPU in Chromium only): our engines as results, wllama as
+// a peer.
+func benchBrowser(ctx context.Context, want map[string]bool, browsers []string, modelPath string, bm report.BenchModel, samples, n, threads int, stderr io.Writer) (results, peers []report.BenchResult, err error) {
 	root, err := synth.RepoRoot()
 	if err != nil {
 		return nil, nil, err
@@ -140,8 +153,21 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 		r.Summarize()
 		return r
 	}
+	for _, browser := range browsers {
+		rs, ps, err := benchOneBrowser(ctx, b, browser, want, bm, samples, n, threads, stderr, mk)
+		if err != nil {
+			return nil, nil, err
+		}
+		results, peers = append(results, rs...), append(peers, ps...)
+	}
+	return results, peers, nil
+}
+
+// benchOneBrowser is benchBrowser in one browser.
+func benchOneBrowser(ctx context.Context, b *browserBench, browser string, want map[string]bool, bm report.BenchModel, samples, n, threads int, stderr io.Writer,
+	mk func(tb report.Testbed, backend, c, measure string, s []float64) report.BenchResult) (results, peers []report.BenchResult, err error) {
 	for _, path := range []struct{ engine, backend string }{{"webgpu", "webgpu"}, {"cpu-wasm", "cpu"}} {
-		if !want[path.engine] {
+		if !want[path.engine] || (path.engine == "webgpu" && browser != "chromium") {
 			continue
 		}
 		q := url.Values{"autorun": {"1"}, "backend": {path.backend}, "model": {"/bench/model.gguf"}, "prompt": {Prompt},
@@ -149,17 +175,17 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 		var prefill, decode []float64
 		var tb report.Testbed
 		for i := 0; i < samples; i++ {
-			fmt.Fprintf(stderr, "webinfer: bench: chromium %s on %s, run %d of %d\n", path.engine, bm.Name, i+1, samples)
-			body, err := b.run(ctx, "/?"+q.Encode())
+			fmt.Fprintf(stderr, "webinfer: bench: %s %s on %s, run %d of %d\n", browser, path.engine, bm.Name, i+1, samples)
+			body, err := b.run(ctx, browser, "/?"+q.Encode())
 			if err != nil {
 				return nil, nil, err
 			}
 			var rep report.Report
 			if err := json.Unmarshal(body, &rep); err != nil {
-				return nil, nil, fmt.Errorf("chromium %s: report: %w", path.engine, err)
+				return nil, nil, fmt.Errorf("%s %s: report: %w", browser, path.engine, err)
 			}
 			if len(rep.Errors) > 0 || rep.Backend != path.backend {
-				return nil, nil, fmt.Errorf("chromium %s: ran on %q with errors %q", path.engine, rep.Backend, rep.Errors)
+				return nil, nil, fmt.Errorf("%s %s: ran on %q with errors %q", browser, path.engine, rep.Backend, rep.Errors)
 			}
 			prefill = append(prefill, rep.Metrics.PrefillTokS)
 			decode = append(decode, rep.Metrics.DecodeTokS)
@@ -178,7 +204,7 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 		results = append(results, mk(tb, backend, "prefill", "prefill_tok_s", prefill), mk(tb, backend, "decode", "decode_tok_s", decode))
 	}
 	if want["wllama"] {
-		fmt.Fprintf(stderr, "webinfer: bench: chromium wllama on %s\n", bm.Name)
+		fmt.Fprintf(stderr, "webinfer: bench: %s wllama on %s\n", browser, bm.Name)
 		var r struct {
 			Version     string    `json:"version"`
 			Threads     int       `json:"threads"`
@@ -195,7 +221,7 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 			k := min(2, samples-len(decode))
 			q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {Prompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(k)},
 				"threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
-			body, err := b.run(ctx, "/bench/wllama.html?"+q.Encode())
+			body, err := b.run(ctx, browser, "/bench/wllama.html?"+q.Encode())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -209,7 +235,7 @@ func benchBrowser(ctx context.Context, want map[string]bool, modelPath string, b
 			prefill, decode = append(prefill, r.Prefill...), append(decode, r.Decode...)
 		}
 		r.Prefill, r.Decode = prefill, decode
-		tb := report.Testbed{Engine: "chromium", EngineVersion: "wllama " + r.Version, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: r.Threads, SIMD: "wasm-simd128"}
+		tb := report.Testbed{Engine: browser, EngineVersion: "wllama " + r.Version, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: r.Threads, SIMD: "wasm-simd128"}
 		peers = append(peers, mk(tb, "wllama", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "wllama", "decode", "decode_tok_s", r.Decode))
 	}
 	return results, peers, nil

@@ -233,22 +233,10 @@ func startChromium(t testing.TB, url string) *exec.Cmd {
 	return headless.Chromium(t.TempDir(), url)
 }
 
-// firefoxPrefs turn WebGPU on (lavapipe) and quiet first-run chores.
-const firefoxPrefs = `user_pref("dom.webgpu.enabled", true);
-user_pref("gfx.webgpu.ignore-blocklist", true);
-user_pref("browser.shell.checkDefaultBrowser", false);
-user_pref("browser.startup.homepage_override.mstone", "ignore");
-user_pref("datareporting.policy.dataSubmissionEnabled", false);
-user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
-user_pref("app.update.enabled", false);
-user_pref("network.captive-portal-service.enabled", false);
-user_pref("browser.safebrowsing.update.enabled", false);
-`
-
 func startFirefox(t testing.TB, url string) *exec.Cmd {
-	profile := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(profile, "user.js"), []byte(firefoxPrefs), 0o644))
-	return exec.Command("firefox-esr", "--headless", "--no-remote", "--profile", profile, url)
+	cmd, err := headless.Firefox(t.TempDir(), url)
+	require.NoError(t, err)
+	return cmd
 }
 
 const miniBrowser = "/usr/lib/x86_64-linux-gnu/webkitgtk-6.0/MiniBrowser"

@@ -55,7 +55,7 @@ func init() {
 	}
 	thePoolJS = p
 	poolMatmul = p.Get("matmul").Call("bind", p)
-	for t := range poolOps {
+	for _, t := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeF16, gguf.TypeF32} { // poolOps' types, in order
 		vectorKernels = append(vectorKernels, vectorKernel{typ: t, isa: poolISA, rows: poolRows, all: poolAll})
 	}
 }
