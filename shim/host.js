@@ -97,7 +97,7 @@ async function instantiate(url, imports) {
 
 // withMemory adds stats.wasmHeapBytes to a message that carries stats.
 function withMemory(msg, memory) {
-  if (!msg.startsWith('{"ev":"stats"') && !msg.startsWith('{"ev":"telemetry"') && !msg.startsWith('{"ev":"ready"')) return msg;
+  if (!/^\{"ev":"(stats|telemetry|ready|done|fallback)"/.test(msg)) return msg;
   const o = JSON.parse(msg);
   if (o.stats) o.stats.wasmHeapBytes = memory.buffer.byteLength;
   return JSON.stringify(o);

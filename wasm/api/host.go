@@ -358,7 +358,7 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 				h.mu.Lock()
 				h.chosen.Backend, h.chosen.Precision, h.chosen.Why = e.To, "f32", e.Why
 				h.mu.Unlock()
-				h.post(Out{Ev: EvFallback, From: e.From, To: e.To, Text: e.Why})
+				h.post(Out{Ev: EvFallback, From: e.From, To: e.To, Text: e.Why, Stats: h.stats()})
 			}
 		})
 		h.mu.Lock()
@@ -373,7 +373,10 @@ func (h *Host) run(id int, req engine.Request, onToken func(engine.Token), onEnd
 			if onEnd != nil {
 				onEnd(res)
 			}
-			h.post(Out{Ev: EvDone, ID: id, Result: resultOf(res)})
+			// The stats at the end, so that the page's stats() after a
+			// request says where it ended (a fallback within it, say),
+			// not what the last telemetry said.
+			h.post(Out{Ev: EvDone, ID: id, Result: resultOf(res), Stats: h.stats()})
 		case session.CodeOf(err) == session.CodeAborted || errors.Is(err, context.Canceled):
 			h.fail(id, session.CodeAborted, true, "aborted")
 		case genErr != nil:
