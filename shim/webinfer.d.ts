@@ -198,6 +198,12 @@ export interface Stats {
     chunk: number;
     decisions: { step: number; latencyMs: number; batch: number; chunk: number; occupied: number; why: string }[];
   };
+  /**
+   * The CPU path, when it is the backend: its thread pool's threads (0: none
+   * started, and why says why: a page without cross-origin isolation, no WASM
+   * SIMD) and each weight type's kernel ("Q8_0:wasm-simd128 ...").
+   */
+  cpu?: { threads: number; kernels: string; why?: string };
   gpuBytes: number;
   wasmHeapBytes: number;
   /**

@@ -61,6 +61,9 @@ func newBrowserBench(root, modelPath string) (*browserBench, error) {
 	mux.Handle("GET /bench/wllama.html", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, filepath.Join(root, "tests", "bench", "wllama.html"))
 	})))
+	mux.Handle("GET /bench/webinfer.html", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(root, "tests", "bench", "webinfer.html"))
+	})))
 	mux.Handle("GET /bench/wllama/", isolated(http.StripPrefix("/bench/wllama/", http.FileServer(http.Dir(filepath.Join(root, "node_modules", "@wllama", "wllama"))))))
 	mux.Handle("POST /bench/report", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
@@ -200,8 +203,38 @@ func benchOneBrowser(ctx context.Context, b *browserBench, browser string, want 
 				}
 			}
 		}
-		backend := map[string]string{"webgpu": "webgpu", "cpu": "cpu-wasm"}[path.backend]
+		// The page on the CPU path is "cpu-wasm-page": one cold
+		// generation per page load (the kernels' first runs, the weights'
+		// copy into the pool in its prefill); "cpu-wasm" is the JS API
+		// measured warm, as wllama is, below.
+		backend := map[string]string{"webgpu": "webgpu", "cpu": "cpu-wasm-page"}[path.backend]
 		results = append(results, mk(tb, backend, "prefill", "prefill_tok_s", prefill), mk(tb, backend, "decode", "decode_tok_s", decode))
+	}
+	if want["cpu-wasm"] {
+		fmt.Fprintf(stderr, "webinfer: bench: %s cpu-wasm (JS API) on %s\n", browser, bm.Name)
+		var r struct {
+			CPU     *report.CPUPath `json:"cpu"`
+			Prefill []float64       `json:"prefill"`
+			Decode  []float64       `json:"decode"`
+			Error   string          `json:"error"`
+		}
+		q := url.Values{"model": {"/bench/model.gguf"}, "prompt": {Prompt}, "tokens": {fmt.Sprint(n)}, "samples": {fmt.Sprint(samples)},
+			"threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
+		body, err := b.run(ctx, browser, "/bench/webinfer.html?"+q.Encode())
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, nil, fmt.Errorf("%s cpu-wasm: %w", browser, err)
+		}
+		if r.Error != "" || len(r.Decode) == 0 {
+			return nil, nil, fmt.Errorf("%s cpu-wasm: no measurement: %s", browser, r.Error)
+		}
+		tb := report.Testbed{Engine: browser, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: 1, SIMD: "none"}
+		if c := r.CPU; c != nil && c.Threads > 0 {
+			tb.Threads, tb.SIMD = c.Threads, c.Kernels
+		}
+		results = append(results, mk(tb, "cpu-wasm", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "cpu-wasm", "decode", "decode_tok_s", r.Decode))
 	}
 	if want["wllama"] {
 		fmt.Fprintf(stderr, "webinfer: bench: %s wllama on %s\n", browser, bm.Name)

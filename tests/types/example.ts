@@ -48,6 +48,7 @@ export async function everyCall(file: File): Promise<string> {
   out += one.choices[0].message.content + one.usage.prompt_tokens;
 
   const s: Stats = engine.stats();
+  if (s.cpu) console.log(s.cpu.threads, s.cpu.kernels, s.cpu.why ?? "");
   console.log(s.backend, s.precision, s.worker, s.ttftMs, s.ttftBreakdownMs.fetch, s.ttftBreakdownMs.upload, s.ttftBreakdownMs.compile,
     s.ttftBreakdownMs.prefill, s.prefillTokS, s.decodeTokS, s.itlMs.p50, s.itlMs.p90, s.batchSize, s.kvBytes, s.gpuBytes, s.wasmHeapBytes, s.backends.map((b) => `${b.name}: ${b.health} (${b.why})`));
   const off = engine.on("telemetry", (t) => console.log(t.decodeTokS));

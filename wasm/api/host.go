@@ -476,7 +476,9 @@ func (h *Host) stats() *Stats {
 	if h.sess == nil {
 		return st
 	}
-	m := h.sess.Report().Metrics
+	rep := h.sess.Report()
+	m := rep.Metrics
+	st.CPU = rep.CPU
 	st.TTFTBreakdownMs = TTFTBreakdown{Fetch: h.fetchMs + m.LoadMillis, Upload: m.UploadMillis, Compile: m.CompileMillis, Prefill: h.last.TTFTMillis}
 	st.KVBytes = kvBytes(h.sess.Model())
 	if b := h.sess.Streams(); b.Budget > 0 { // the scheduler, once it ran

@@ -134,6 +134,11 @@ func TestLoadReportsProgressAndStats(t *testing.T) {
 	assert.Equal(t, "kjv-q8_0.gguf", ready.Stats.Model)
 	assert.Greater(t, ready.Stats.KVBytes, int64(0))
 	assert.Greater(t, ready.Stats.TTFTBreakdownMs.Fetch, 0.0)
+	if assert.NotNil(t, ready.Stats.CPU, "the CPU path says how it runs") {
+		assert.NotEmpty(t, ready.Stats.CPU.Kernels)
+		assert.Zero(t, ready.Stats.CPU.Threads, "natively there is no browser pool")
+		assert.NotEmpty(t, ready.Stats.CPU.Why)
+	}
 	// The registry: natively no WebGPU; the CPU path initialised, chosen.
 	require.Len(t, ready.Stats.Backends, 2)
 	for _, b := range ready.Stats.Backends {

@@ -167,6 +167,10 @@ type Stats struct {
 	GenAI GenAI `json:"genAI"`
 	// Scheduler is the batching's state, once the scheduler ran.
 	Scheduler *SchedulerStats `json:"scheduler,omitempty"`
+	// CPU is how the CPU path runs its products, when it is the backend:
+	// in a browser, its pool's threads (or why there is none) and each
+	// weight type's kernel.
+	CPU *report.CPUPath `json:"cpu,omitempty"`
 }
 
 // SchedulerStats is the batching scheduler's state: its counters, the
