@@ -35,6 +35,7 @@ const PAGE = 65536;
 // enters as N+2 is written checks the generation after counting itself
 // in and leaves (cpuworker.js).
 const GEN = 0, STOP = 1, BUSY = 2, ACTIVE = 4; // BUSY + slot; ACTIVE: threads in use
+const STALL_MS = 3000;
 // The job's fields (int32 indexes from job), as kernels.c's job_t.
 const J = { op: 0, w: 1, rowBytes: 2, cols: 3, rows: 4, ntok: 5, x: 6, xstride: 7, d: 8, dstride: 9, s: 10, sstride: 11, y: 12, ystride: 13, chunk: 14, chunks: 15, next: 16, done: 17 };
 const OPS = new Set([1, 2, 3, 4, 5, 6]); // kernels.c's OP_*: Q8_0, Q4_0, Q4_K, Q6_K, F16, F32
@@ -193,8 +194,10 @@ class Pool {
   attach(goMemory) {
     const pool = this;
     return {
-      ready: true, why: "", isa: this.isa, goMemory,
+      ready: true, isa: this.isa, goMemory,
       get threads() { return pool.active; },
+      get why() { return pool.why; },
+      debugStall: () => this.debugStall(),
       max: this.threads,
       setThreads: (n) => this.setThreads(n),
       upload: (ptr, len) => this.upload(goMemory, ptr, len),
@@ -252,15 +255,49 @@ class Pool {
     i32[j + J.x] = x; i32[j + J.xstride] = xs; i32[j + J.d] = d; i32[j + J.dstride] = ds;
     i32[j + J.s] = sums; i32[j + J.sstride] = ss;
     i32[j + J.y] = y; i32[j + J.ystride] = ys; i32[j + J.chunk] = chunk; i32[j + J.chunks] = chunks;
-    Atomics.store(i32, j + J.next, 0);
+    Atomics.store(i32, j + J.next, this.stallNext ? 1 : 0); // debugStall: chunk 0 "claimed" by no one
+    this.stallNext = false;
     Atomics.store(i32, j + J.done, 0);
     Atomics.store(i32, this.ctl + GEN, gen);
     if (this.active > 1) Atomics.notify(i32, this.ctl + GEN);
     this.exports.wi_work(4 * j);
     // The workers finish their last chunks: spin (a product's tail is
     // microseconds; Atomics.wait is not allowed on a page's main thread).
-    while (Atomics.load(i32, j + J.done) < chunks);
+    // A worker that stops making progress for STALL_MS (the browser
+    // killed or froze it) would hold its chunk forever: then the pool is
+    // given up and this thread computes the whole product itself.
+    let seen = Atomics.load(i32, j + J.done);
+    for (let spins = 0, since = 0; seen < chunks; spins++) {
+      const now = Atomics.load(i32, j + J.done);
+      if (now !== seen) {
+        seen = now;
+        since = 0;
+      } else if ((spins & 4095) === 4095) {
+        const t = performance.now();
+        if (!since) since = t;
+        else if (t - since > STALL_MS) {
+          this.giveUp("a CPU worker stopped responding: the pool runs on this thread only");
+          this.exports.wi_run(4 * j, 0, rows);
+          break;
+        }
+      }
+    }
     for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[PER_TOKEN * t + 6]);
+  }
+  // giveUp ends the workers and leaves this thread alone computing; why
+  // is what stats().cpu says from then on.
+  giveUp(why) {
+    this.why = why;
+    this.setThreads(1);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+    this.threads = 1;
+  }
+  // debugStall has the next product start as if a worker had claimed its
+  // first chunk and frozen (tests: the pool must notice, give up its
+  // workers and finish the product alone).
+  debugStall() {
+    this.stallNext = true;
   }
   // stop ends the workers (a test's cleanup; the engine keeps its pool).
   stop() {

@@ -406,6 +406,10 @@ static void run_rows(const job_t *j, int lo, int hi) {
   for (int t = 0; t < j->ntok; t += 4) kernel(j, lo, hi, t, j->ntok - t < 4 ? j->ntok - t : 4);
 }
 
+// wi_run computes rows [lo, hi) of the job, claiming nothing: the caller
+// redoing a job alone after a worker stopped (cpupool.js).
+__attribute__((export_name("wi_run"))) void wi_run(const job_t *j, int lo, int hi) { run_rows(j, lo, hi); }
+
 // wi_work claims and runs the job's chunks until none is left; the last
 // chunk a thread finishes is counted in done, which the caller waits on.
 __attribute__((export_name("wi_work"))) void wi_work(job_t *j) {

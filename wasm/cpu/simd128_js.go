@@ -62,12 +62,13 @@ func init() {
 
 // PoolStatus says whether the browser's CPU thread pool runs this
 // engine's products, on how many threads (0: it does not), and if not,
-// why.
+// or not on all its threads, why.
 func PoolStatus() (threads int, why string) {
 	if thePoolJS.IsUndefined() {
 		return 0, poolWhy
 	}
-	return thePoolJS.Get("threads").Int(), ""
+	// why is set when the pool gave up its workers (one stopped).
+	return thePoolJS.Get("threads").Int(), thePoolJS.Get("why").String()
 }
 
 // outsideOffset returns the offset of w's bytes in the pool's memory,
