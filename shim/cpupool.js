@@ -201,9 +201,22 @@ class Pool {
       max: this.threads,
       setThreads: (n) => this.setThreads(n),
       upload: (ptr, len) => this.upload(goMemory, ptr, len),
+      // alloc, write and read: a weight read into the pool a piece at a
+      // time (Go's MaterializeOutside), and read back (a GPU upload).
+      alloc: (len) => this.heap.alloc(len),
+      write: (off, ptr, len) => this.copyIn(goMemory, off, ptr, len),
+      read: (off, ptr, len) => new Uint8Array(goMemory.buffer).set(this.bytes(off, len), ptr),
       free: (off) => this.free(off),
       matmul: (args) => this.matmul(goMemory, args),
     };
+  }
+  copyIn(goMemory, off, ptr, len) {
+    if (this.u8.length < this.memory.buffer.byteLength) this.views();
+    this.u8.set(new Uint8Array(goMemory.buffer, ptr, len), off);
+  }
+  bytes(off, len) {
+    if (this.u8.length < this.memory.buffer.byteLength) this.views();
+    return this.u8.subarray(off, off + len);
   }
   upload(goMemory, ptr, len) {
     const off = this.heap.alloc(len);

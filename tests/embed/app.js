@@ -42,19 +42,20 @@ async function run(name, f) {
   }
 }
 
-// heapCase loads a model on WebGPU and reports the WASM memory after
-// (WASM memory never shrinks: its size is the peak).
-async function heapCase(url) {
-  const engine = await createEngine({ model: url, backend: "webgpu" });
+// heapCase loads a model on a backend (WebGPU, or the CPU path) and
+// reports the WASM memory after (WASM memory never shrinks: its size is
+// the peak).
+async function heapCase(url, backend) {
+  const engine = await createEngine({ model: url, backend });
   const got = await tokens(engine.generate(PROMPT, { maxTokens: 2, temperature: 0 }));
   const s = engine.stats();
   await engine.unload();
-  return { backend: s.backend, wasmHeapBytes: s.wasmHeapBytes, gpuBytes: s.gpuBytes, tokens: got.length };
+  return { backend: s.backend, wasmHeapBytes: s.wasmHeapBytes, gpuBytes: s.gpuBytes, tokens: got.length, cpu: s.cpu || null };
 }
 
 async function main() {
   if (q.get("heap")) {
-    await run("heap", () => heapCase(q.get("heap")));
+    await run("heap", () => heapCase(q.get("heap"), q.get("backend") || "webgpu"));
     return;
   }
   const progress = [];

@@ -63,8 +63,16 @@ var vectorKernels []vectorKernel
 //go:norace
 func portableRows(y []float32, w Weight, lo, hi int, a *Activations) {
 	rb := w.RowBytes()
+	data, base := w.Data, 0
+	if data == nil && hi > lo { // its bytes only outside Go's memory (MaterializeOutside)
+		var err error
+		if data, err = w.ReadRows(lo, hi-lo); err != nil {
+			panic(fmt.Sprintf("cpu: %v", err)) // a resident weight reads back
+		}
+		base = lo
+	}
 	for r := lo; r < hi; r++ {
-		y[r] = rowDot(w.Type, w.Data[r*rb:(r+1)*rb], a)
+		y[r] = rowDot(w.Type, data[(r-base)*rb:(r-base+1)*rb], a)
 	}
 }
 

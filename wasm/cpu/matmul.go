@@ -37,6 +37,14 @@ type outsideCopy struct {
 	failed bool
 }
 
+// readOutside, where kernels run outside Go's memory (simd128_js.go),
+// copies len(dst) bytes from offset off there into dst.
+var readOutside func(off int, dst []byte)
+
+// Resident reports whether the weight's bytes are in memory: in Data, or
+// only in the memory of the kernels outside Go's (MaterializeOutside).
+func (w Weight) Resident() bool { return w.Data != nil || (w.outside != nil && w.outside.copied) }
+
 // SetData gives the weight its bytes (a lazily loaded weight read in).
 func (w *Weight) SetData(data []byte) {
 	w.Data = data
@@ -55,6 +63,11 @@ func (w Weight) ReadRows(r0, n int) ([]byte, error) {
 	}
 	if w.Data != nil {
 		return w.Data[int64(r0)*rb : int64(r0+n)*rb], nil
+	}
+	if c := w.outside; c != nil && c.copied && readOutside != nil {
+		out := make([]byte, int64(n)*rb)
+		readOutside(c.off+int(int64(r0)*rb), out)
+		return out, nil
 	}
 	if w.Src == nil {
 		return nil, fmt.Errorf("%s: the weight has no data", w.Name)

@@ -55,6 +55,10 @@ func init() {
 	}
 	thePoolJS = p
 	poolMatmul = p.Get("matmul").Call("bind", p)
+	readOutside = func(off int, dst []byte) {
+		p.Call("read", off, int(uintptr(unsafe.Pointer(unsafe.SliceData(dst)))), len(dst))
+		runtime.KeepAlive(dst)
+	}
 	for _, t := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeF16, gguf.TypeF32} { // poolOps' types, in order
 		vectorKernels = append(vectorKernels, vectorKernel{typ: t, isa: poolISA, rows: poolRows, all: poolAll})
 	}
@@ -215,3 +219,48 @@ func SetPoolThreads(n int) int {
 	}
 	return thePoolJS.Get("threads").Int()
 }
+
+// MaterializeOutside reads a lazily loaded weight (Data nil, Src set)
+// straight into the pool's memory, a megabyte at a time, so that Go's
+// memory never holds it whole (Go's WebAssembly memory never shrinks: a
+// weight read into it and then copied would stay counted twice). It
+// reports false, reading nothing, where the pool does not run w.Type's
+// products (no pool, another type, or calibration chose the Go kernel)
+// or its memory cannot grow: the caller reads the weight into Data.
+func MaterializeOutside(w *Weight) (bool, error) {
+	if thePoolJS.IsUndefined() || w.Data != nil || w.Src == nil {
+		return false, nil
+	}
+	if _, ok := poolOps[w.Type]; !ok {
+		return false, nil
+	}
+	if k := kernelFor(w.Type, false); k.isa != poolISA {
+		return false, nil
+	}
+	size := w.Size()
+	v, err := safejs.Safe(thePoolJS).Call("alloc", int(size))
+	if err != nil {
+		return false, nil // the pool's memory is full: Go's may not be
+	}
+	off, err := v.Int()
+	if err != nil {
+		return false, err
+	}
+	buf := make([]byte, min(size, 1<<20))
+	for done := int64(0); done < size; {
+		n := min(int64(len(buf)), size-done)
+		if _, err := w.Src.ReadAt(buf[:n], w.Off+done); err != nil {
+			poolFree(off)
+			return false, fmt.Errorf("%s: reading its bytes: %w", w.Name, err)
+		}
+		thePoolJS.Call("write", off+int(done), goAddrInt(unsafe.Pointer(&buf[0])), int(n))
+		done += n
+	}
+	runtime.KeepAlive(buf)
+	c := &outsideCopy{off: off, copied: true}
+	runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
+	w.outside = c
+	return true, nil
+}
+
+func goAddrInt(p unsafe.Pointer) int { return int(uintptr(p)) }

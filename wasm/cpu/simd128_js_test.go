@@ -3,6 +3,8 @@
 package cpu
 
 import (
+	"bytes"
+	"math"
 	"math/rand/v2"
 	"syscall/js"
 	"testing"
@@ -99,6 +101,43 @@ func TestPoolProductsAgainstReference(t *testing.T) {
 			k.rows(y, literal, 5, rows-7, &a)
 			assertMatchesReference(t, literal, &a, y, 5, rows-7)
 		}
+	}
+}
+
+// TestMaterializeOutside: a lazily loaded weight read straight into the
+// pool's memory has no bytes in Go's (Data nil) yet is resident, reads
+// back its rows (a GPU upload's ReadRows), and runs both the pool's
+// kernel and the Go one (exact activations read its rows back) right.
+func TestMaterializeOutside(t *testing.T) {
+	if thePoolJS.IsUndefined() {
+		t.Skip("no CPU pool here: ", poolWhy)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	src := randomWeight(t, rng, gguf.TypeQ4_K, 37, 512)
+	w := Weight{Name: "lazy", Type: src.Type, Rows: src.Rows, Cols: src.Cols, Src: bytes.NewReader(append([]byte{9, 9, 9}, src.Data...)), Off: 3}
+	ok, err := MaterializeOutside(&w)
+	require.NoError(t, err)
+	require.True(t, ok, "the pool runs Q4_K")
+	assert.Nil(t, w.Data)
+	assert.True(t, w.Resident())
+	rows, err := w.ReadRows(3, 5)
+	require.NoError(t, err)
+	rb := src.RowBytes()
+	assert.Equal(t, src.Data[3*rb:8*rb], rows)
+	var a Activations
+	a.Prepare(make([]float32, w.Cols))
+	for j := range a.X {
+		a.X[j] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, w.Rows)
+	MatVec(y, w, &a)
+	assertMatchesReference(t, src, &a, y, 0, w.Rows)
+	exact := Activations{Exact: true}
+	exact.Prepare(a.X)
+	yExact := make([]float32, w.Rows)
+	MatVec(yExact, w, &exact)
+	for r := range yExact {
+		assert.InDelta(t, y[r], yExact[r], 0.05*(1+math.Abs(float64(y[r]))), "row %d: the Go kernel on the rows read back", r)
 	}
 }
 

@@ -68,18 +68,25 @@ func LoadLazy(f *gguf.File, r io.ReaderAt) (*Model, error) {
 func (m *Model) Lazy() bool {
 	lazy := false
 	m.eachWeight(func(w *cpu.Weight) error {
-		lazy = lazy || w.Data == nil
+		lazy = lazy || !w.Resident()
 		return nil
 	})
 	return lazy
 }
 
 // Materialize reads every weight LoadLazy left in the file into memory,
-// for the CPU path.
+// for the CPU path: in a browser whose CPU pool runs the weight's type,
+// straight into the pool's memory (cpu.MaterializeOutside), else into
+// Go's. The token embedding stays in Go's: each step reads a row of it.
 func (m *Model) Materialize() error {
 	return m.eachWeight(func(w *cpu.Weight) error {
-		if w.Data != nil {
+		if w.Resident() {
 			return nil
+		}
+		if w != &m.TokEmbd {
+			if ok, err := cpu.MaterializeOutside(w); err != nil || ok {
+				return err
+			}
 		}
 		data, err := w.ReadRows(0, w.Rows)
 		if err != nil {
