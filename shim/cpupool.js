@@ -28,13 +28,14 @@ const workerURL = new URL("./cpuworker.js", import.meta.url).href;
 
 const PAGE = 65536;
 // The control words (int32 indexes from ctl): the job generation that
-// wakes the workers, a stop flag, and per job slot the workers inside it.
+// wakes the workers, per job slot the workers inside it, and the threads
+// in use.
 // Jobs alternate between two slots (generation parity), and a slot is
 // rewritten only when no worker is inside it: a worker that woke late
 // for job N, while N+1 runs in the other slot, finds N done; one that
 // enters as N+2 is written checks the generation after counting itself
 // in and leaves (cpuworker.js).
-const GEN = 0, STOP = 1, BUSY = 2, ACTIVE = 4; // BUSY + slot; ACTIVE: threads in use
+const GEN = 0, BUSY = 2, ACTIVE = 4; // BUSY + slot
 const STALL_MS = 3000;
 // The job's fields (int32 indexes from job), as kernels.c's job_t.
 const J = { op: 0, w: 1, rowBytes: 2, cols: 3, rows: 4, ntok: 5, x: 6, xstride: 7, d: 8, dstride: 9, s: 10, sstride: 11, y: 12, ystride: 13, chunk: 14, chunks: 15, next: 16, done: 17 };
@@ -198,7 +199,6 @@ class Pool {
       get threads() { return pool.active; },
       get why() { return pool.why; },
       debugStall: () => this.debugStall(),
-      max: this.threads,
       setThreads: (n) => this.setThreads(n),
       upload: (ptr, len) => this.upload(goMemory, ptr, len),
       // alloc, write and read: a weight read into the pool a piece at a
@@ -210,18 +210,21 @@ class Pool {
       matmul: (args) => this.matmul(goMemory, args),
     };
   }
-  copyIn(goMemory, off, ptr, len) {
+  // fresh renews the views after the memory grew.
+  fresh() {
     if (this.u8.length < this.memory.buffer.byteLength) this.views();
+  }
+  copyIn(goMemory, off, ptr, len) {
+    this.fresh();
     this.u8.set(new Uint8Array(goMemory.buffer, ptr, len), off);
   }
   bytes(off, len) {
-    if (this.u8.length < this.memory.buffer.byteLength) this.views();
+    this.fresh();
     return this.u8.subarray(off, off + len);
   }
   upload(goMemory, ptr, len) {
     const off = this.heap.alloc(len);
-    if (this.u8.length < this.memory.buffer.byteLength) this.views();
-    this.u8.set(new Uint8Array(goMemory.buffer, ptr, len), off);
+    this.copyIn(goMemory, off, ptr, len);
     return off;
   }
   free(off) {
@@ -234,7 +237,7 @@ class Pool {
       const size = Math.max(n, 2 * this.scratch.size);
       this.scratch = { off: this.heap.alloc(size), size };
     }
-    if (this.u8.length < this.memory.buffer.byteLength) this.views();
+    this.fresh();
     return this.scratch.off;
   }
   matmul(goMemory, argsPtr) {
@@ -311,13 +314,5 @@ class Pool {
   // workers and finish the product alone).
   debugStall() {
     this.stallNext = true;
-  }
-  // stop ends the workers (a test's cleanup; the engine keeps its pool).
-  stop() {
-    Atomics.store(this.i32, this.ctl + STOP, 1);
-    Atomics.add(this.i32, this.ctl + GEN, 1);
-    Atomics.notify(this.i32, this.ctl + GEN);
-    for (const w of this.workers) w.terminate();
-    this.workers = [];
   }
 }

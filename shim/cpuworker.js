@@ -5,7 +5,7 @@
 // its rows) unless a newer job was announced meanwhile, and waits again. Between jobs it spins for
 // a while, since a step's products follow each other within microseconds,
 // then sleeps in Atomics.wait so that an idle engine leaves the CPU alone.
-const GEN = 0, STOP = 1, BUSY = 2, ACTIVE = 4;
+const GEN = 0, BUSY = 2, ACTIVE = 4; // as cpupool.js
 const SPIN_MS = 2;
 
 self.onmessage = async (e) => {
@@ -39,7 +39,6 @@ self.onmessage = async (e) => {
       }
     }
     seen = gen;
-    if (Atomics.load(i32, ctl + STOP)) return;
     if (index >= Atomics.load(i32, ctl + ACTIVE)) continue;
     const slot = gen & 1;
     Atomics.add(i32, ctl + BUSY + slot, 1);

@@ -164,24 +164,6 @@ static inline __attribute__((always_inline)) void rows_nt(const job_t *j, int lo
   }
 }
 
-static void q8_0_rows(const job_t *j, int lo, int hi, int t0, int nt) {
-  switch (nt) {
-  case 4: rows_nt(j, lo, hi, t0, 4, 34, 0); break;
-  case 3: rows_nt(j, lo, hi, t0, 3, 34, 0); break;
-  case 2: rows_nt(j, lo, hi, t0, 2, 34, 0); break;
-  default: rows_nt(j, lo, hi, t0, 1, 34, 0); break;
-  }
-}
-
-static void q4_0_rows(const job_t *j, int lo, int hi, int t0, int nt) {
-  switch (nt) {
-  case 4: rows_nt(j, lo, hi, t0, 4, 18, 1); break;
-  case 3: rows_nt(j, lo, hi, t0, 3, 18, 1); break;
-  case 2: rows_nt(j, lo, hi, t0, 2, 18, 1); break;
-  default: rows_nt(j, lo, hi, t0, 1, 18, 1); break;
-  }
-}
-
 // ---- K-quants (llama.cpp's layouts, as wasm/cpu's unpackK reads them),
 // against Q8_K activations: 256 int8 quants, a float scale and sixteen
 // sums of 16 quants per block. The integer sums are exact and the float
@@ -373,6 +355,8 @@ static inline __attribute__((always_inline)) void float_rows_nt(const job_t *j, 
   }
 }
 
+// DISPATCH_NT makes NAME, each type's kernel for 1 to 4 tokens: CALL(N)
+// inlines its rows for a constant N, so its accumulators stay in locals.
 #define DISPATCH_NT(NAME, CALL)                                      \
   static void NAME(const job_t *j, int lo, int hi, int t0, int nt) { \
     switch (nt) {                                                    \
@@ -382,10 +366,14 @@ static inline __attribute__((always_inline)) void float_rows_nt(const job_t *j, 
     default: CALL(1); break;                                         \
     }                                                                \
   }
+#define CALL_Q80(N) rows_nt(j, lo, hi, t0, N, 34, 0)
+#define CALL_Q40(N) rows_nt(j, lo, hi, t0, N, 18, 1)
 #define CALL_Q4K(N) q4_k_rows_nt(j, lo, hi, t0, N)
 #define CALL_Q6K(N) q6_k_rows_nt(j, lo, hi, t0, N)
 #define CALL_F16(N) float_rows_nt(j, lo, hi, t0, N, 1)
 #define CALL_F32(N) float_rows_nt(j, lo, hi, t0, N, 0)
+DISPATCH_NT(q8_0_rows, CALL_Q80)
+DISPATCH_NT(q4_0_rows, CALL_Q40)
 DISPATCH_NT(q4_k_rows, CALL_Q4K)
 DISPATCH_NT(q6_k_rows, CALL_Q6K)
 DISPATCH_NT(f16_rows, CALL_F16)

@@ -84,6 +84,23 @@ func assertMatchesReference(t *testing.T, w Weight, a *Activations, y []float32,
 	}
 }
 
+// randomBatch is n tokens of cols normal activations drawn from rng (each
+// token's in turn), prepared as vectors, and a result row of rows for each.
+func randomBatch(rng *rand.Rand, n, rows, cols int) ([]*Activations, [][]float32) {
+	as := make([]*Activations, n)
+	ys := make([][]float32, n)
+	for i := range as {
+		x := make([]float32, cols)
+		for j := range x {
+			x[j] = float32(rng.NormFloat64())
+		}
+		as[i] = &Activations{}
+		as[i].Prepare(x)
+		ys[i] = make([]float32, rows)
+	}
+	return as, ys
+}
+
 // randomWeight is a rows×cols weight of type typ quantized from normal
 // values of deviation 0.1 drawn from rng.
 func randomWeight(t *testing.T, rng *rand.Rand, typ gguf.Type, rows, cols int) Weight {

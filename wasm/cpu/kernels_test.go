@@ -127,17 +127,7 @@ func TestMatMulEqualsMatVec(t *testing.T) {
 		const rows, cols = 70, 768
 		w := randomWeight(t, rng, typ, rows, cols)
 		for n := 1; n <= 9; n++ {
-			as := make([]*Activations, n)
-			ys := make([][]float32, n)
-			for i := range as {
-				x := make([]float32, cols)
-				for j := range x {
-					x[j] = float32(rng.NormFloat64())
-				}
-				as[i] = &Activations{}
-				as[i].Prepare(x)
-				ys[i] = make([]float32, rows)
-			}
+			as, ys := randomBatch(rng, n, rows, cols)
 			MatMul(ys, w, as)
 			for i, a := range as {
 				want := make([]float32, rows)

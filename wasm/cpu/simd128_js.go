@@ -16,18 +16,22 @@ import (
 // written in C (shim/simd128/kernels.c), on a pool of threads that share
 // one memory (shim/cpupool.js). Go's own WebAssembly has neither threads
 // nor a shared memory, and its SIMD lacks the i16 dot product these loops
-// are built on, so the products run outside it: each weight is copied
-// into the pool's memory on its first product, and a product is one call
-// that copies the token's quants in and the results out. The page starts
+// are built on, so the products run outside it: a lazily loaded weight is
+// read into the pool's memory (MaterializeOutside), any other copied there
+// on its first product, and a product is one call that copies the token's
+// quants in and the results out. The page starts
 // the pool before the engine (shim/host.js); where it could not,
 // PoolStatus says why and the Go kernels run.
 
 // poolISA is the kernels' name in Kernels() and the bench's testbed.
 const poolISA = "wasm-simd128"
 
-// poolOps are kernels.c's OP_* for the types it has: every type the GPU
-// path runs.
-var poolOps = map[gguf.Type]int32{gguf.TypeQ8_0: 1, gguf.TypeQ4_0: 2, gguf.TypeQ4_K: 3, gguf.TypeQ6_K: 4, gguf.TypeF16: 5, gguf.TypeF32: 6}
+// poolTypes are the types kernels.c has, every type the GPU path runs, in
+// the order of its OP_* (from 1); poolOps maps each to its OP_*.
+var (
+	poolTypes = []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeF16, gguf.TypeF32}
+	poolOps   = map[gguf.Type]int32{}
+)
 
 // poolMaxTokens bounds the tokens of one call, and so the pool's scratch
 // (a prefill of 512 tokens goes in pieces).
@@ -56,10 +60,11 @@ func init() {
 	thePoolJS = p
 	poolMatmul = p.Get("matmul").Call("bind", p)
 	readOutside = func(off int, dst []byte) {
-		p.Call("read", off, int(uintptr(unsafe.Pointer(unsafe.SliceData(dst)))), len(dst))
+		p.Call("read", off, bytesAddr(dst), len(dst))
 		runtime.KeepAlive(dst)
 	}
-	for _, t := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeF16, gguf.TypeF32} { // poolOps' types, in order
+	for i, t := range poolTypes {
+		poolOps[t] = int32(i + 1)
 		vectorKernels = append(vectorKernels, vectorKernel{typ: t, isa: poolISA, rows: poolRows, all: poolAll})
 	}
 }
@@ -98,12 +103,17 @@ func outsideOffset(w Weight) (off int, temp, ok bool) {
 	if c == nil {
 		return off, true, true
 	}
-	c.off, c.copied = off, true
-	// The copy lives as long as the handle, which lives as long as some
-	// Weight holds it (a model's). The cleanup only frees the offset: the
-	// handle is the key, so a later weight cannot be mistaken for it.
-	runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
+	c.hold(off)
 	return off, false, true
+}
+
+// hold records that the handle's bytes are at off in the pool's memory.
+// The copy lives as long as the handle, which lives as long as some
+// Weight holds it (a model's). The cleanup only frees the offset: the
+// handle is the key, so a later weight cannot be mistaken for it.
+func (c *outsideCopy) hold(off int) {
+	c.off, c.copied = off, true
+	runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
 }
 
 // poolUpload copies data into the pool's memory and returns its offset;
@@ -113,7 +123,7 @@ func poolUpload(data []byte) (int, error) {
 		return 0, fmt.Errorf("cpu: an empty weight")
 	}
 	p := safejs.Safe(thePoolJS)
-	v, err := p.Call("upload", int(uintptr(unsafe.Pointer(unsafe.SliceData(data)))), len(data))
+	v, err := p.Call("upload", bytesAddr(data), len(data))
 	runtime.KeepAlive(data)
 	if err != nil {
 		return 0, err
@@ -207,6 +217,9 @@ func poolForms(t gguf.Type, cols int, a *Activations) (x, d, s region) {
 // engine's WebAssembly.Memory (Go's heap does not move).
 func goAddr(p unsafe.Pointer) int32 { return int32(uintptr(p)) }
 
+// bytesAddr is b's address in Go's linear memory, as a JS number.
+func bytesAddr(b []byte) int { return int(goAddr(unsafe.Pointer(unsafe.SliceData(b)))) }
+
 // SetPoolThreads has the browser's CPU pool use n threads (1 to the
 // size it started with; n ≤ 0 keeps the current count) and returns the
 // count in use; without a pool it returns 1 (Go's own single thread).
@@ -253,14 +266,11 @@ func MaterializeOutside(w *Weight) (bool, error) {
 			poolFree(off)
 			return false, fmt.Errorf("%s: reading its bytes: %w", w.Name, err)
 		}
-		thePoolJS.Call("write", off+int(done), goAddrInt(unsafe.Pointer(&buf[0])), int(n))
+		thePoolJS.Call("write", off+int(done), bytesAddr(buf), int(n))
 		done += n
 	}
 	runtime.KeepAlive(buf)
-	c := &outsideCopy{off: off, copied: true}
-	runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
-	w.outside = c
+	w.outside = &outsideCopy{}
+	w.outside.hold(off)
 	return true, nil
 }
-
-func goAddrInt(p unsafe.Pointer) int { return int(uintptr(p)) }

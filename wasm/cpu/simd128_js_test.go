@@ -68,17 +68,9 @@ func TestPoolProductsAgainstReference(t *testing.T) {
 			rows, cols := shape[0], shape[1]
 			w := randomWeight(t, rng, typ, rows, cols)
 			for _, n := range []int{1, 3, 70} {
-				as := make([]*Activations, n)
-				ys := make([][]float32, n)
-				for i := range as {
-					x := make([]float32, cols)
-					for j := range x {
-						x[j] = float32(rng.NormFloat64())
-					}
-					as[i] = &Activations{}
-					as[i].Prepare(x)
-					k.prepareActs(as[i])
-					ys[i] = make([]float32, rows)
+				as, ys := randomBatch(rng, n, rows, cols)
+				for _, a := range as {
+					k.prepareActs(a)
 				}
 				k.all(ys, w, as)
 				for i := range as {
