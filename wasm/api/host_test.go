@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ type page struct {
 	t    testing.TB
 	h    *Host
 	msgs chan Out
+	// hold, when set, is called with every message after it is queued,
+	// on the goroutine that posted it: a test blocks a generation there.
+	hold func(Out)
 }
 
 func newPage(t testing.TB) *page {
@@ -39,8 +43,26 @@ func newPage(t testing.TB) *page {
 		var o Out
 		require.NoError(t, json.Unmarshal(b, &o))
 		p.msgs <- o
+		if p.hold != nil {
+			p.hold(o)
+		}
 	}})
 	return p
+}
+
+// holdFirstToken makes request id's generation wait at its first token
+// until the returned channel is closed, so that it is surely still
+// running when the test's next message arrives (the tiny model could
+// otherwise finish hundreds of tokens first).
+func (p *page) holdFirstToken(id int) chan struct{} {
+	release := make(chan struct{})
+	var once sync.Once
+	p.hold = func(o Out) {
+		if o.ID == id && o.Ev == EvToken {
+			once.Do(func() { <-release })
+		}
+	}
+	return release
 }
 
 func (p *page) send(in In) {
@@ -208,9 +230,11 @@ func TestConcurrentRequestsGetTheirOwnTokens(t *testing.T) {
 
 func TestAbortEndsARequestAndTheEngineGoesOn(t *testing.T) {
 	p := loaded(t)
+	release := p.holdFirstToken(2)
 	p.send(In{Op: OpGenerate, ID: 2, Prompt: str("And God said"), Options: map[string]any{"maxTokens": 400}})
 	p.until(func(o Out) bool { return o.ID == 2 && o.Ev == EvToken })
 	p.send(In{Op: OpAbort, ID: 2})
+	close(release)
 	msgs := p.until(ended(2))
 	last := msgs[len(msgs)-1]
 	assert.Equal(t, EvError, last.Ev)
@@ -347,9 +371,11 @@ func TestBrokenModelIsBadModel(t *testing.T) {
 
 func TestUnload(t *testing.T) {
 	p := loaded(t)
+	release := p.holdFirstToken(2)
 	p.send(In{Op: OpGenerate, ID: 2, Prompt: str("And God said"), Options: map[string]any{"maxTokens": 400}})
 	p.until(func(o Out) bool { return o.ID == 2 && o.Ev == EvToken })
 	p.send(In{Op: OpUnload, ID: 3})
+	close(release)
 	msgs := p.until(func(o Out) bool { return o.ID == 3 && o.Ev == EvReply })
 	var gen2 Out
 	for _, o := range msgs {
