@@ -44,19 +44,93 @@ func apiServerOn(t *testing.T, store Store) (*httptest.Server, *model.Model) {
 
 // apiServerWith is apiServerOn with the limits lim.
 func apiServerWith(t *testing.T, store Store, lim Limits) (*httptest.Server, *model.Model) {
+	ts, m, _ := apiServerGated(t, store, lim)
+	return ts, m
+}
+
+// apiServerGated is apiServerWith whose engine steps can be held (see
+// stepGate).
+func apiServerGated(t *testing.T, store Store, lim Limits) (*httptest.Server, *model.Model, *stepGate) {
 	m := synthtest.Model(t, "tiny", gguf.TypeQ8_0, 1)
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("<!doctype html>"), 0o644))
-	sched := scheduler.New(m, engine.CPUBatch(m, 3, 256), scheduler.Config{Slots: 3, Ctx: 256})
+	gate := &stepGate{MixedStepper: engine.CPUBatch(m, 3, 256).(engine.MixedStepper)}
+	sched := scheduler.New(m, gate, scheduler.Config{Slots: 3, Ctx: 256})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sched.Run(ctx); close(done) }()
 	srv, err := New(Config{Root: root, Engine: sched, ModelName: "tiny", Store: store, Limits: lim})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
-	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); <-done })
-	return ts, m
+	t.Cleanup(func() { gate.Release(); ts.Close(); srv.Close(); cancel(); <-done })
+	return ts, m, gate
 }
+
+// stepGate is the CPU batch whose steps wait, once Hold's steps have
+// passed, until Release: a test holds a generation so that it is surely still running
+// when its next frame arrives (the tiny model could otherwise finish
+// first). It passes everything else through.
+type stepGate struct {
+	engine.MixedStepper
+	mu    sync.Mutex
+	wait  chan struct{} // nil: not held
+	after int           // steps that pass before the hold begins
+}
+
+// Hold lets the next after steps pass and makes those after them wait.
+func (g *stepGate) Hold(after int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.wait == nil {
+		g.wait = make(chan struct{})
+	}
+	g.after = after
+}
+
+// Release lets the steps that wait, and those to come, go on.
+func (g *stepGate) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.wait != nil {
+		close(g.wait)
+		g.wait = nil
+	}
+}
+
+func (g *stepGate) pass(ctx context.Context) error {
+	g.mu.Lock()
+	w := g.wait
+	if w != nil && g.after > 0 {
+		g.after--
+		w = nil
+	}
+	g.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *stepGate) StepBatch(ctx context.Context, seqs []int, tokens []int32) ([]int32, error) {
+	if err := g.pass(ctx); err != nil {
+		return nil, err
+	}
+	return g.MixedStepper.StepBatch(ctx, seqs, tokens)
+}
+
+func (g *stepGate) StepMixed(ctx context.Context, chunks []engine.Chunk, seqs []int, tokens []int32) ([]int32, error) {
+	if err := g.pass(ctx); err != nil {
+		return nil, err
+	}
+	return g.MixedStepper.StepMixed(ctx, chunks, seqs, tokens)
+}
+
+func (g *stepGate) KVBytes() int64 { return g.MixedStepper.(engine.KVHolder).KVBytes() }
 
 // alone is the text and token ids req gets by itself.
 func alone(t *testing.T, m *model.Model, req engine.Request) (string, []int32) {
@@ -234,7 +308,7 @@ func read(t *testing.T, c *websocket.Conn) frame {
 // socket stays; an abort ends a request with reason abort; a client that
 // reconnects resumes from an index, nothing lost or repeated.
 func TestStreamSocket(t *testing.T) {
-	ts, m := apiServer(t)
+	ts, m, gate := apiServerGated(t, NewMemoryStore(), Limits{MaxBody: 4096, Limits: api.Limits{MaxTokens: 64}})
 	c := wsConn(t, ts)
 	_, wantA := alone(t, m, engine.Request{Prompt: "Hello world", MaxTokens: 10, Sample: sample.Params{}})
 	_, wantB := alone(t, m, engine.Request{Prompt: "One", MaxTokens: 7, Sample: sample.Defaults.WithSeed(2)})
@@ -265,10 +339,23 @@ func TestStreamSocket(t *testing.T) {
 		assert.Equal(t, "bad-frame", e.Code, e.Message)
 	}
 
-	// Abort.
+	// Abort. The steps after the first token's wait until the abort has
+	// surely been read: the not-found answer to the frame after it says so
+	// (a socket's frames are read in order).
+	gate.Hold(1)
 	send(t, c, `{"type":"generate","id":"long","prompt":"Hello","max_tokens":64}`)
 	require.Equal(t, "token", read(t, c).Type)
 	send(t, c, `{"type":"abort","id":"long"}`)
+	send(t, c, `{"type":"abort","id":"nobody-yet"}`)
+	for {
+		f := read(t, c)
+		if f.Type == "error" {
+			require.Equal(t, "not-found", f.Code, "%+v", f)
+			break
+		}
+		require.Equal(t, "token", f.Type, "%+v", f)
+	}
+	gate.Release()
 	for {
 		f := read(t, c)
 		if f.Type == "done" {
