@@ -73,7 +73,10 @@ func run() error {
 		for _, l := range streams {
 			rows = append(rows, map[string]any{"case": l.name, "measure": l.measure, "samples": l.samples})
 		}
-		b, _ := json.Marshal(map[string]any{"streams": rows, "batch_gpu_us_per_op": ops})
+		t := gpumodel.DeviceTarget(info)
+		b, _ := json.Marshal(map[string]any{"streams": rows, "batch_gpu_us_per_op": ops,
+			"workgroup_storage": info.Limit("maxComputeWorkgroupStorageSize"), "stage_tokens": t.StageTokens,
+			"batch_rows": os.Getenv("GPUBENCH_BATCH_ROWS"), "subgroups": t.Subgroups})
 		fmt.Println(string(b))
 		return nil
 	}
@@ -409,11 +412,24 @@ func concurrentStreams(ctx context.Context, dev *webgpu.Device, m *model.Model) 
 	if n, err := strconv.Atoi(os.Getenv("GPUBENCH_STREAM_TOKENS")); err == nil && n > 0 {
 		tokens = n // fewer, for a look on a software adapter
 	}
-	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, gpumodel.Sequences(slots))
+	// GPUBENCH_BATCH_ROWS picks the batched product's rows per row group
+	// (to compare them); GPUBENCH_STREAMS the stream counts, with the
+	// controller's runs left out (a quick look).
+	rows, _ := strconv.Atoi(os.Getenv("GPUBENCH_BATCH_ROWS"))
+	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, gpumodel.Sequences(slots), gpumodel.BatchRows(rows))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Close()
+	counts, controller := []int{1, 2, 4, 8}, []int{4, 8}
+	if s := os.Getenv("GPUBENCH_STREAMS"); s != "" {
+		counts, controller = nil, nil
+		for _, f := range strings.Split(s, ",") {
+			if n, err := strconv.Atoi(f); err == nil && n >= 1 && n <= slots {
+				counts = append(counts, n)
+			}
+		}
+	}
 	var out []measured
 	run := func(n, batch int, target time.Duration, name string) error {
 		var agg, p50, p99, most []float64
@@ -440,12 +456,12 @@ func concurrentStreams(ctx context.Context, dev *webgpu.Device, m *model.Model) 
 			measured{c, key + "_itl_p99_ms", p99}, measured{c, key + "_max_batch", most})
 		return nil
 	}
-	for _, n := range []int{1, 2, 4, 8} {
+	for _, n := range counts {
 		if err := run(n, n, time.Hour, "fixed batch"); err != nil {
 			return nil, nil, err
 		}
 	}
-	for _, n := range []int{4, 8} {
+	for _, n := range controller {
 		if err := run(n, slots, 0, "the controller's batch"); err != nil {
 			return nil, nil, err
 		}
