@@ -278,9 +278,9 @@ func DeviceTarget(info webgpu.Info) kernels.Target {
 		Workgroups: !info.Adapter.IsFallbackAdapter,
 		Subgroups:  kernels.SubgroupsFit(info.HasFeature("subgroups"), info.Adapter.SubgroupMinSize, info.Adapter.SubgroupMaxSize),
 		MaxPerDim:  int(info.Limit("maxComputeWorkgroupsPerDimension")),
-		// The limit as the shim raised it (to the adapter's maximum).
-		StageTokens: kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize")),
 	}
+	// The limit as the shim raised it (to the adapter's maximum).
+	t.StageTokens = kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize"), t.Subgroups)
 	if t.MaxPerDim <= 0 {
 		t.MaxPerDim = 65535
 	}

@@ -29,13 +29,15 @@ func TestBatchFormIsSolo(t *testing.T) {
 	info := dev.Info()
 	rng := rand.New(rand.NewPCG(7, 8))
 	brief := webgputest.SoftwareAdapter(info) // workgroup forms compile slowly there
-	here := kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize"))
-	stages := []int{2, here}
-	if !brief {
-		stages = append(stages, 3)
+	// stagesFor: the staged tokens tried with fusions f.
+	stagesFor := func(f kernels.Fusion) []int {
+		stages := []int{2, kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize"), f.Subgroups)}
+		if !brief {
+			stages = append(stages, 3)
+		}
+		slices.Sort(stages)
+		return slices.Compact(stages)
 	}
-	slices.Sort(stages)
-	stages = slices.Compact(stages)
 	batchRows := []int{1, kernels.MaxBatchRows}
 	if !brief {
 		batchRows = []int{1, 2, 3, kernels.MaxBatchRows}
@@ -115,7 +117,7 @@ func TestBatchFormIsSolo(t *testing.T) {
 				k, err := kernels.MatMul(typ, f)
 				require.NoError(t, err)
 				solo := run(t, kernels.WorkgroupForm(k), uint32(batch), 0)
-				for _, stage := range stages {
+				for _, stage := range stagesFor(f) {
 					for _, br := range batchRows {
 						t.Run(fmt.Sprintf("%s/%v/T=%d/staged=%d/rows=%d", typ, f, batch, stage, br), func(t *testing.T) {
 							g := f

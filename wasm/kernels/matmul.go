@@ -123,8 +123,14 @@ const stageBytes = 32 * 32 * 4
 // StageTokensFor is the number of tokens' x main_wgb stages at once on a
 // device whose maxComputeWorkgroupStorageSize is limit: as many as fit,
 // from 2 (WebGPU's minimum limit, 16 KiB, holds 3) to MatMulBatchMax.
-func StageTokensFor(limit int64) int {
-	return min(MatMulBatchMax, max(2, int((limit-matMulReserve)/stageBytes)))
+// With subgroups main_wgb reduces without workgroup memory, so 32 KiB
+// holds all 8 tokens (and each unit is dequantized once per step).
+func StageTokensFor(limit int64, subgroups bool) int {
+	reserve := int64(matMulReserve)
+	if subgroups {
+		reserve = 0
+	}
+	return min(MatMulBatchMax, max(2, int((limit-reserve)/stageBytes)))
 }
 
 // SubgroupsFit says whether the workgroup form may use subgroups on an
@@ -172,7 +178,7 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 	}
 	stage := f.StageTokens
 	if stage == 0 {
-		stage = StageTokensFor(16384)
+		stage = StageTokensFor(16384, false)
 	}
 	if stage < 2 || stage > MatMulBatchMax {
 		return Kernel{}, fmt.Errorf("kernels: matmul: %d staged tokens (2 to %d)", stage, MatMulBatchMax)
