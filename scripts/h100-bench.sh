@@ -41,26 +41,19 @@ fi
 if [[ $parts == *streams* ]]; then
 # The concurrent streams alone (.h100s: light enough to carry beside
 # .h100t): 1/2/4/8 streams through the scheduler, before (BEFORE=<commit>
-# when packed) and after, on both shapes.
+# when packed) and after, on both shapes; STREAMS="1,8": those counts
+# alone, without the controller's runs.
 xz -dc .h100s/webinfer.xz > /tmp/webinfer && chmod +x /tmp/webinfer
 mkdir -p /tmp/vocab && tar -C /tmp/vocab -xJf .h100s/vocab.tar.xz
 cp .h100s/wasm_exec.js /tmp/goroot/lib/wasm/
 /tmp/webinfer synth --preset smol135 --type Q8_0 --vocab /tmp/vocab/ggml-vocab-gpt-2.gguf --out /tmp/smol135-q8_0.gguf
 /tmp/webinfer synth --preset llama1b --type Q4_0 --vocab /tmp/vocab/ggml-vocab-llama-bpe.gguf --out /tmp/llama1b-q4_0.gguf
-# BATCH_ROWS="1 2 4" runs the after bench once per batched-product rows
-# per row group (GPUBENCH_BATCH_ROWS; 0: the default); STREAMS="1,8"
-# measures those stream counts alone (GPUBENCH_STREAMS).
 for b in before after; do
   [ -f .h100s/gpubench-$b.wasm.xz ] || continue
   xz -dc .h100s/gpubench-$b.wasm.xz > /tmp/gpubench-$b.wasm
-  rows_list=0
-  [ $b = after ] && rows_list=${BATCH_ROWS:-0}
-  for rows in $rows_list; do
-    for m in smol135-q8_0 llama1b-q4_0; do
-      name=streams-$b-$m; [ "$rows" = 0 ] || name=$name-rows$rows
-      GPUBENCH_BATCH_ROWS=$rows GPUBENCH_STREAMS=${STREAMS:-} GPUBENCH_ONLY=streams DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 200 /tmp/node scripts/node-gpu.mjs /tmp/gpubench-$b.wasm /tmp/$m.gguf > "$OUT/$name.json" 2>> "$OUT/stderr.log"
-      echo "$name rc=$?"; head -c 3000 "$OUT/$name.json"; echo
-    done
+  for m in smol135-q8_0 llama1b-q4_0; do
+    GPUBENCH_STREAMS=${STREAMS:-} GPUBENCH_ONLY=streams DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 200 /tmp/node scripts/node-gpu.mjs /tmp/gpubench-$b.wasm /tmp/$m.gguf > "$OUT/streams-$b-$m.json" 2>> "$OUT/stderr.log"
+    echo "streams $b $m rc=$?"; head -c 3000 "$OUT/streams-$b-$m.json"; echo
   done
 done
 fi

@@ -70,7 +70,6 @@ type Runner struct {
 	// (kernels.SubgroupsFit).
 	subgroups bool
 	target    kernels.Target // what the products run on (from the above)
-	batchRows int            // BatchRows's, 0: DeviceTarget's
 	half      bool           // see HalfActivations
 	splitAt   *int           // see AttentionSplitAt
 	// ropeInAttention: see RopeInAttention
@@ -168,10 +167,6 @@ func WeightTypes(m *model.Model) []string {
 // Option tunes New.
 type Option func(*Runner)
 
-// BatchRows sets the batched product's rows per row group
-// (kernels.Target.BatchRows; 0: DeviceTarget's), for measuring them.
-func BatchRows(n int) Option { return func(r *Runner) { r.batchRows = n } }
-
 // WorkgroupPerRow picks the product forms (kernels.Target.Workgroups):
 // workgroups (for real GPUs: 8 rows per workgroup for up to 8 tokens, 64×64
 // tiles for larger batches; kernels.ProductPlan.Choose) or one invocation
@@ -241,9 +236,6 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	}
 	info := dev.Info()
 	r.target = DeviceTarget(info)
-	if r.batchRows > 0 {
-		r.target.BatchRows = r.batchRows
-	}
 	if r.wgRows == nil {
 		r.wgRows = &r.target.Workgroups
 	}

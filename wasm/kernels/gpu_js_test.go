@@ -170,8 +170,8 @@ func TestMatMulVariants(t *testing.T) {
 							gx, gy, gz := kernels.MatMulWorkgroups(rows, batch, 65535)
 							cl.Dispatch(pipe, bg, gx, gy, gz)
 						} else if form == "wgb" {
-							gx, gy, gz := kernels.MatMulBatchWorkgroups(rows, 0, 65535)
-							cl.Dispatch(pipe, bg, gx, gy, gz)
+							gx, gy, _ := kernels.MatMulWorkgroups(rows, 1, 65535)
+							cl.Dispatch(pipe, bg, gx, gy, 1)
 						} else {
 							cl.Dispatch(pipe, bg, uint32((rows+63)/64), uint32(batch), 1)
 						}

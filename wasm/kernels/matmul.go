@@ -97,20 +97,7 @@ type Fusion struct {
 	// most that WebGPU's minimum limit holds). It changes the speed of the
 	// batched form, never its sums.
 	StageTokens int
-	// BatchRows is not a fusion either: the rows each row group of
-	// main_wgb computes (its workgroup computes 8·BatchRows rows and
-	// stages x once for all of them; 0: DefaultBatchRows). It changes the
-	// speed of the batched form, never its sums.
-	BatchRows int
 }
-
-// DefaultBatchRows is main_wgb's rows per row group unless a Target says
-// otherwise, measured on an H200 through Dawn (README, "Batched decode").
-const DefaultBatchRows = 1
-
-// MaxBatchRows is the most rows per row group main_wgb takes: each holds
-// 2·MatMulBatchMax sums in registers.
-const MaxBatchRows = 4
 
 // matMulReserve is the workgroup memory main_wgb needs besides its staged
 // x: the reduction arrays of the workgroup forms (gate and up).
@@ -183,19 +170,12 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 	if stage < 2 || stage > MatMulBatchMax {
 		return Kernel{}, fmt.Errorf("kernels: matmul: %d staged tokens (2 to %d)", stage, MatMulBatchMax)
 	}
-	batchRows := f.BatchRows
-	if batchRows == 0 {
-		batchRows = DefaultBatchRows
-	}
-	if batchRows < 1 || batchRows > MaxBatchRows {
-		return Kernel{}, fmt.Errorf("kernels: matmul: %d rows per row group (1 to %d)", batchRows, MaxBatchRows)
-	}
 	var b bytes.Buffer
 	err := matMulTemplate.Execute(&b, struct {
 		Weights                                         string
 		Norm, Gated, Bias, Acc, Subgroups, HalfX, HalfY bool
-		X, Y, P, NW, B, StageTokens, BatchRows          int
-	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias, stage, batchRows})
+		X, Y, P, NW, B, StageTokens                     int
+	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias, stage})
 	if err != nil {
 		return Kernel{}, err
 	}
@@ -226,7 +206,7 @@ func TileForm(k Kernel) Kernel {
 
 // BatchForm turns a matmul kernel into its few-tokens form (entry
 // main_wgb): 2 to MatMulBatchMax tokens, each weight read once; dispatch
-// MatMulBatchWorkgroups. With Subgroups, as WorkgroupForm's.
+// MatMulWorkgroups(rows, 1). With Subgroups, as WorkgroupForm's.
 func BatchForm(k Kernel) Kernel {
 	k.Name += "/wgb"
 	k.EntryPoint = "main_wgb"
@@ -254,16 +234,6 @@ const MatMulRowsPerWorkgroup = 8
 func MatMulWorkgroups(rows, batch, maxPerDim int) (x, y, z uint32) {
 	x, y = Grid(rows, MatMulRowsPerWorkgroup, maxPerDim)
 	return x, y, uint32(batch)
-}
-
-// MatMulBatchWorkgroups is the dispatch of a few-tokens product
-// (main_wgb) made with batchRows rows per row group (0: DefaultBatchRows).
-func MatMulBatchWorkgroups(rows, batchRows, maxPerDim int) (x, y, z uint32) {
-	if batchRows == 0 {
-		batchRows = DefaultBatchRows
-	}
-	x, y = Grid(rows, MatMulRowsPerWorkgroup*batchRows, maxPerDim)
-	return x, y, 1
 }
 
 // MatMulParams is the uniform block of matmul.wgsl: rows output rows of

@@ -228,22 +228,19 @@ fn reduce_finish(lid: u32, row: u32, t: u32, a: f32, b: f32, scale: f32) {
 {{end}}}
 
 // main_wgb: the workgroup form for a few tokens at once (batched decode,
-// short prompts: 2 ≤ T ≤ BT), laid out as main_wg (8 row groups of 32
-// lanes, lane l taking units l, l+32, …) but with RB rows per row group
-// (rows r·ROWS + g of the workgroup's ROWS·RB), each lane dequantizing each
-// of its units once and dotting it with every token's x, so a step reads
-// the weights once, not T times. x goes through workgroup memory as in
+// short prompts: 2 ≤ T ≤ BT), laid out as main_wg (8 rows of 32 lanes,
+// lane l taking units l, l+32, …), each lane dequantizing each of its
+// units once and dotting it with every token's x, so a step reads the
+// weights once, not T times. x goes through workgroup memory as in
 // main_wg, a chunk of 32 units (one per lane) for G tokens at a time
-// (G = .StageTokens, as many as the device's workgroup memory holds), and
-// serves all RB·ROWS rows: read from memory by every lane instead, at 32
-// cache lines per load instruction, x cost more than the weights, and
-// staged for few rows it still does (x of 8 tokens is 7 times the bytes of
-// 8 rows of Q4_0 weights). A token's sums are made in the order main_wg
-// makes them (each lane's units in order, the same reductions), so batched
-// tokens get exactly their solo sums. Dispatch MatMulBatchWorkgroups.
+// (G = .StageTokens, as many as the device's workgroup memory holds): read
+// from memory by every lane instead, at 32 cache lines per load
+// instruction, x cost more than the weights. A token's sums are made in
+// the order main_wg makes them (each lane's units in order, the same
+// reductions), so batched tokens get exactly their solo sums. Dispatch
+// MatMulWorkgroups(rows, 1).
 const BT: u32 = 8u; // most tokens of main_wgb
 const G: u32 = {{.StageTokens}}u;  // tokens of x staged at a time
-const RB: u32 = {{.BatchRows}}u;   // rows per row group
 const CU: u32 = LANES * 8u;  // vec4s of one token's chunk: a unit per lane
 // G tokens' chunks, each swizzled (swz); with .Norm, after the products,
 // the tokens' Σx² partial sums (vec4 q of invocation i holds those of
@@ -256,16 +253,23 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(num_workgroups) nwg: vec3<u32>) {
   let g = lid.x / LANES;
   let lane = lid.x % LANES;
-  let row0 = (wid.y * nwg.x + wid.x) * ROWS * RB + g; // row r: row0 + r·ROWS
+  let row = (wid.y * nwg.x + wid.x) * ROWS + g;
   let T = min(params.batch, BT);
   let cols4 = params.cols / 4u;
-  // Loops over tokens and rows have constant bounds (and test t < T) so
-  // that the compiler can unroll them and keep these arrays in registers.
-  var a: array<array<f32, BT>, RB>;
-  var b: array<array<f32, BT>, RB>;
+  // Loops over tokens have constant bounds (and test t < T) so that the
+  // compiler can unroll them and keep these arrays in registers.
+  var a: array<f32, BT>;
+  var b: array<f32, BT>;
   var ss: array<f32, BT>; // this invocation's share of Σx[t]², as wg_inv_rms
   for (var c0 = 0u; c0 < cols4; c0 += CU) {
     let u = c0 / 8u + lane;
+    let live = row < params.rows && u < params.cols / 32u;
+    var w: array<vec4<f32>, 8>;
+{{if .Gated}}    var wu: array<vec4<f32>, 8>;
+{{end}}    if (live) {
+      w = unit(row, u);
+{{if .Gated}}      wu = unit(row + params.rows, u);
+{{end}}    }
     for (var t0 = 0u; t0 < BT; t0 += G) {
       if (t0 >= T) {
         break;
@@ -282,28 +286,20 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
 {{end}}        }
       }
       workgroupBarrier();
-      for (var r = 0u; r < RB; r++) {
-        let row = row0 + r * ROWS;
-        if (row < params.rows && u < params.cols / 32u) {
-          // With G < T a unit is dequantized again for the later tokens
-          // (from the cache): holding RB units would take too many
-          // registers.
-          let w = unit(row, u);
-{{if .Gated}}          let wu = unit(row + params.rows, u);
-{{end}}          for (var j = 0u; j < G; j++) {
-            let t = t0 + j;
-            if (t < T) {
-              var s = vec4<f32>(0.0);
-{{if .Gated}}              var su = vec4<f32>(0.0);
-{{end}}              for (var k = 0u; k < 8u; k++) {
-                let xv = xb[j * CU + swz(lane, k)];
-                s += w[k] * xv;
-{{if .Gated}}                su += wu[k] * xv;
-{{end}}              }
-              a[r][t] += (s.x + s.y) + (s.z + s.w);
-{{if .Gated}}              b[r][t] += (su.x + su.y) + (su.z + su.w);
+      if (live) {
+        for (var j = 0u; j < G; j++) {
+          let t = t0 + j;
+          if (t < T) {
+            var s = vec4<f32>(0.0);
+{{if .Gated}}            var su = vec4<f32>(0.0);
+{{end}}            for (var k = 0u; k < 8u; k++) {
+              let xv = xb[j * CU + swz(lane, k)];
+              s += w[k] * xv;
+{{if .Gated}}              su += wu[k] * xv;
 {{end}}            }
-          }
+            a[t] += (s.x + s.y) + (s.z + s.w);
+{{if .Gated}}            b[t] += (su.x + su.y) + (su.z + su.w);
+{{end}}          }
         }
       }
     }
@@ -328,11 +324,9 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
   for (var t = 0u; t < BT; t++) {
     scale[t] = 1.0 / sqrt(xb[(t / 4u) * CU][t % 4u] / f32(params.cols) + params.eps);
   }
-{{end}}  for (var r = 0u; r < RB; r++) {
-    for (var t = 0u; t < BT; t++) {
-      if (t < T) {
-        reduce_finish(lid.x, row0 + r * ROWS, t, a[r][t], b[r][t], scale[t]);
-      }
+{{end}}  for (var t = 0u; t < BT; t++) {
+    if (t < T) {
+      reduce_finish(lid.x, row, t, a[t], b[t], scale[t]);
     }
   }
 }

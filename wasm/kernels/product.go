@@ -22,9 +22,6 @@ type Target struct {
 	// StageTokens: the batched form's tokens of x staged at once
 	// (StageTokensFor maxComputeWorkgroupStorageSize; 0: the minimum's).
 	StageTokens int
-	// BatchRows: the batched form's rows per row group (0:
-	// DefaultBatchRows; Fusion.BatchRows).
-	BatchRows int
 }
 
 // Form is one of a product's entry points.
@@ -33,7 +30,7 @@ type Form int
 const (
 	FormRow   Form = iota // main_row: one invocation per row (CPU adapters)
 	FormWG                // main_wg: 8 rows per workgroup, one token
-	FormBatch             // main_wgb: 8·BatchRows rows per workgroup, 2 to MatMulBatchMax tokens
+	FormBatch             // main_wgb: 8 rows per workgroup, 2 to MatMulBatchMax tokens
 	FormTile              // main_tile: 64×64 tiles (prefill)
 )
 
@@ -79,7 +76,6 @@ func PlanProduct(typ string, f Fusion, parts []Part, t Target) (ProductPlan, err
 	}
 	f.Subgroups = false
 	f.StageTokens = t.StageTokens
-	f.BatchRows = t.BatchRows
 	k, err := MatMul(typ, f)
 	if err != nil {
 		return p, err
@@ -119,8 +115,8 @@ func (p ProductPlan) Choose(part Part, T int) (k int, x, y, z uint32) {
 		x, y, z = MatMulWorkgroups(rows, 1, p.target.MaxPerDim)
 		return 0, x, y, z
 	case T <= MatMulBatchMax:
-		x, y, z = MatMulBatchWorkgroups(rows, p.target.BatchRows, p.target.MaxPerDim)
-		return 1, x, y, z
+		x, y, _ = MatMulWorkgroups(rows, 1, p.target.MaxPerDim)
+		return 1, x, y, 1
 	default:
 		x, y, z = MatMulTiles(rows, T, p.gated)
 		return 2, x, y, z

@@ -75,8 +75,7 @@ func run() error {
 		}
 		t := gpumodel.DeviceTarget(info)
 		b, _ := json.Marshal(map[string]any{"streams": rows, "batch_gpu_us_per_op": ops,
-			"workgroup_storage": info.Limit("maxComputeWorkgroupStorageSize"), "stage_tokens": t.StageTokens,
-			"batch_rows": os.Getenv("GPUBENCH_BATCH_ROWS"), "subgroups": t.Subgroups})
+			"workgroup_storage": info.Limit("maxComputeWorkgroupStorageSize"), "stage_tokens": t.StageTokens, "subgroups": t.Subgroups})
 		fmt.Println(string(b))
 		return nil
 	}
@@ -412,15 +411,13 @@ func concurrentStreams(ctx context.Context, dev *webgpu.Device, m *model.Model) 
 	if n, err := strconv.Atoi(os.Getenv("GPUBENCH_STREAM_TOKENS")); err == nil && n > 0 {
 		tokens = n // fewer, for a look on a software adapter
 	}
-	// GPUBENCH_BATCH_ROWS picks the batched product's rows per row group
-	// (to compare them); GPUBENCH_STREAMS the stream counts, with the
-	// controller's runs left out (a quick look).
-	rows, _ := strconv.Atoi(os.Getenv("GPUBENCH_BATCH_ROWS"))
-	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, gpumodel.Sequences(slots), gpumodel.BatchRows(rows))
+	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, gpumodel.Sequences(slots))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Close()
+	// GPUBENCH_STREAMS picks the stream counts, with the controller's runs
+	// left out (a quick look).
 	counts, controller := []int{1, 2, 4, 8}, []int{4, 8}
 	if s := os.Getenv("GPUBENCH_STREAMS"); s != "" {
 		counts, controller = nil, nil
