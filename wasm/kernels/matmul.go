@@ -35,7 +35,24 @@ var weightsQ4KWGSL string
 //go:embed weights_q6_k.wgsl
 var weightsQ6KWGSL string
 
-var matMulTemplate = template.Must(template.New("matmul.wgsl").Parse(matMulWGSL))
+var matMulTemplate = template.Must(template.New("matmul.wgsl").Funcs(template.FuncMap{
+	"div4": func(t int) int { return t / 4 },
+	"mod4": func(t int) int { return t % 4 },
+}).Parse(matMulWGSL))
+
+// stageGroups is main_wgb's tokens 0..MatMulBatchMax−1 in groups of
+// stage, the template's unrolled staging rounds.
+func stageGroups(stage int) [][]int {
+	var out [][]int
+	for t0 := 0; t0 < MatMulBatchMax; t0 += stage {
+		var g []int
+		for t := t0; t < min(t0+stage, MatMulBatchMax); t++ {
+			g = append(g, t)
+		}
+		out = append(out, g)
+	}
+	return out
+}
 
 // WeightLayout describes how one weight type sits in GPU buffers.
 type WeightLayout struct {
@@ -175,7 +192,10 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 		Weights                                         string
 		Norm, Gated, Bias, Acc, Subgroups, HalfX, HalfY bool
 		X, Y, P, NW, B, StageTokens                     int
-	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias, stage})
+		Stages                                          [][]int
+		K, Tokens                                       []int
+	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias, stage,
+		stageGroups(stage), []int{0, 1, 2, 3, 4, 5, 6, 7}, stageGroups(MatMulBatchMax)[0]})
 	if err != nil {
 		return Kernel{}, err
 	}

@@ -139,13 +139,13 @@ fn swz(u: u32, i: u32) -> u32 {
 }
 
 // dot_chunk is W[row, 32(u0+u) .. +31] · the chunk's units u.
+// Unrolled (as main_wgb's products are): w indexed by constants only stays
+// in registers.
 fn dot_chunk(row: u32, u0: u32, u: u32) -> f32 {
-  var w = unit(row, u0 + u);
+  let w = unit(row, u0 + u);
   var s = vec4<f32>(0.0);
-  for (var i = 0u; i < 8u; i++) {
-    s += w[i] * xs[swz(u, i)];
-  }
-  return (s.x + s.y) + (s.z + s.w);
+{{range $.K}}  s += w[{{.}}] * xs[swz(u, {{.}}u)];
+{{end}}  return (s.x + s.y) + (s.z + s.w);
 }
 
 // wg_inv_rms is 1/sqrt(mean(x[t]²) + eps), the 256 invocations of a
@@ -239,6 +239,12 @@ fn reduce_finish(lid: u32, row: u32, t: u32, a: f32, b: f32, scale: f32) {
 // the order main_wg makes them (each lane's units in order, the same
 // reductions), so batched tokens get exactly their solo sums. Dispatch
 // MatMulWorkgroups(rows, 1).
+//
+// The loops over tokens, staged groups and a unit's vec4s are unrolled by
+// the template (.Stages: each group's tokens; .K: 0..7), so that every
+// index into the per-token sums and into w is a constant: an array
+// indexed at run time lives in memory, not in registers, and costs a load
+// and a store per use.
 const BT: u32 = 8u; // most tokens of main_wgb
 const G: u32 = {{.StageTokens}}u;  // tokens of x staged at a time
 const CU: u32 = LANES * 8u;  // vec4s of one token's chunk: a unit per lane
@@ -256,8 +262,6 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
   let row = (wid.y * nwg.x + wid.x) * ROWS + g;
   let T = min(params.batch, BT);
   let cols4 = params.cols / 4u;
-  // Loops over tokens have constant bounds (and test t < T) so that the
-  // compiler can unroll them and keep these arrays in registers.
   var a: array<f32, BT>;
   var b: array<f32, BT>;
   var ss: array<f32, BT>; // this invocation's share of Σx[t]², as wg_inv_rms
@@ -270,44 +274,30 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
       w = unit(row, u);
 {{if .Gated}}      wu = unit(row + params.rows, u);
 {{end}}    }
-    for (var t0 = 0u; t0 < BT; t0 += G) {
-      if (t0 >= T) {
-        break;
-      }
+    let i = c0 + lid.x;
+{{range $st := .Stages}}    if ({{index $st 0}}u < T) {
       workgroupBarrier(); // the previous tokens' chunks are used up
-      let i = c0 + lid.x;
-      for (var j = 0u; j < G; j++) {
-        let t = t0 + j;
-        if (t < T && i < cols4) {
-          let v = xload((params.x_off + t * params.cols) / 4u + i);
-{{if .Norm}}          ss[t] += dot(v, v);
-          xb[j * CU + swz(lid.x / 8u, lid.x % 8u)] = v * nw[i];
-{{else}}          xb[j * CU + swz(lid.x / 8u, lid.x % 8u)] = v;
+      if (i < cols4) {
+{{range $j, $t := $st}}        if ({{$t}}u < T) {
+          let v = xload((params.x_off + {{$t}}u * params.cols) / 4u + i);
+{{if $.Norm}}          ss[{{$t}}] += dot(v, v);
+          xb[{{$j}}u * CU + swz(lid.x / 8u, lid.x % 8u)] = v * nw[i];
+{{else}}          xb[{{$j}}u * CU + swz(lid.x / 8u, lid.x % 8u)] = v;
 {{end}}        }
-      }
+{{end}}      }
       workgroupBarrier();
       if (live) {
-        for (var j = 0u; j < G; j++) {
-          let t = t0 + j;
-          if (t < T) {
-            var s = vec4<f32>(0.0);
-{{if .Gated}}            var su = vec4<f32>(0.0);
-{{end}}            for (var k = 0u; k < 8u; k++) {
-              let xv = xb[j * CU + swz(lane, k)];
-              s += w[k] * xv;
-{{if .Gated}}              su += wu[k] * xv;
-{{end}}            }
-            a[t] += (s.x + s.y) + (s.z + s.w);
-{{if .Gated}}            b[t] += (su.x + su.y) + (su.z + su.w);
-{{end}}          }
-        }
-      }
+{{range $j, $t := $st}}        if ({{$t}}u < T) {
+          var s = vec4<f32>(0.0);
+{{if $.Gated}}          var su = vec4<f32>(0.0);
+{{end}}{{range $.K}}          s += w[{{.}}] * xb[{{$j}}u * CU + swz(lane, {{.}}u)];
+{{if $.Gated}}          su += wu[{{.}}] * xb[{{$j}}u * CU + swz(lane, {{.}}u)];
+{{end}}{{end}}          a[{{$t}}] += (s.x + s.y) + (s.z + s.w);
+{{if $.Gated}}          b[{{$t}}] += (su.x + su.y) + (su.z + su.w);
+{{end}}        }
+{{end}}      }
     }
-  }
-  var scale: array<f32, BT>;
-  for (var t = 0u; t < BT; t++) {
-    scale[t] = 1.0;
-  }
+{{end}}  }
 {{if .Norm}}  // Each token's 1/rms: the invocations' shares summed in wg_inv_rms's
   // tree, four tokens to a vec4.
   workgroupBarrier(); // xb is free again
@@ -321,15 +311,12 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
     }
     workgroupBarrier();
   }
-  for (var t = 0u; t < BT; t++) {
-    scale[t] = 1.0 / sqrt(xb[(t / 4u) * CU][t % 4u] / f32(params.cols) + params.eps);
+{{end}}{{range $t := .Tokens}}  if ({{$t}}u < T) {
+{{if $.Norm}}    let scale = 1.0 / sqrt(xb[{{div4 $t}}u * CU][{{mod4 $t}}u] / f32(params.cols) + params.eps);
+{{else}}    let scale = 1.0;
+{{end}}    reduce_finish(lid.x, row, {{$t}}u, a[{{$t}}], b[{{$t}}], scale);
   }
-{{end}}  for (var t = 0u; t < BT; t++) {
-    if (t < T) {
-      reduce_finish(lid.x, row, t, a[t], b[t], scale[t]);
-    }
-  }
-}
+{{end}}}
 
 // main_tile: the form for batches on real GPUs. A workgroup computes a
 // tile of 64 weight rows × 64 tokens (with .Gated: 32 gate rows and the
