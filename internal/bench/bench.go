@@ -36,7 +36,9 @@ type Config struct {
 	// Engines: "native" (our CPU engine), "streams" (1, 2, 4 and 8
 	// concurrent streams through the scheduler, on the first model),
 	// "serve" (as many clients of `webinfer serve` over WebSocket, on the
-	// first model) and the peer "llama.cpp"; in
+	// first model), "soak" (Soak.Streams such clients for Soak.Duration,
+	// every answer checked against its solo run, on the first model) and
+	// the peer "llama.cpp"; in
 	// headless Chromium, on the first model only, "webgpu" and
 	// "cpu-wasm" (our page) and the peer "wllama".
 	Engines map[string]bool
@@ -89,6 +91,14 @@ func Run(ctx context.Context, cfg Config) (report.Bench, error) {
 		if want["serve"] && i == 0 {
 			fmt.Fprintf(stderr, "webinfer: bench: webinfer serve, %v concurrent sockets on %s\n", streamCounts, bm.Name)
 			rs, err := benchServe(ctx, path, bm, cfg.Samples, cfg.Tokens, cfg.Threads)
+			if err != nil {
+				return out, err
+			}
+			out.Results = append(out.Results, rs...)
+		}
+		if want["soak"] && i == 0 {
+			fmt.Fprintf(stderr, "webinfer: bench: webinfer serve, a soak of %d sockets for %v on %s\n", Soak.Streams, Soak.Duration, bm.Name)
+			rs, err := benchSoak(ctx, path, bm, cfg.Tokens, cfg.Threads, stderr)
 			if err != nil {
 				return out, err
 			}

@@ -2,11 +2,9 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/coder/websocket"
 )
@@ -44,40 +42,12 @@ var runs atomic.Int64
 // oneSocket runs stream i (request id id) to its done frame, recording
 // each token frame's arrival in rec.
 func oneSocket(ctx context.Context, url, id string, i, tokens int, prompt string, rec *recorder) error {
-	c, _, err := websocket.Dial(ctx, url, nil)
+	err := onSocket(ctx, url, func(c *websocket.Conn) error {
+		_, err := streamRequest(ctx, c, id, i+1, tokens, prompt, rec)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("loadgen: %w", err)
+		return fmt.Errorf("loadgen: stream %d: %w", i, err)
 	}
-	defer c.CloseNow()
-	c.SetReadLimit(1 << 22)
-	frame, _ := json.Marshal(map[string]any{"type": "generate", "id": id, "prompt": prompt,
-		"max_tokens": tokens, "seed": i + 1})
-	if err := c.Write(ctx, websocket.MessageText, frame); err != nil {
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	var prev time.Time
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("loadgen: stream %d: %w", i, err)
-		}
-		var f struct {
-			Type, Code, Message string
-			Token               int32
-		}
-		if err := json.Unmarshal(b, &f); err != nil {
-			return fmt.Errorf("loadgen: stream %d: %w", i, err)
-		}
-		switch f.Type {
-		case "done":
-			return c.Close(websocket.StatusNormalClosure, "")
-		case "error":
-			return fmt.Errorf("loadgen: stream %d: %s: %s", i, f.Code, f.Message)
-		case "token":
-			if f.Token < 0 {
-				continue // text held back for a stop string, released at the end
-			}
-			prev = rec.token(prev)
-		}
-	}
+	return nil
 }

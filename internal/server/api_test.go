@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/webinfer/webinfer/internal/loadgen"
 	"github.com/webinfer/webinfer/wasm/api"
 	"github.com/webinfer/webinfer/wasm/engine"
 	"github.com/webinfer/webinfer/wasm/gguf"
@@ -471,6 +472,27 @@ func TestResumeAfterRestart(t *testing.T) {
 		ids = append(ids, f.Token)
 	}
 	assert.Equal(t, want, ids)
+}
+
+// TestSoak: loadgen.Soak against a real server: six sockets (three under
+// the race detector) each ask for their request four times over, more
+// streams than the scheduler's three slots, and every answer equals the
+// request's solo run. Bounded by requests, not by time.
+func TestSoak(t *testing.T) {
+	ts, _ := apiServer(t)
+	streams := 6
+	if raceDetector {
+		streams = 3
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := loadgen.Soak(ctx, loadgen.SoakConfig{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + "/v1/stream",
+		Streams: streams, Requests: 4, Tokens: 8, Prompt: "Hello world"})
+	require.NoError(t, err)
+	assert.Equal(t, streams*4, r.Requests)
+	assert.Zero(t, r.Mismatches, r.FirstMismatch)
+	assert.Positive(t, r.Tokens)
+	t.Logf("soak: %d requests, %d tokens, %.0f tok/s, p99 %.1f ms", r.Requests, r.Tokens, r.TokS, r.P99)
 }
 
 // TestLoad: 32 streams at once over 8 sockets (8 over 4 under the race
