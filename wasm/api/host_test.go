@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ type page struct {
 	msgs chan Out
 	// hold, when set, is called with every message after it is queued,
 	// on the goroutine that posted it: a test blocks a generation there.
-	hold func(Out)
+	// Atomic: the host posts from its own goroutines while a test sets it.
+	hold atomic.Pointer[func(Out)]
 }
 
 func newPage(t testing.TB) *page {
@@ -43,8 +45,8 @@ func newPage(t testing.TB) *page {
 		var o Out
 		require.NoError(t, json.Unmarshal(b, &o))
 		p.msgs <- o
-		if p.hold != nil {
-			p.hold(o)
+		if hold := p.hold.Load(); hold != nil {
+			(*hold)(o)
 		}
 	}})
 	return p
@@ -57,11 +59,12 @@ func newPage(t testing.TB) *page {
 func (p *page) holdFirstToken(id int) chan struct{} {
 	release := make(chan struct{})
 	var once sync.Once
-	p.hold = func(o Out) {
+	hold := func(o Out) {
 		if o.ID == id && o.Ev == EvToken {
 			once.Do(func() { <-release })
 		}
 	}
+	p.hold.Store(&hold)
 	return release
 }
 
