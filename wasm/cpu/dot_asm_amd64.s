@@ -35,6 +35,18 @@
 	VPMADDUBSW Y10, R, R; \
 	VPMADDWD Y15, R, R
 
+// Q4DOTU leaves in R the eight int32 partial sums of Σ n·x over the Q4_0
+// block whose nibbles n (0…15, unsigned: VPMADDUBSW's first operand as
+// they are) are at woff(SI): Q4DOT's sums plus 8·Σx, which the caller
+// takes off the reduced block sums (integers: exact in any order).
+#define Q4DOTU(woff, xoff, XR, R) \
+	VMOVDQU woff(SI), XR; \
+	VPSRLW $4, XR, X11; \
+	VINSERTI128 $1, X11, R, R; \
+	VPAND Y14, R, R; \
+	VPMADDUBSW xoff(BX), R, R; \
+	VPMADDWD Y15, R, R
+
 // SCALED1 converts block sums R (eight int32 lanes, YR/its float) and
 // adds them, times the block's weight scale (f16 at soff(SI), by F16C)
 // times its activation scale at doff(DX), into ACC; XS/YS is a temporary.
@@ -47,9 +59,9 @@
 	VBROADCASTSS XS, YS; \
 	VFMADD231PS YS, YR, ACC
 
-// REDUCE8 sums each of Y1…Y8's lanes into lane j of Y2 (block j's sum),
-// as float32: VPHADDD twice within 128-bit halves, then the halves added.
-#define REDUCE8 \
+// REDUCE8I sums each of Y1…Y8's lanes into lane j of Y2 (block j's sum),
+// as int32: VPHADDD twice within 128-bit halves, then the halves added.
+#define REDUCE8I \
 	VPHADDD Y2, Y1, Y1; \
 	VPHADDD Y4, Y3, Y3; \
 	VPHADDD Y3, Y1, Y1; \
@@ -58,7 +70,11 @@
 	VPHADDD Y7, Y5, Y5; \
 	VPERM2I128 $0x20, Y5, Y1, Y2; \
 	VPERM2I128 $0x31, Y5, Y1, Y3; \
-	VPADDD Y3, Y2, Y2; \
+	VPADDD Y3, Y2, Y2
+
+// REDUCE8 is REDUCE8I converted to float32.
+#define REDUCE8 \
+	REDUCE8I; \
 	VCVTDQ2PS Y2, Y2
 
 // SCALES8 leaves in Y9 the eight blocks' weight scales (f16 at stride
@@ -76,12 +92,14 @@
 	VCVTPH2PS X9, Y9; \
 	VMULPS (DX), Y9, Y9
 
-// func q8_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, rows, nb int)
-TEXT ·q8_0RowsAVX2(SB), NOSPLIT, $0-48
+// func q8_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, sum *int32, rows, nb int)
+//
+// sum is not read (q4_0RowsAVX2's signature, for one adapter).
+TEXT ·q8_0RowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
-	MOVQ rows+32(FP), R10
-	MOVQ nb+40(FP), R11
+	MOVQ rows+40(FP), R10
+	MOVQ nb+48(FP), R11
 	MOVL $0x00010001, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15        // int16 ones
@@ -152,16 +170,20 @@ q8done:
 	VZEROUPPER
 	RET
 
-// func q4_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, rows, nb int)
+// func q4_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, sum *int32, rows, nb int)
 //
 // Q4_0 blocks: the 16 bytes after the scale hold element j in the low
-// nibble of byte j and element j+16 in its high nibble; n−8 is the value,
-// so the nibbles are spread to bytes, less 8, and go through Q8_0's loop.
-TEXT ·q4_0RowsAVX2(SB), NOSPLIT, $0-48
+// nibble of byte j and element j+16 in its high nibble; n−8 is the value.
+// Eight blocks at a time, the nibbles (unsigned) multiply the activations
+// directly and 8·Σx per block (sum: the activations' Σq per block) comes
+// off the block sums; a last one to seven blocks are spread to bytes, less
+// 8, and go through Q8_0's loop. The block sums are the same integers
+// either way.
+TEXT ·q4_0RowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
-	MOVQ rows+32(FP), R10
-	MOVQ nb+40(FP), R11
+	MOVQ rows+40(FP), R10
+	MOVQ nb+48(FP), R11
 	MOVL $0x00010001, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15        // int16 ones
@@ -180,24 +202,30 @@ q4row:
 	MOVQ x+16(FP), BX
 	MOVQ d+24(FP), DX
 	MOVQ R11, CX
+	MOVQ sum+32(FP), R9
 
 q4group:
 	CMPQ CX, $8
 	JB   q4pair
-	Q4DOT(2, 0, X1, Y1)
-	Q4DOT(20, 32, X2, Y2)
-	Q4DOT(38, 64, X3, Y3)
-	Q4DOT(56, 96, X4, Y4)
-	Q4DOT(74, 128, X5, Y5)
-	Q4DOT(92, 160, X6, Y6)
-	Q4DOT(110, 192, X7, Y7)
-	Q4DOT(128, 224, X8, Y8)
-	REDUCE8
+	Q4DOTU(2, 0, X1, Y1)
+	Q4DOTU(20, 32, X2, Y2)
+	Q4DOTU(38, 64, X3, Y3)
+	Q4DOTU(56, 96, X4, Y4)
+	Q4DOTU(74, 128, X5, Y5)
+	Q4DOTU(92, 160, X6, Y6)
+	Q4DOTU(110, 192, X7, Y7)
+	Q4DOTU(128, 224, X8, Y8)
+	REDUCE8I
+	VMOVDQU (R9), Y3
+	VPSLLD $3, Y3, Y3
+	VPSUBD Y3, Y2, Y2
+	VCVTDQ2PS Y2, Y2
 	SCALES8(18)
 	VFMADD231PS Y9, Y2, Y0
 	ADDQ $144, SI
 	ADDQ $256, BX
 	ADDQ $32, DX
+	ADDQ $32, R9
 	SUBQ $8, CX
 	JMP  q4group
 
