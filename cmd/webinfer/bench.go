@@ -17,7 +17,7 @@ import (
 // their peers side by side, same models, prompt and threads.
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("bench", stderr)
-	engines := fl.String("engines", "native,streams,serve,soak,llama.cpp,webgpu,cpu-wasm,wllama", "what to measure: native (our CPU engine), streams (1, 2, 4 and 8 concurrent streams through the scheduler, natively, on the first model), serve (as many clients of webinfer serve, each on its own /v1/stream socket, on the first model), soak (32 such clients for 60 s, every answer checked against its solo run, on the first model) and the peer llama.cpp; in headless browsers (--browsers), on the first model only: webgpu and cpu-wasm (our page) and the peer wllama")
+	engines := fl.String("engines", "native,streams,serve,soak,llama.cpp,webgpu,cpu-wasm,browser-streams,wllama", "what to measure: native (our CPU engine), streams (1, 2, 4 and 8 concurrent streams through the scheduler, natively, on the first model), serve (as many clients of webinfer serve, each on its own /v1/stream socket, on the first model), soak (32 such clients for 60 s, every answer checked against its solo run, on the first model) and the peer llama.cpp; in headless browsers (--browsers), on the first model only: webgpu and cpu-wasm (our page), browser-streams (1, 2, 4 and 8 concurrent streams through the JS API, on the CPU path) and the peer wllama")
 	soakStreams := fl.Int("soak-streams", bench.Soak.Streams, "soak: sockets streaming at once")
 	soakFor := fl.Duration("soak-duration", bench.Soak.Duration, "soak: how long the sockets keep asking")
 	browserSamples := fl.Int("browser-samples", 3, "timed runs per measure of the in-browser engines")

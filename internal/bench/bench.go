@@ -40,7 +40,9 @@ type Config struct {
 	// every answer checked against its solo run, on the first model) and
 	// the peer "llama.cpp"; in
 	// headless Chromium, on the first model only, "webgpu" and
-	// "cpu-wasm" (our page) and the peer "wllama".
+	// "cpu-wasm" (our page), "browser-streams" (1, 2, 4 and 8 concurrent
+	// streams through the JS API, on the CPU path) and the peer
+	// "wllama".
 	Engines map[string]bool
 	// Browsers are where the in-browser engines run: "chromium",
 	// "firefox" (WebGPU in Chromium only); none given: both.
@@ -112,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (report.Bench, error) {
 			}
 			out.Peers = append(out.Peers, rs...)
 		}
-		if i == 0 && (want["webgpu"] || want["cpu-wasm"] || want["wllama"]) {
+		if i == 0 && (want["webgpu"] || want["cpu-wasm"] || want["wllama"] || want["browser-streams"]) {
 			browsers := cfg.Browsers
 			if len(browsers) == 0 {
 				browsers = []string{"chromium", "firefox"}

@@ -61,9 +61,11 @@ func newBrowserBench(root, modelPath string) (*browserBench, error) {
 	mux.Handle("GET /bench/wllama.html", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, filepath.Join(root, "tests", "bench", "wllama.html"))
 	})))
-	mux.Handle("GET /bench/webinfer.html", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, filepath.Join(root, "tests", "bench", "webinfer.html"))
-	})))
+	for _, page := range []string{"webinfer.html", "streams.html"} {
+		mux.Handle("GET /bench/"+page, isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFile(w, r, filepath.Join(root, "tests", "bench", page))
+		})))
+	}
 	mux.Handle("GET /bench/wllama/", isolated(http.StripPrefix("/bench/wllama/", http.FileServer(http.Dir(filepath.Join(root, "node_modules", "@wllama", "wllama"))))))
 	mux.Handle("POST /bench/report", isolated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
@@ -236,6 +238,13 @@ func benchOneBrowser(ctx context.Context, b *browserBench, browser string, want 
 		}
 		results = append(results, mk(tb, "cpu-wasm", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "cpu-wasm", "decode", "decode_tok_s", r.Decode))
 	}
+	if want["browser-streams"] {
+		rs, err := browserStreams(ctx, b, browser, bm, samples, n, threads, stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		results = append(results, rs...)
+	}
 	if want["wllama"] {
 		fmt.Fprintf(stderr, "webinfer: bench: %s wllama on %s\n", browser, bm.Name)
 		var r struct {
@@ -272,4 +281,66 @@ func benchOneBrowser(ctx context.Context, b *browserBench, browser string, want 
 		peers = append(peers, mk(tb, "wllama", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "wllama", "decode", "decode_tok_s", r.Decode))
 	}
 	return results, peers, nil
+}
+
+// browserStreams measures 1, 2, 4 and 8 concurrent streams through the JS
+// API in browser (tests/bench/streams.html: one engine, its scheduler and
+// controller as a web app gets them, a seed a stream) on the CPU path: per
+// count, the aggregate tok/s the page receives and the p50 and p99 gaps
+// between a stream's tokens.
+//
+// Not on WebGPU yet: on SwiftShader (about 1 tok/s for this model) the
+// page's 1+2+4+8 streams of 16 tokens ran past the 10-minute page limit.
+func browserStreams(ctx context.Context, b *browserBench, browser string, bm report.BenchModel, samples, n, threads int, stderr io.Writer) ([]report.BenchResult, error) {
+	var out []report.BenchResult
+	for _, backend := range []string{"cpu"} {
+		fmt.Fprintf(stderr, "webinfer: bench: %s, %v concurrent streams through the JS API on %s, %s\n", browser, streamCounts, backend, bm.Name)
+		counts := make([]string, len(streamCounts))
+		for i, c := range streamCounts {
+			counts[i] = fmt.Sprint(c)
+		}
+		q := url.Values{"model": {"/bench/model.gguf"}, "backend": {backend}, "prompt": {Prompt}, "tokens": {fmt.Sprint(n)},
+			"counts": {strings.Join(counts, ",")}, "samples": {fmt.Sprint(samples)}, "threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
+		body, err := b.run(ctx, browser, "/bench/streams.html?"+q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		var r struct {
+			Backend string          `json:"backend"`
+			CPU     *report.CPUPath `json:"cpu"`
+			Error   string          `json:"error"`
+			Results []struct {
+				N        int       `json:"n"`
+				TokS     []float64 `json:"tokS"`
+				P50      []float64 `json:"p50"`
+				P99      []float64 `json:"p99"`
+				MaxBatch int       `json:"maxBatch"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, fmt.Errorf("%s streams on %s: %w", browser, backend, err)
+		}
+		if r.Error != "" || len(r.Results) == 0 || r.Backend != backend {
+			return nil, fmt.Errorf("%s streams on %s: no measurement (ran on %q): %s", browser, backend, r.Backend, r.Error)
+		}
+		tb := report.Testbed{Engine: browser, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: threads}
+		name := "cpu-wasm"
+		if backend == "webgpu" {
+			name = "webgpu"
+		} else if c := r.CPU; c != nil && c.Threads > 0 {
+			tb.Threads, tb.SIMD = c.Threads, c.Kernels
+		}
+		for _, c := range r.Results {
+			cs := fmt.Sprintf("%d concurrent streams through the JS API, the engine's controller (batch up to %d)", c.N, c.MaxBatch)
+			mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
+				res := report.BenchResult{Testbed: tb, Model: bm, Backend: name, Case: cs, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
+				res.Summarize()
+				return res
+			}
+			p := fmt.Sprintf("streams%d", c.N)
+			out = append(out, mk(p+"_decode_tok_s", "tok/s", true, c.TokS),
+				mk(p+"_itl_p50_ms", "ms", false, c.P50), mk(p+"_itl_p99_ms", "ms", false, c.P99))
+		}
+	}
+	return out, nil
 }
