@@ -1,6 +1,7 @@
 //go:build amd64
 
 #include "textflag.h"
+#include "dot_avx2_amd64.h"
 
 // Q8_0 and Q4_0 products in AVX2, FMA and F16C, one call for a run of
 // rows (dot_asm_amd64.go says why assembly). Per block, as llama.cpp's
@@ -24,10 +25,7 @@
 // Q4DOT is Q8DOT for the Q4_0 block whose 16 nibble bytes are at
 // woff(SI): spread to 32 bytes (low nibbles, then high), less 8.
 #define Q4DOT(woff, xoff, XR, R) \
-	VMOVDQU woff(SI), XR; \
-	VPSRLW $4, XR, X11; \
-	VINSERTI128 $1, X11, R, R; \
-	VPAND Y14, R, R; \
+	SPREAD4(woff, XR, R, Y14); \
 	VPSUBB Y13, R, R; \
 	VMOVDQU xoff(BX), Y10; \
 	VPSIGNB R, Y10, Y10; \
@@ -40,10 +38,7 @@
 // they are) are at woff(SI): Q4DOT's sums plus 8·Σx, which the caller
 // takes off the reduced block sums (integers: exact in any order).
 #define Q4DOTU(woff, xoff, XR, R) \
-	VMOVDQU woff(SI), XR; \
-	VPSRLW $4, XR, X11; \
-	VINSERTI128 $1, X11, R, R; \
-	VPAND Y14, R, R; \
+	SPREAD4(woff, XR, R, Y14); \
 	VPMADDUBSW xoff(BX), R, R; \
 	VPMADDWD Y15, R, R
 
@@ -52,9 +47,7 @@
 // times its activation scale at doff(DX), into ACC; XS/YS is a temporary.
 #define SCALED1(soff, doff, YR, XS, YS, ACC) \
 	VCVTDQ2PS YR, YR; \
-	MOVWLZX soff(SI), AX; \
-	VMOVD AX, XS; \
-	VCVTPH2PS XS, XS; \
+	WIDEN1(soff, XS); \
 	VMULSS doff(DX), XS, XS; \
 	VBROADCASTSS XS, YS; \
 	VFMADD231PS YS, YR, ACC
@@ -80,16 +73,7 @@
 // SCALES8 leaves in Y9 the eight blocks' weight scales (f16 at stride
 // bytes from (SI), widened by F16C) times their activation scales at (DX).
 #define SCALES8(stride) \
-	MOVWLZX (SI), AX; \
-	VMOVD AX, X9; \
-	VPINSRW $1, (1*stride)(SI), X9, X9; \
-	VPINSRW $2, (2*stride)(SI), X9, X9; \
-	VPINSRW $3, (3*stride)(SI), X9, X9; \
-	VPINSRW $4, (4*stride)(SI), X9, X9; \
-	VPINSRW $5, (5*stride)(SI), X9, X9; \
-	VPINSRW $6, (6*stride)(SI), X9, X9; \
-	VPINSRW $7, (7*stride)(SI), X9, X9; \
-	VCVTPH2PS X9, Y9; \
+	WIDEN8(stride); \
 	VMULPS (DX), Y9, Y9
 
 // func q8_0RowsAVX2(y *float32, w *byte, x *int8, d *float32, sum *int32, rows, nb int)
@@ -157,11 +141,7 @@ q8single:
 
 q8rowend:
 	VADDPS Y12, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VMOVSS X0, (DI)
+	HSUM(Y0, X0, (DI))
 	ADDQ $4, DI
 	DECQ R10
 	JMP  q8row
@@ -251,11 +231,7 @@ q4single:
 
 q4rowend:
 	VADDPS Y12, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VMOVSS X0, (DI)
+	HSUM(Y0, X0, (DI))
 	ADDQ $4, DI
 	DECQ R10
 	JMP  q4row

@@ -1,6 +1,7 @@
 //go:build amd64
 
 #include "textflag.h"
+#include "dot_avx2_amd64.h"
 
 // Q8_0 and Q4_0 products in AVX2 for two tokens at once: the batched
 // product of prefill and of several sequences per step (dot_asm_amd64.go
@@ -36,20 +37,14 @@
 // to 32 bytes (low nibbles, then high), less 8 (the last one to seven
 // blocks of a row; eight at a time go through W4U).
 #define W4(woff) \
-	VMOVDQU woff(SI), X9; \
-	VPSRLW $4, X9, X11; \
-	VINSERTI128 $1, X11, Y9, Y9; \
-	VPAND nibbles<>(SB), Y9, Y9; \
+	SPREAD4(woff, X9, Y9, nibbles<>(SB)); \
 	VPSUBB eights<>(SB), Y9, Y9; \
 	VPABSB Y9, Y10
 
 // W4U loads the Q4_0 block's nibbles as they are (0…15, unsigned) into
 // Y9, for TOKU.
 #define W4U(woff) \
-	VMOVDQU woff(SI), X9; \
-	VPSRLW $4, X9, X11; \
-	VINSERTI128 $1, X11, Y9, Y9; \
-	VPAND nibbles<>(SB), Y9, Y9
+	SPREAD4(woff, X9, Y9, nibbles<>(SB))
 
 // TOKU is TOK for W4U's unsigned nibbles n: Σ n·x, 8·Σx more than TOK's
 // sums, which FIX4 takes off the reduced block sums (exact integers).
@@ -117,16 +112,7 @@
 	FIX; \
 	VCVTDQ2PS Y5, Y5; \
 	VCVTDQ2PS Y7, Y7; \
-	MOVWLZX (SI), AX; \
-	VMOVD AX, X9; \
-	VPINSRW $1, (1*bb)(SI), X9, X9; \
-	VPINSRW $2, (2*bb)(SI), X9, X9; \
-	VPINSRW $3, (3*bb)(SI), X9, X9; \
-	VPINSRW $4, (4*bb)(SI), X9, X9; \
-	VPINSRW $5, (5*bb)(SI), X9, X9; \
-	VPINSRW $6, (6*bb)(SI), X9, X9; \
-	VPINSRW $7, (7*bb)(SI), X9, X9; \
-	VCVTPH2PS X9, Y9; \
+	WIDEN8(bb); \
 	VMULPS (DX), Y9, Y10; \
 	VFMADD231PS Y10, Y5, Y0; \
 	VMULPS (DX)(R13*1), Y9, Y10; \
@@ -136,9 +122,7 @@
 // times the block's weight scale (f16 at soff(SI)) times each token's
 // activation scale at doff, into A0 and A1 (q8_0RowsAVX2's SCALED1).
 #define SCALED2(soff, doff, S0, S1, A0, A1) \
-	MOVWLZX soff(SI), AX; \
-	VMOVD AX, X9; \
-	VCVTPH2PS X9, X9; \
+	WIDEN1(soff, X9); \
 	VCVTDQ2PS S0, S0; \
 	VMULSS doff(DX), X9, X10; \
 	VBROADCASTSS X10, Y10; \
@@ -152,17 +136,9 @@
 // reduced as q8_0RowsAVX2 does.
 #define ROWEND \
 	VADDPS Y13, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS X1, X0, X0; \
-	VHADDPS X0, X0, X0; \
-	VHADDPS X0, X0, X0; \
-	VMOVSS X0, (DI); \
+	HSUM(Y0, X0, (DI)); \
 	VADDPS Y14, Y12, Y12; \
-	VEXTRACTF128 $1, Y12, X1; \
-	VADDPS X1, X12, X12; \
-	VHADDPS X12, X12, X12; \
-	VHADDPS X12, X12, X12; \
-	VMOVSS X12, (R8); \
+	HSUM(Y12, X12, (R8)); \
 	ADDQ $4, DI; \
 	ADDQ $4, R8
 
