@@ -292,55 +292,50 @@ func benchOneBrowser(ctx context.Context, b *browserBench, browser string, want 
 // Not on WebGPU yet: on SwiftShader (about 1 tok/s for this model) the
 // page's 1+2+4+8 streams of 16 tokens ran past the 10-minute page limit.
 func browserStreams(ctx context.Context, b *browserBench, browser string, bm report.BenchModel, samples, n, threads int, stderr io.Writer) ([]report.BenchResult, error) {
+	fmt.Fprintf(stderr, "webinfer: bench: %s, %v concurrent streams through the JS API on the CPU path, %s\n", browser, streamCounts, bm.Name)
+	counts := make([]string, len(streamCounts))
+	for i, c := range streamCounts {
+		counts[i] = fmt.Sprint(c)
+	}
+	q := url.Values{"model": {"/bench/model.gguf"}, "backend": {"cpu"}, "prompt": {Prompt}, "tokens": {fmt.Sprint(n)},
+		"counts": {strings.Join(counts, ",")}, "samples": {fmt.Sprint(samples)}, "threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
+	body, err := b.run(ctx, browser, "/bench/streams.html?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Backend string          `json:"backend"`
+		CPU     *report.CPUPath `json:"cpu"`
+		Error   string          `json:"error"`
+		Results []struct {
+			N        int       `json:"n"`
+			TokS     []float64 `json:"tokS"`
+			P50      []float64 `json:"p50"`
+			P99      []float64 `json:"p99"`
+			MaxBatch int       `json:"maxBatch"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%s streams: %w", browser, err)
+	}
+	if r.Error != "" || len(r.Results) == 0 || r.Backend != "cpu" {
+		return nil, fmt.Errorf("%s streams: no measurement on the CPU path (ran on %q): %s", browser, r.Backend, r.Error)
+	}
+	tb := report.Testbed{Engine: browser, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: threads}
+	if c := r.CPU; c != nil && c.Threads > 0 {
+		tb.Threads, tb.SIMD = c.Threads, c.Kernels
+	}
 	var out []report.BenchResult
-	for _, backend := range []string{"cpu"} {
-		fmt.Fprintf(stderr, "webinfer: bench: %s, %v concurrent streams through the JS API on %s, %s\n", browser, streamCounts, backend, bm.Name)
-		counts := make([]string, len(streamCounts))
-		for i, c := range streamCounts {
-			counts[i] = fmt.Sprint(c)
+	for _, c := range r.Results {
+		cs := fmt.Sprintf("%d concurrent streams through the JS API, the engine's controller (batch up to %d)", c.N, c.MaxBatch)
+		mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
+			res := report.BenchResult{Testbed: tb, Model: bm, Backend: "cpu-wasm", Case: cs, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
+			res.Summarize()
+			return res
 		}
-		q := url.Values{"model": {"/bench/model.gguf"}, "backend": {backend}, "prompt": {Prompt}, "tokens": {fmt.Sprint(n)},
-			"counts": {strings.Join(counts, ",")}, "samples": {fmt.Sprint(samples)}, "threads": {fmt.Sprint(threads)}, "report": {"/bench/report"}}
-		body, err := b.run(ctx, browser, "/bench/streams.html?"+q.Encode())
-		if err != nil {
-			return nil, err
-		}
-		var r struct {
-			Backend string          `json:"backend"`
-			CPU     *report.CPUPath `json:"cpu"`
-			Error   string          `json:"error"`
-			Results []struct {
-				N        int       `json:"n"`
-				TokS     []float64 `json:"tokS"`
-				P50      []float64 `json:"p50"`
-				P99      []float64 `json:"p99"`
-				MaxBatch int       `json:"maxBatch"`
-			} `json:"results"`
-		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, fmt.Errorf("%s streams on %s: %w", browser, backend, err)
-		}
-		if r.Error != "" || len(r.Results) == 0 || r.Backend != backend {
-			return nil, fmt.Errorf("%s streams on %s: no measurement (ran on %q): %s", browser, backend, r.Backend, r.Error)
-		}
-		tb := report.Testbed{Engine: browser, Adapter: "cpu", OS: runtime.GOOS, CPUCores: runtime.NumCPU(), Threads: threads}
-		name := "cpu-wasm"
-		if backend == "webgpu" {
-			name = "webgpu"
-		} else if c := r.CPU; c != nil && c.Threads > 0 {
-			tb.Threads, tb.SIMD = c.Threads, c.Kernels
-		}
-		for _, c := range r.Results {
-			cs := fmt.Sprintf("%d concurrent streams through the JS API, the engine's controller (batch up to %d)", c.N, c.MaxBatch)
-			mk := func(measure, unit string, higher bool, s []float64) report.BenchResult {
-				res := report.BenchResult{Testbed: tb, Model: bm, Backend: name, Case: cs, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: s}
-				res.Summarize()
-				return res
-			}
-			p := fmt.Sprintf("streams%d", c.N)
-			out = append(out, mk(p+"_decode_tok_s", "tok/s", true, c.TokS),
-				mk(p+"_itl_p50_ms", "ms", false, c.P50), mk(p+"_itl_p99_ms", "ms", false, c.P99))
-		}
+		p := fmt.Sprintf("streams%d", c.N)
+		out = append(out, mk(p+"_decode_tok_s", "tok/s", true, c.TokS),
+			mk(p+"_itl_p50_ms", "ms", false, c.P50), mk(p+"_itl_p99_ms", "ms", false, c.P99))
 	}
 	return out, nil
 }
