@@ -99,6 +99,7 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 	}
 	enc := json.NewEncoder(stdout)
+	m.Profile = &model.StepProfile{}
 	res, err := engine.Generate(ctx, m, req, func(t engine.Token) error {
 		if *asJSON {
 			if t.ID < 0 { // text held back for a stop string, released at the end
@@ -119,12 +120,14 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *asJSON {
 		// Which CPU kernel ran each weight type, and why (their speeds as
-		// timed at start-up): machines differ, so a run says what it used.
+		// timed at start-up): machines differ, so a run says what it used;
+		// and where a decode step's time went.
 		return enc.Encode(struct {
 			Done bool `json:"done"`
 			engine.Result
 			Kernels []cpu.KernelChoice `json:"kernels"`
-		}{true, res, cpu.Kernels()})
+			Step    *model.StepTimes   `json:"step_ms,omitempty"`
+		}{true, res, cpu.Kernels(), m.Profile.Times()})
 	}
 	fmt.Fprintln(stdout)
 	return nil

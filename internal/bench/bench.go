@@ -23,6 +23,7 @@ import (
 
 	"github.com/webinfer/webinfer/wasm/cpu"
 	"github.com/webinfer/webinfer/wasm/engine"
+	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/source"
 	"github.com/webinfer/webinfer/wasm/synth"
@@ -143,6 +144,29 @@ func results(tb report.Testbed, bm report.BenchModel, prefill, decode []float64)
 	return []report.BenchResult{mk("prefill", "prefill_tok_s", prefill), mk("decode", "decode_tok_s", decode)}
 }
 
+// stepResults are where a decode token's time went on the CPU path
+// (report.StepTimes, over the timed runs): decode_step_PHASE_ms for
+// each phase of the pass and decode_step_pass_ms for the whole pass
+// (the rest of 1000/decode_tok_s is sampling and the engine), and the
+// layer products' decode_products_gb_s. Each is one value (the mean over
+// every timed token): no samples, no interval. None without st.
+func stepResults(tb report.Testbed, bm report.BenchModel, backend string, st *report.StepTimes) []report.BenchResult {
+	if st == nil {
+		return nil
+	}
+	const c = "where a decode token's time went (the mean over the run's decode steps)"
+	one := func(measure, unit string, higher bool, v float64) report.BenchResult {
+		r := report.BenchResult{Testbed: tb, Model: bm, Backend: backend, Case: c, Measure: measure, Unit: unit, HigherIsBetter: higher, Samples: []float64{v}}
+		r.Summarize()
+		return r
+	}
+	var out []report.BenchResult
+	for _, name := range append(model.PhaseNames[:], "pass") {
+		out = append(out, one("decode_step_"+name+"_ms", "ms", false, st.MsPerToken[name]))
+	}
+	return append(out, one("decode_products_gb_s", "GB/s", true, st.ProductGBs))
+}
+
 func benchNative(ctx context.Context, path string, bm report.BenchModel, samples, n, threads int) ([]report.BenchResult, error) {
 	m, _, closeFn, err := source.Load(ctx, path, nil)
 	if err != nil {
@@ -156,14 +180,20 @@ func benchNative(ctx context.Context, path string, bm report.BenchModel, samples
 			return nil, err
 		}
 		if i == 0 {
-			continue // warm-up
+			m.Profile = &model.StepProfile{} // the timed runs' steps
+			continue                         // warm-up
 		}
 		prefill = append(prefill, res.PrefillTokS)
 		decode = append(decode, res.DecodeTokS)
 	}
 	tb := testbed("native", runtime.Version(), threads)
 	tb.SIMD = cpu.SIMD()
-	return results(tb, bm, prefill, decode), nil
+	var st *report.StepTimes
+	if t := m.Profile.Times(); t != nil {
+		rt := report.StepTimes(*t)
+		st = &rt
+	}
+	return append(results(tb, bm, prefill, decode), stepResults(tb, bm, "cpu", st)...), nil
 }
 
 func benchLlamaCpp(ctx context.Context, path string, bm report.BenchModel, samples, n, threads int) ([]report.BenchResult, error) {

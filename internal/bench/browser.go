@@ -237,6 +237,9 @@ func benchOneBrowser(ctx context.Context, b *browserBench, browser string, want 
 			tb.Threads, tb.SIMD = c.Threads, c.Kernels
 		}
 		results = append(results, mk(tb, "cpu-wasm", "prefill", "prefill_tok_s", r.Prefill), mk(tb, "cpu-wasm", "decode", "decode_tok_s", r.Decode))
+		if r.CPU != nil {
+			results = append(results, stepResults(tb, bm, "cpu-wasm", r.CPU.Step)...)
+		}
 	}
 	if want["browser-streams"] {
 		rs, err := browserStreams(ctx, b, browser, bm, samples, n, threads, stderr)

@@ -98,12 +98,15 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 	for i := range rows {
 		rows[i] = row{st: st, pos: st.Pos + i}
 	}
-	x, err := m.forward(rows, tokens)
+	pt := newPassTimer(m.Profile, n == 1)
+	x, err := m.forward(&pt, rows, tokens)
 	if err != nil {
 		return nil, err
 	}
 	st.Pos += n
-	return m.logits([][]float32{x[(n-1)*m.Embd:]})[0], nil
+	logits := m.logits(&pt, [][]float32{x[(n-1)*m.Embd:]})[0]
+	pt.done(n)
+	return logits, nil
 }
 
 // ForwardBatch runs one token of each of several sequences in one pass:
@@ -130,7 +133,8 @@ func (m *Model) ForwardBatch(sts []*State, tokens []int32) ([][]float32, error) 
 		st.reserve(st.Pos + 1)
 		rows[i] = row{st: st, pos: st.Pos}
 	}
-	x, err := m.forward(rows, tokens)
+	pt := newPassTimer(m.Profile, true)
+	x, err := m.forward(&pt, rows, tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +143,9 @@ func (m *Model) ForwardBatch(sts []*State, tokens []int32) ([][]float32, error) 
 		st.Pos++
 		last[i] = x[i*m.Embd : (i+1)*m.Embd]
 	}
-	return m.logits(last), nil
+	logits := m.logits(&pt, last)
+	pt.done(n)
+	return logits, nil
 }
 
 // Part is one sequence's share of a mixed pass (ForwardMixed): Tokens
@@ -183,7 +189,8 @@ func (m *Model) ForwardMixed(parts []Part) ([][]float32, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("model: an empty pass")
 	}
-	x, err := m.forward(rows, tokens)
+	pt := newPassTimer(m.Profile, len(rows) == len(parts))
+	x, err := m.forward(&pt, rows, tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +205,7 @@ func (m *Model) ForwardMixed(parts []Part) ([][]float32, error) {
 	}
 	out := make([][]float32, len(parts))
 	if len(last) > 0 {
-		logits := m.logits(last)
+		logits := m.logits(&pt, last)
 		k := 0
 		for i, p := range parts {
 			if p.Logits {
@@ -207,6 +214,7 @@ func (m *Model) ForwardMixed(parts []Part) ([][]float32, error) {
 			}
 		}
 	}
+	pt.done(len(rows))
 	return out, nil
 }
 
@@ -219,8 +227,9 @@ type row struct {
 
 // forward runs tokens[i] at rows[i] through the layers, writing each
 // row's key and value into its cache, and returns the final hidden
-// states, (n, Embd) row-major. Positions do not advance here.
-func (m *Model) forward(rs []row, tokens []int32) ([]float32, error) {
+// states, (n, Embd) row-major. Positions do not advance here. pt times
+// the phases (when it has a profile).
+func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, error) {
 	n := len(tokens)
 	for _, t := range tokens {
 		if t < 0 || int(t) >= m.Vocab {
@@ -239,11 +248,19 @@ func (m *Model) forward(rs []row, tokens []int32) ([]float32, error) {
 	for i := range s.acts {
 		s.acts[i].Exact = m.ExactActivations
 	}
-	for i, t := range tokens {
-		if err := m.TokEmbd.DequantizeRow(int(t), s.x[i*c.Embd:(i+1)*c.Embd]); err != nil {
+	t := pt.now()
+	for i, tok := range tokens {
+		if err := m.TokEmbd.DequantizeRow(int(tok), s.x[i*c.Embd:(i+1)*c.Embd]); err != nil {
 			return nil, err
 		}
 	}
+	// Each row's RoPE angles, computed once for all layers (the same
+	// float32 values every layer would compute).
+	ropes := make([][2][]float32, n)
+	for i, r := range rs {
+		ropes[i][0], ropes[i][1] = m.RopeTable(r.pos)
+	}
+	t = pt.since(PhaseEmbed, t)
 	rows := func(buf []float32, width int) [][]float32 {
 		out := make([][]float32, n)
 		for i := range out {
@@ -251,67 +268,81 @@ func (m *Model) forward(rs []row, tokens []int32) ([]float32, error) {
 		}
 		return out
 	}
-	matmul := func(out []float32, w cpu.Weight, in []float32, width int) {
+	// prepared are the activations of in, (n, width) row-major, for a
+	// product (each is quantized in the product that first reads it).
+	prepared := func(in []float32, width int) []*cpu.Activations {
 		as := make([]*cpu.Activations, n)
 		for i := range as {
 			s.acts[i].Prepare(in[i*width : (i+1)*width])
 			as[i] = &s.acts[i]
 		}
+		return as
+	}
+	product := func(out []float32, w cpu.Weight, as []*cpu.Activations) {
 		cpu.MatMul(rows(out, w.Rows), w, as)
+		pt.read(w.Size())
+	}
+	norms := func(w []float32) {
+		for i := 0; i < n; i++ {
+			rmsNorm(s.xn[i*c.Embd:(i+1)*c.Embd], s.x[i*c.Embd:(i+1)*c.Embd], w, c.RMSEps)
+		}
 	}
 
 	for l := range m.Layers {
 		ly := &m.Layers[l]
-		for i := 0; i < n; i++ {
-			rmsNorm(s.xn[i*c.Embd:(i+1)*c.Embd], s.x[i*c.Embd:(i+1)*c.Embd], ly.AttnNorm, c.RMSEps)
-		}
+		norms(ly.AttnNorm)
+		t = pt.since(PhaseNorm, t)
 		// One set of quantized activations serves Q, K and V.
-		as := make([]*cpu.Activations, n)
-		for i := range as {
-			s.acts[i].Prepare(s.xn[i*c.Embd : (i+1)*c.Embd])
-			as[i] = &s.acts[i]
-		}
-		cpu.MatMul(rows(s.q, qDim), ly.Wq, as)
-		cpu.MatMul(rows(s.k, kvDim), ly.Wk, as)
-		cpu.MatMul(rows(s.v, kvDim), ly.Wv, as)
+		as := prepared(s.xn, c.Embd)
+		product(s.q, ly.Wq, as)
+		product(s.k, ly.Wk, as)
+		product(s.v, ly.Wv, as)
+		t = pt.since(PhaseProducts, t)
 		for i, r := range rs {
 			if ly.Bq != nil {
 				addTo(s.q[i*qDim:(i+1)*qDim], ly.Bq)
 				addTo(s.k[i*kvDim:(i+1)*kvDim], ly.Bk)
 				addTo(s.v[i*kvDim:(i+1)*kvDim], ly.Bv)
 			}
-			m.rope(s.q[i*qDim:(i+1)*qDim], c.Heads, r.pos)
-			m.rope(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, r.pos)
+			m.rotate(s.q[i*qDim:(i+1)*qDim], c.Heads, ropes[i][0], ropes[i][1])
+			m.rotate(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, ropes[i][0], ropes[i][1])
 			copy(r.st.K[l][r.pos*kvDim:(r.pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
 			copy(r.st.V[l][r.pos*kvDim:(r.pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
 		}
+		t = pt.since(PhaseRope, t)
 		m.attention(s, rs, l)
-		matmul(s.o, ly.Wo, s.att, qDim)
+		t = pt.since(PhaseAttention, t)
+		product(s.o, ly.Wo, prepared(s.att, qDim))
+		t = pt.since(PhaseProducts, t)
 		addTo(s.x, s.o)
+		t = pt.since(PhaseResidual, t)
 
-		for i := 0; i < n; i++ {
-			rmsNorm(s.xn[i*c.Embd:(i+1)*c.Embd], s.x[i*c.Embd:(i+1)*c.Embd], ly.FFNNorm, c.RMSEps)
-		}
-		for i := range as {
-			s.acts[i].Prepare(s.xn[i*c.Embd : (i+1)*c.Embd])
-		}
-		cpu.MatMul(rows(s.gate, c.FF), ly.Wgate, as)
-		cpu.MatMul(rows(s.up, c.FF), ly.Wup, as)
+		norms(ly.FFNNorm)
+		t = pt.since(PhaseNorm, t)
+		as = prepared(s.xn, c.Embd)
+		product(s.gate, ly.Wgate, as)
+		product(s.up, ly.Wup, as)
+		t = pt.since(PhaseProducts, t)
 		cpu.ParallelRows(n, n*c.FF*16, func(lo, hi int) {
 			for i := lo * c.FF; i < hi*c.FF; i++ {
 				g := s.gate[i]
 				s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
 			}
 		})
-		matmul(s.o, ly.Wdown, s.gate, c.FF)
+		t = pt.since(PhaseFFNAct, t)
+		product(s.o, ly.Wdown, prepared(s.gate, c.FF))
+		t = pt.since(PhaseProducts, t)
 		addTo(s.x, s.o)
+		t = pt.since(PhaseResidual, t)
 	}
 	return s.x, nil
 }
 
 // logits normalizes each hidden state in xs and projects it onto the
 // vocabulary, reading the output weight once for all of them.
-func (m *Model) logits(xs [][]float32) [][]float32 {
+func (m *Model) logits(pt *passTimer, xs [][]float32) [][]float32 {
+	t := pt.now()
+	defer pt.since(PhaseLogits, t)
 	c := m.Config
 	out := make([][]float32, len(xs))
 	as := make([]*cpu.Activations, len(xs))
@@ -373,11 +404,11 @@ func (m *Model) RopeTable(pos int) (cos, sin []float32) {
 	return cos, sin
 }
 
-// rope rotates each of the heads in x (heads × HeadDim) for position pos.
-func (m *Model) rope(x []float32, heads, pos int) {
+// rotate rotates each of the heads in x (heads × HeadDim) by the RoPE
+// angles whose cosines and sines RopeTable gave.
+func (m *Model) rotate(x []float32, heads int, cos, sin []float32) {
 	c := m.Config
 	half := c.RopeDims / 2
-	cos, sin := m.RopeTable(pos)
 	for h := 0; h < heads; h++ {
 		v := x[h*c.HeadDim : (h+1)*c.HeadDim]
 		for i := 0; i < half; i++ {

@@ -38,6 +38,9 @@ type Model struct {
 	// cpu.Activations.Exact): the reference for the WebGPU backend, which
 	// keeps activations in f32. Off, products follow llama.cpp.
 	ExactActivations bool
+	// Profile, when set, accumulates the phases of the CPU decode passes
+	// (StepProfile): the report's CPU step_ms.
+	Profile *StepProfile
 }
 
 // ErrBadModel marks problems with the model file itself.

@@ -93,6 +93,21 @@ type CPUPath struct {
 	Threads int    `json:"threads"`
 	Kernels string `json:"kernels"`
 	Why     string `json:"why,omitempty"`
+	// Step is where the CPU decode steps' time went (model.StepProfile),
+	// once one ran.
+	Step *StepTimes `json:"step_ms,omitempty"`
+}
+
+// StepTimes is the mean milliseconds a CPU decode token spent in each
+// phase of its pass (model.PhaseNames, and "pass": the whole pass; the
+// rest of a token's time is sampling, the engine and its callers) and
+// the layer products' GB/s (weight bytes over their time); the same
+// fields as model.StepTimes, which converts to it.
+type StepTimes struct {
+	Passes     int64              `json:"passes"`
+	Tokens     int64              `json:"tokens"`
+	MsPerToken map[string]float64 `json:"ms_per_token"`
+	ProductGBs float64            `json:"product_gb_s"`
 }
 
 // Backend is one backend of the session's registry and its health.

@@ -243,7 +243,10 @@ func (s *Session) load(ctx context.Context) error {
 	if s.cfg.Name != "" {
 		info.Name = source.NameOf(s.cfg.Name)
 	}
+	m.Profile = &model.StepProfile{} // the report's CPU step_ms
+	s.mu.Lock()
 	s.m, s.closeModel = m, closeFn
+	s.mu.Unlock()
 	ms := float64(time.Since(t0).Microseconds()) / 1000
 	s.setReport(func(r *report.Report) { r.Metrics.LoadMillis = ms })
 	s.emit(Loaded{Name: info.Name, Bytes: info.Bytes, Millis: ms})
@@ -693,6 +696,16 @@ func (s *Session) ProfileDecode(ctx context.Context) error {
 	return nil
 }
 
+// profile is the model's step profile, nil before the model loads.
+func (s *Session) profile() *model.StepProfile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		return nil
+	}
+	return s.m.Profile
+}
+
 // Report is the run report so far (CONTRACTS.md section 4).
 func (s *Session) Report() report.Report {
 	s.mu.Lock()
@@ -701,6 +714,10 @@ func (s *Session) Report() report.Report {
 	if rep.Backend == "cpu" {
 		threads, why := cpu.PoolStatus()
 		rep.CPU = &report.CPUPath{Threads: threads, Kernels: cpu.SIMD(), Why: why}
+		if t := s.profile().Times(); t != nil {
+			st := report.StepTimes(*t)
+			rep.CPU.Step = &st
+		}
 	}
 	return rep
 }
