@@ -203,7 +203,13 @@ export interface Stats {
    * started, and why says why: a page without cross-origin isolation, no WASM
    * SIMD) and each weight type's kernel ("Q8_0:wasm-simd128 ...").
    */
-  cpu?: { threads: number; kernels: string; why?: string };
+  cpu?: {
+    threads: number;
+    kernels: string;
+    why?: string;
+    /** Where a CPU decode token's time went: mean ms per phase (embed, norm, products, rope_kv, attention, ffn_act, residual, logits, and pass: the whole forward pass) and the layer products' GB/s. */
+    step_ms?: { passes: number; tokens: number; ms_per_token: Record<string, number>; product_gb_s: number };
+  };
   gpuBytes: number;
   wasmHeapBytes: number;
   /**
