@@ -99,7 +99,9 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 	}
 	enc := json.NewEncoder(stdout)
-	m.Profile = &model.StepProfile{}
+	if *asJSON {
+		m.Profile = &model.StepProfile{} // the step_ms of the last line
+	}
 	res, err := engine.Generate(ctx, m, req, func(t engine.Token) error {
 		if *asJSON {
 			if t.ID < 0 { // text held back for a stop string, released at the end

@@ -145,11 +145,12 @@ func results(tb report.Testbed, bm report.BenchModel, prefill, decode []float64)
 }
 
 // stepResults are where a decode token's time went on the CPU path
-// (report.StepTimes, over the timed runs): decode_step_PHASE_ms for
+// (report.StepTimes: natively over the timed runs, in a browser over
+// every decode step of the page, warm-up included): decode_step_PHASE_ms for
 // each phase of the pass and decode_step_pass_ms for the whole pass
 // (the rest of 1000/decode_tok_s is sampling and the engine), and the
 // layer products' decode_products_gb_s. Each is one value (the mean over
-// every timed token): no samples, no interval. None without st.
+// the tokens): no samples, no interval. None without st.
 func stepResults(tb report.Testbed, bm report.BenchModel, backend string, st *report.StepTimes) []report.BenchResult {
 	if st == nil {
 		return nil

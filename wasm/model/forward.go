@@ -254,13 +254,14 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 			return nil, err
 		}
 	}
+	t = pt.since(PhaseEmbed, t)
 	// Each row's RoPE angles, computed once for all layers (the same
 	// float32 values every layer would compute).
 	ropes := make([][2][]float32, n)
 	for i, r := range rs {
 		ropes[i][0], ropes[i][1] = m.RopeTable(r.pos)
 	}
-	t = pt.since(PhaseEmbed, t)
+	t = pt.since(PhaseRope, t)
 	rows := func(buf []float32, width int) [][]float32 {
 		out := make([][]float32, n)
 		for i := range out {

@@ -13,7 +13,7 @@ const (
 	PhaseEmbed     Phase = iota // the tokens' embedding rows, dequantized
 	PhaseNorm                   // RMS norms before attention and the FFN
 	PhaseProducts               // the layers' weight products (activation quantization in them)
-	PhaseRope                   // biases, RoPE, the new keys and values written to the cache
+	PhaseRope                   // RoPE angles, biases, rotations, the new keys and values written to the cache
 	PhaseAttention              // scores, softmax and the weighted values over the cache
 	PhaseFFNAct                 // SiLU(gate)·up
 	PhaseResidual               // the residual additions
@@ -64,17 +64,6 @@ func (p *StepProfile) Times() *StepTimes {
 		t.ProductGBs = float64(p.bytes.Load()) / float64(ns)
 	}
 	return t
-}
-
-// Reset empties the profile.
-func (p *StepProfile) Reset() {
-	for i := range p.phases {
-		p.phases[i].Store(0)
-	}
-	p.total.Store(0)
-	p.tokens.Store(0)
-	p.passes.Store(0)
-	p.bytes.Store(0)
 }
 
 // passTimer times one pass's phases into a profile; the zero value (no
