@@ -18,6 +18,19 @@
 //                     of its activations, of their scales and of their sums
 //                     (0, 0 where the type has none), and its results'
 //                     address]; those three are copied in, the results out
+//   silu(args)        gate = SiLU(gate)·up: args holds [gate's address,
+//                     up's, elements]; gate is copied back
+//   attend(args)      attention for several rows over their KV caches,
+//                     kept in the pool's memory (alloc'd by Go, one per
+//                     sequence): args holds [heads, query heads per KV
+//                     head, head dim, floats per cached position, the
+//                     scale's float bits, rows, the longest row's
+//                     positions], then per row [its query's address, its
+//                     output's, its layer's keys' and values' offsets in
+//                     the pool, its positions, the first position the pool
+//                     lacks, and the addresses of Go's keys and values of
+//                     that layer]: the rows the pool lacks are copied in
+//                     first
 //
 // so that a product costs one Go↔JS crossing and no allocation. Where the
 // pool cannot run (no cross-origin isolation, so no SharedArrayBuffer; no
@@ -37,10 +50,13 @@ const PAGE = 65536;
 // in and leaves (cpuworker.js).
 const GEN = 0, BUSY = 2, ACTIVE = 4; // BUSY + slot
 const STALL_MS = 3000;
-// The job's fields (int32 indexes from job), as kernels.c's job_t.
-const J = { op: 0, w: 1, rowBytes: 2, cols: 3, rows: 4, ntok: 5, x: 6, xstride: 7, d: 8, dstride: 9, s: 10, sstride: 11, y: 12, ystride: 13, chunk: 14, chunks: 15, next: 16, done: 17 };
-const OPS = new Set([1, 2, 3, 4, 5, 6]); // kernels.c's OP_*: Q8_0, Q4_0, Q4_K, Q6_K, F16, F32
-const PER_TOKEN = 7; // int32s of each token's arguments
+// The job's header (int32 indexes from job), as kernels.c's job_t, and
+// where its op's arguments begin.
+const J = { op: 0, units: 1, chunk: 2, chunks: 3, next: 4, done: 5, args: 6 };
+const PRODUCTS = new Set([1, 2, 3, 4, 5, 6]); // kernels.c's OP_*: Q8_0, Q4_0, Q4_K, Q6_K, F16, F32
+const OP_SILU = 7, OP_ATTEND = 8;
+const PER_TOKEN = 7; // int32s of each token's arguments (matmul)
+const ATTEND_HEAD = 7, PER_ROW = 8; // int32s of attend's header and of each row's
 
 // A first-fit allocator over [start, ∞) in 64-byte units, growing the
 // memory when nothing free fits. Weights are uploaded once and freed with
@@ -208,6 +224,8 @@ class Pool {
       read: (off, ptr, len) => new Uint8Array(goMemory.buffer).set(this.bytes(off, len), ptr),
       free: (off) => this.free(off),
       matmul: (args) => this.matmul(goMemory, args),
+      silu: (args) => this.silu(goMemory, args),
+      attend: (args) => this.attend(goMemory, args),
     };
   }
   // fresh renews the views after the memory grew.
@@ -244,7 +262,7 @@ class Pool {
     const goBuf = goMemory.buffer;
     const head = new Int32Array(goBuf, argsPtr, 6);
     const [op, w, rowBytes, cols, rows, ntok] = head;
-    if (!OPS.has(op) || ntok < 1 || rows < 1 || cols < 1) throw new Error(`cpupool: bad product op=${op} rows=${rows} cols=${cols} tokens=${ntok}`);
+    if (!PRODUCTS.has(op) || ntok < 1 || rows < 1 || cols < 1) throw new Error(`cpupool: bad product op=${op} rows=${rows} cols=${cols} tokens=${ntok}`);
     const a = new Int32Array(goBuf, argsPtr + 24, PER_TOKEN * ntok);
     // Each token's activations, scales and sums at the same strides.
     const xs = align(a[1]), ds = align(a[3]), ss = align(a[5]), ys = align(4 * rows);
@@ -260,28 +278,73 @@ class Pool {
     }
     // Chunks: a few per thread, so that a thread slowed down by the
     // browser takes fewer; at least 4 rows each.
-    const chunk = Math.max(4, Math.ceil(rows / (this.active * 4)));
-    const chunks = Math.ceil(rows / chunk);
+    this.runJob(op, rows, Math.max(4, Math.ceil(rows / (this.active * 4))),
+      [w, rowBytes, cols, ntok, x, xs, d, ds, sums, ss, y, ys]);
+    for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[PER_TOKEN * t + 6]);
+  }
+  silu(goMemory, argsPtr) {
+    const [gate, up, n] = new Int32Array(goMemory.buffer, argsPtr, 3);
+    if (n < 1) return;
+    const bytes = 4 * n, g = this.room(3 * align(bytes)), u = g + align(bytes), out = u + align(bytes);
+    const go8 = new Uint8Array(goMemory.buffer);
+    this.u8.set(go8.subarray(gate, gate + bytes), g);
+    this.u8.set(go8.subarray(up, up + bytes), u);
+    this.runJob(OP_SILU, n, Math.max(256, Math.ceil(n / (this.active * 4))), [g, u, out]);
+    go8.set(this.u8.subarray(out, out + bytes), gate);
+  }
+  attend(goMemory, argsPtr) {
+    const goBuf = goMemory.buffer;
+    const [heads, group, headDim, stride, scaleBits, rows, span] = new Int32Array(goBuf, argsPtr, ATTEND_HEAD);
+    if (heads < 1 || group < 1 || headDim < 1 || rows < 1 || span < 1 || stride < headDim) {
+      throw new Error(`cpupool: bad attention heads=${heads} group=${group} head_dim=${headDim} rows=${rows} span=${span}`);
+    }
+    const a = new Int32Array(goBuf, argsPtr + 4 * ATTEND_HEAD, PER_ROW * rows);
+    const qBytes = 4 * heads * headDim, items = rows * heads;
+    const q = this.room(2 * rows * align(qBytes) + align(20 * rows) + 4 * items * span);
+    const out = q + rows * align(qBytes), desc = out + rows * align(qBytes), scores = desc + align(20 * rows);
+    const go8 = new Uint8Array(goBuf);
+    const u8 = this.u8, i32 = this.i32, rowBytes = 4 * stride;
+    for (let r = 0; r < rows; r++) {
+      const [gq, , kOff, vOff, end, from, goK, goV] = a.subarray(PER_ROW * r, PER_ROW * (r + 1));
+      if (end < 1 || end > span || from < 0) throw new Error(`cpupool: bad attention row: positions ${end}, synced ${from}`);
+      if (from < end) { // the rows the pool's copy of this cache lacks
+        u8.set(go8.subarray(goK + from * rowBytes, goK + end * rowBytes), kOff + from * rowBytes);
+        u8.set(go8.subarray(goV + from * rowBytes, goV + end * rowBytes), vOff + from * rowBytes);
+      }
+      u8.set(go8.subarray(gq, gq + qBytes), q + r * align(qBytes));
+      const d = (desc >> 2) + 5 * r;
+      i32[d] = q + r * align(qBytes); i32[d + 1] = out + r * align(qBytes);
+      i32[d + 2] = kOff; i32[d + 3] = vOff; i32[d + 4] = end;
+    }
+    this.runJob(OP_ATTEND, items, Math.max(1, Math.ceil(items / (this.active * 4))),
+      [desc, heads, group, headDim, stride, scaleBits, scores, span]);
+    for (let r = 0; r < rows; r++) {
+      const o = out + r * align(qBytes);
+      go8.set(u8.subarray(o, o + qBytes), a[PER_ROW * r + 1]);
+    }
+  }
+  // runJob announces one job, of units in chunks of chunk with the op's
+  // arguments args (as kernels.c's job_t has them), takes its share, and
+  // returns when every chunk is done.
+  runJob(op, units, chunk, args) {
+    const chunks = Math.ceil(units / chunk);
     const i32 = this.i32;
     const gen = (Atomics.load(i32, this.ctl + GEN) + 1) | 0;
     const slot = gen & 1, j = this.jobs[slot];
     while (Atomics.load(i32, this.ctl + BUSY + slot) !== 0); // a late worker leaves
-    i32[j + J.op] = op; i32[j + J.w] = w; i32[j + J.rowBytes] = rowBytes; i32[j + J.cols] = cols;
-    i32[j + J.rows] = rows; i32[j + J.ntok] = ntok;
-    i32[j + J.x] = x; i32[j + J.xstride] = xs; i32[j + J.d] = d; i32[j + J.dstride] = ds;
-    i32[j + J.s] = sums; i32[j + J.sstride] = ss;
-    i32[j + J.y] = y; i32[j + J.ystride] = ys; i32[j + J.chunk] = chunk; i32[j + J.chunks] = chunks;
+    i32[j + J.op] = op; i32[j + J.units] = units; i32[j + J.chunk] = chunk; i32[j + J.chunks] = chunks;
+    for (let k = 0; k < args.length; k++) i32[j + J.args + k] = args[k];
     Atomics.store(i32, j + J.next, this.stallNext ? 1 : 0); // debugStall: chunk 0 "claimed" by no one
     this.stallNext = false;
     Atomics.store(i32, j + J.done, 0);
     Atomics.store(i32, this.ctl + GEN, gen);
     if (this.active > 1) Atomics.notify(i32, this.ctl + GEN);
     this.exports.wi_work(4 * j);
-    // The workers finish their last chunks: spin (a product's tail is
+    // The workers finish their last chunks: spin (a job's tail is
     // microseconds; Atomics.wait is not allowed on a page's main thread).
     // A worker that stops making progress for STALL_MS (the browser
     // killed or froze it) would hold its chunk forever: then the pool is
-    // given up and this thread computes the whole product itself.
+    // given up and this thread computes the whole job itself.
     let seen = Atomics.load(i32, j + J.done);
     for (let spins = 0, since = 0; seen < chunks; spins++) {
       const now = Atomics.load(i32, j + J.done);
@@ -293,12 +356,11 @@ class Pool {
         if (!since) since = t;
         else if (t - since > STALL_MS) {
           this.giveUp("a CPU worker stopped responding: the pool runs on this thread only");
-          this.exports.wi_run(4 * j, 0, rows);
+          this.exports.wi_run(4 * j, 0, units);
           break;
         }
       }
     }
-    for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[PER_TOKEN * t + 6]);
   }
   // giveUp ends the workers and leaves this thread alone computing; why
   // is what stats().cpu says from then on.

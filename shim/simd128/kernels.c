@@ -24,13 +24,13 @@
 #include <wasm_simd128.h>
 
 // A job: every field is an int32 (JS writes them through an Int32Array);
-// offsets are byte addresses in the shared memory.
+// offsets are byte addresses in the shared memory. A header says what to
+// compute and how its units (a product's rows, attention's row-head
+// items, SiLU's elements) are chunked; the op's arguments follow.
 typedef struct {
-  int32_t op;        // OP_*
   int32_t w;         // the weight: rows × row_bytes
   int32_t row_bytes; // one row's bytes
   int32_t cols;      // elements per row
-  int32_t rows;
   int32_t ntok;      // tokens (at least 1)
   int32_t x;         // token t's activations at x + t·xstride: int8 quants (Q8_0 for
   int32_t xstride;   // Q8_0/Q4_0, Q8_K for the K-quants) or floats (F32, F16)
@@ -40,13 +40,48 @@ typedef struct {
   int32_t sstride;
   int32_t y;         // token t's float results (rows) at y + t·ystride
   int32_t ystride;
-  int32_t chunk;     // rows per chunk
+} product_t;
+
+// attend_t: units are rows × heads items; row i's descriptor (five
+// int32s at desc + 20·i) holds the offsets of its query (heads × head_dim
+// floats), its output (the same), its layer's keys and values (positions
+// × kv_stride floats, rotated keys) and the positions it attends to.
+typedef struct {
+  int32_t desc;
+  int32_t heads;
+  int32_t group;      // query heads per KV head
+  int32_t head_dim;
+  int32_t kv_stride;  // floats from one position's keys to the next
+  int32_t scale;      // 1/sqrt(head_dim), as float bits
+  int32_t scores;     // scratch: span floats per item
+  int32_t span;
+} attend_t;
+
+// silu_t: units are elements; out[i] = SiLU(gate[i]) · up[i] (out apart
+// from gate, so that a job run twice, cpupool.js's fallback, gives the
+// same result).
+typedef struct {
+  int32_t gate;
+  int32_t up;
+  int32_t out;
+} silu_t;
+
+typedef struct {
+  int32_t op;     // OP_*
+  int32_t units;  // what the chunks divide
+  int32_t chunk;  // units per chunk
   int32_t chunks;
-  int32_t next;      // the next chunk to claim (atomic)
-  int32_t done;      // chunks finished (atomic)
+  int32_t next;   // the next chunk to claim (atomic)
+  int32_t done;   // chunks finished (atomic)
+  union {
+    product_t p;
+    attend_t a;
+    silu_t s;
+    int32_t pad[14];
+  } args;
 } job_t;
 
-enum { OP_Q8_0 = 1, OP_Q4_0 = 2, OP_Q4_K = 3, OP_Q6_K = 4, OP_F16 = 5, OP_F32 = 6 };
+enum { OP_Q8_0 = 1, OP_Q4_0 = 2, OP_Q4_K = 3, OP_Q6_K = 4, OP_F16 = 5, OP_F32 = 6, OP_SILU = 7, OP_ATTEND = 8 };
 
 // f16 → f32 for every half, filled once by wi_init: a load per block
 // instead of a dozen integer operations.
@@ -133,7 +168,7 @@ static inline __attribute__((always_inline)) void widen_q4_0(const uint8_t *wb, 
 // no pointer array is needed (kernels.c's first comment says why that
 // matters). Q4_0's nibbles become n−8, the signed values the Go reference
 // multiplies.
-static inline __attribute__((always_inline)) void rows_nt(const job_t *j, int lo, int hi, int t0,
+static inline __attribute__((always_inline)) void rows_nt(const product_t *j, int lo, int hi, int t0,
                                                           const int NT, const int BB,
                                                           const int q4) {
   const int xs = j->xstride, ds = j->dstride, ys = j->ystride, nb = j->cols / 32;
@@ -190,7 +225,7 @@ static inline int32_t hsum_i32(v128_t v) {
 
 // q4_k_rows_nt: each block's 8 six-bit scales and mins, then per 64
 // elements the nibbles, low ones for the first 32 and high for the rest.
-static inline __attribute__((always_inline)) void q4_k_rows_nt(const job_t *j, int lo, int hi, int t0,
+static inline __attribute__((always_inline)) void q4_k_rows_nt(const product_t *j, int lo, int hi, int t0,
                                                                const int NT) {
   TOKEN_PTRS(0) TOKEN_PTRS(1) TOKEN_PTRS(2) TOKEN_PTRS(3)
   const int nb = j->cols / 256;
@@ -251,7 +286,7 @@ static inline __attribute__((always_inline)) void q4_k_rows_nt(const job_t *j, i
 
 // q6_k_rows_nt: per half block, 64 bytes of low nibbles and 32 of two-bit
 // high parts make 128 six-bit values, minus 32, with an int8 scale per 16.
-static inline __attribute__((always_inline)) void q6_k_rows_nt(const job_t *j, int lo, int hi, int t0,
+static inline __attribute__((always_inline)) void q6_k_rows_nt(const product_t *j, int lo, int hi, int t0,
                                                                const int NT) {
   TOKEN_PTRS(0) TOKEN_PTRS(1) TOKEN_PTRS(2) TOKEN_PTRS(3)
   (void)bs0; (void)bs1; (void)bs2; (void)bs3;
@@ -319,7 +354,7 @@ static inline v128_t f16x4(v128_t h) {
   return wasm_v128_or(f, wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16));
 }
 
-static inline __attribute__((always_inline)) void float_rows_nt(const job_t *j, int lo, int hi, int t0,
+static inline __attribute__((always_inline)) void float_rows_nt(const product_t *j, int lo, int hi, int t0,
                                                                 const int NT, const int half) {
   TOKEN_PTRS(0) TOKEN_PTRS(1) TOKEN_PTRS(2) TOKEN_PTRS(3)
   (void)dk0; (void)dk1; (void)dk2; (void)dk3; (void)bs0; (void)bs1; (void)bs2; (void)bs3;
@@ -358,7 +393,7 @@ static inline __attribute__((always_inline)) void float_rows_nt(const job_t *j, 
 // DISPATCH_NT makes NAME, each type's kernel for 1 to 4 tokens: CALL(N)
 // inlines its rows for a constant N, so its accumulators stay in locals.
 #define DISPATCH_NT(NAME, CALL)                                      \
-  static void NAME(const job_t *j, int lo, int hi, int t0, int nt) { \
+  static void NAME(const product_t *j, int lo, int hi, int t0, int nt) { \
     switch (nt) {                                                    \
     case 4: CALL(4); break;                                          \
     case 3: CALL(3); break;                                          \
@@ -379,11 +414,11 @@ DISPATCH_NT(q6_k_rows, CALL_Q6K)
 DISPATCH_NT(f16_rows, CALL_F16)
 DISPATCH_NT(f32_rows, CALL_F32)
 
-// run_rows computes rows [lo, hi) for every token of the job, four at a
-// time (each weight block read once for four), then the rest.
-static void run_rows(const job_t *j, int lo, int hi) {
-  void (*kernel)(const job_t *, int, int, int, int);
-  switch (j->op) {
+// run_rows computes rows [lo, hi) for every token of the product, four at
+// a time (each weight block read once for four), then the rest.
+static void run_rows(int op, const product_t *j, int lo, int hi) {
+  void (*kernel)(const product_t *, int, int, int, int);
+  switch (op) {
   case OP_Q4_0: kernel = q4_0_rows; break;
   case OP_Q4_K: kernel = q4_k_rows; break;
   case OP_Q6_K: kernel = q6_k_rows; break;
@@ -394,9 +429,142 @@ static void run_rows(const job_t *j, int lo, int hi) {
   for (int t = 0; t < j->ntok; t += 4) kernel(j, lo, hi, t, j->ntok - t < 4 ? j->ntok - t : 4);
 }
 
-// wi_run computes rows [lo, hi) of the job, claiming nothing: the caller
+// ---- SiLU and attention: the float work between the products. Their
+// results equal the Go engine's on js/wasm bit for bit (wasm/model's
+// forward and attention): the same float32 and float64 operations in the
+// same order, and Go's own exp, ported below, in place of a libm.
+
+typedef union { double f; uint64_t u; } f64bits;
+
+// ldexp_go is Go's math.Ldexp as its portable code computes it (js/wasm
+// has no assembly for it): frac · 2^exp, denormals included.
+static double ldexp_go(double frac, int exp) {
+  if (frac == 0) return frac;
+  f64bits x = {frac};
+  if (((x.u >> 52) & 0x7ff) == 0x7ff) return frac; // inf, nan
+  if ((x.u & 0x7fffffffffffffffull) < 0x0010000000000000ull) { // normalize a denormal
+    frac *= (double)(1ull << 52);
+    exp -= 52;
+    x.f = frac;
+  }
+  exp += (int)((x.u >> 52) & 0x7ff) - 1023;
+  if (exp < -1075) { // underflow: zero of frac's sign
+    f64bits z = {0};
+    z.u = x.u & 0x8000000000000000ull;
+    return z.f;
+  }
+  if (exp > 1023) return frac < 0 ? -__builtin_inf() : __builtin_inf();
+  double m = 1;
+  if (exp < -1022) { // denormal
+    exp += 53;
+    m = 1.0 / (double)(1ull << 53);
+  }
+  x.u &= ~(0x7ffull << 52);
+  x.u |= (uint64_t)(exp + 1023) << 52;
+  return m * x.f;
+}
+
+// exp_go is Go's math.Exp as its portable code computes it (exp and
+// expmulti in Go's src/math/exp.go, from FreeBSD's e_exp.c).
+static double exp_go(double x) {
+  const double Ln2Hi = 6.93147180369123816490e-01, Ln2Lo = 1.90821492927058770002e-10,
+               Log2e = 1.44269504088896338700e+00, Overflow = 7.09782712893383973096e+02,
+               Underflow = -7.45133219101941108420e+02, NearZero = 1.0 / (1 << 28);
+  if (x != x) return x;
+  if (x > Overflow) return __builtin_inf();
+  if (x < Underflow) return 0;
+  if (-NearZero < x && x < NearZero) return 1 + x;
+  int k = 0;
+  if (x < 0)
+    k = (int)(Log2e * x - 0.5);
+  else if (x > 0)
+    k = (int)(Log2e * x + 0.5);
+  const double hi = x - (double)k * Ln2Hi, lo = (double)k * Ln2Lo;
+  const double P1 = 1.66666666666666657415e-01, P2 = -2.77777777770155933842e-03,
+               P3 = 6.61375632143793436117e-05, P4 = -1.65339022054652515390e-06,
+               P5 = 4.13813679705723846039e-08;
+  const double r = hi - lo, t = r * r;
+  const double c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
+  const double y = 1 - ((lo - (r * c) / (2 - c)) - hi);
+  return ldexp_go(y, k);
+}
+
+// silu computes elements [lo, hi): out = gate/(1+e^−gate) · up, as the
+// Go loop does (float32 arithmetic around a float64 exp).
+static void silu(const silu_t *a, int lo, int hi) {
+  const float *g = (const float *)(uintptr_t)a->gate, *u = (const float *)(uintptr_t)a->up;
+  float *out = (float *)(uintptr_t)a->out;
+  for (int i = lo; i < hi; i++) {
+    const float x = g[i];
+    out[i] = x / (1 + (float)exp_go(-(double)x)) * u[i];
+  }
+}
+
+// dot_go is q·k over n floats in Go's dotGo order: four partial sums by
+// index mod 4 (one f32x4), a tail into the first, then (0+1)+(2+3).
+static inline float dot_go(const float *q, const float *k, int n) {
+  const int n4 = n & ~3;
+  v128_t acc = wasm_f32x4_splat(0);
+  for (int i = 0; i < n4; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(q + i), wasm_v128_load(k + i)));
+  float s0 = wasm_f32x4_extract_lane(acc, 0);
+  for (int i = n4; i < n; i++) s0 += q[i] * k[i];
+  return (s0 + wasm_f32x4_extract_lane(acc, 1)) + (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
+}
+
+// attend computes items [lo, hi): item i·heads + h is row i's head h, the
+// softmax-weighted sum of values over its positions, as wasm/model's
+// attention does it: scores scaled, their maximum subtracted, exp in
+// float64 rounded to float32, the sum in float64, the weights times
+// float32(1/sum), then each position's value added in order.
+static void attend(const attend_t *a, int lo, int hi) {
+  union { int32_t i; float f; } sc = {a->scale};
+  const int hd = a->head_dim, stride = a->kv_stride, hd4 = hd & ~3;
+  for (int it = lo; it < hi; it++) {
+    const int row = it / a->heads, h = it % a->heads, kvh = h / a->group;
+    const int32_t *d = (const int32_t *)(uintptr_t)(a->desc + 20 * row);
+    const float *q = (const float *)(uintptr_t)d[0] + h * hd;
+    float *out = (float *)(uintptr_t)d[1] + h * hd;
+    const float *K = (const float *)(uintptr_t)d[2] + kvh * hd;
+    const float *V = (const float *)(uintptr_t)d[3] + kvh * hd;
+    const int end = d[4];
+    float *s = (float *)(uintptr_t)a->scores + it * a->span;
+    float mx = -__builtin_inff();
+    for (int p = 0; p < end; p++) {
+      const float v = dot_go(q, K + p * stride, hd) * sc.f;
+      s[p] = v;
+      if (v > mx) mx = v;
+    }
+    double sum = 0;
+    for (int p = 0; p < end; p++) {
+      const float e = (float)exp_go((double)(s[p] - mx));
+      s[p] = e;
+      sum += (double)e;
+    }
+    const float inv = (float)(1 / sum);
+    for (int e = 0; e < hd; e++) out[e] = 0;
+    for (int p = 0; p < end; p++) {
+      const float w = s[p] * inv;
+      const float *v = V + p * stride;
+      const v128_t wv = wasm_f32x4_splat(w);
+      for (int e = 0; e < hd4; e += 4)
+        wasm_v128_store(out + e, wasm_f32x4_add(wasm_v128_load(out + e), wasm_f32x4_mul(wv, wasm_v128_load(v + e))));
+      for (int e = hd4; e < hd; e++) out[e] += w * v[e];
+    }
+  }
+}
+
+// run_units computes units [lo, hi) of the job, whatever its op.
+static void run_units(const job_t *j, int lo, int hi) {
+  switch (j->op) {
+  case OP_SILU: silu(&j->args.s, lo, hi); break;
+  case OP_ATTEND: attend(&j->args.a, lo, hi); break;
+  default: run_rows(j->op, &j->args.p, lo, hi); break;
+  }
+}
+
+// wi_run computes units [lo, hi) of the job, claiming nothing: the caller
 // redoing a job alone after a worker stopped (cpupool.js).
-__attribute__((export_name("wi_run"))) void wi_run(const job_t *j, int lo, int hi) { run_rows(j, lo, hi); }
+__attribute__((export_name("wi_run"))) void wi_run(const job_t *j, int lo, int hi) { run_units(j, lo, hi); }
 
 // wi_work claims and runs the job's chunks until none is left; the last
 // chunk a thread finishes is counted in done, which the caller waits on.
@@ -405,8 +573,8 @@ __attribute__((export_name("wi_work"))) void wi_work(job_t *j) {
     int c = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
     if (c >= j->chunks) return;
     int lo = c * j->chunk, hi = lo + j->chunk;
-    if (hi > j->rows) hi = j->rows;
-    run_rows(j, lo, hi);
+    if (hi > j->units) hi = j->units;
+    run_units(j, lo, hi);
     __atomic_fetch_add(&j->done, 1, __ATOMIC_RELEASE);
   }
 }

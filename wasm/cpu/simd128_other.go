@@ -13,3 +13,39 @@ func SetPoolThreads(n int) int { return 1 }
 // MaterializeOutside is the browser's (simd128_js.go): natively a weight
 // is read into Go's memory, so it reports false.
 func MaterializeOutside(w *Weight) (bool, error) { return false, nil }
+
+// PoolSiLU is the browser's (poolfloat_js.go): natively it reports false
+// and the caller runs SiLU in Go.
+func PoolSiLU(gate, up []float32) bool { return false }
+
+// PoolAttends reports false natively: attention runs in Go.
+func PoolAttends() bool { return false }
+
+// PoolKV is the browser pool's copy of a KV cache (poolfloat_js.go);
+// natively there is none.
+type PoolKV struct{}
+
+// NewPoolKV returns nil natively: attention runs in Go.
+func NewPoolKV(layers, positions, stride int) *PoolKV { return nil }
+
+// Positions is 0 natively.
+func (c *PoolKV) Positions() int { return 0 }
+
+// Wrote does nothing natively.
+func (c *PoolKV) Wrote(layer, pos int) {}
+
+// Free does nothing natively.
+func (c *PoolKV) Free() {}
+
+// AttendRow is PoolAttend's row (poolfloat_js.go).
+type AttendRow struct {
+	Q, Out []float32
+	K, V   []float32
+	KV     *PoolKV
+	End    int
+}
+
+// PoolAttend reports false natively: attention runs in Go.
+func PoolAttend(layer, heads, group, headDim, stride int, scale float32, rows []AttendRow) bool {
+	return false
+}

@@ -18,6 +18,9 @@ type State struct {
 	K     [][]float32 // per layer: (positions held, KVDim) keys, rotated
 	V     [][]float32 // per layer: (positions held, KVDim) values
 	kvDim int
+	// pool is the cache's copy in the browser's CPU pool, where attention
+	// runs there (nil elsewhere); it is remade when the cache grows.
+	pool *cpu.PoolKV
 }
 
 // initialPositions is what a new State holds before it grows.
@@ -309,6 +312,7 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 			m.rotate(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, ropes[i][0], ropes[i][1])
 			copy(r.st.K[l][r.pos*kvDim:(r.pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
 			copy(r.st.V[l][r.pos*kvDim:(r.pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
+			r.st.pool.Wrote(l, r.pos)
 		}
 		t = pt.since(PhaseRope, t)
 		m.attention(s, rs, l)
@@ -324,12 +328,14 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 		product(s.gate, ly.Wgate, as)
 		product(s.up, ly.Wup, as)
 		t = pt.since(PhaseProducts, t)
-		cpu.ParallelRows(n, n*c.FF*16, func(lo, hi int) {
-			for i := lo * c.FF; i < hi*c.FF; i++ {
-				g := s.gate[i]
-				s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
-			}
-		})
+		if !cpu.PoolSiLU(s.gate, s.up) { // the browser's pool runs it, where there is one
+			cpu.ParallelRows(n, n*c.FF*16, func(lo, hi int) {
+				for i := lo * c.FF; i < hi*c.FF; i++ {
+					g := s.gate[i]
+					s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
+				}
+			})
+		}
 		t = pt.since(PhaseFFNAct, t)
 		product(s.o, ly.Wdown, prepared(s.gate, c.FF))
 		t = pt.since(PhaseProducts, t)
@@ -434,6 +440,9 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
 	group := c.Heads / c.HeadsKV
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
+	if m.poolAttention(rs, s, layer, group, scale) {
+		return
+	}
 	n, span := len(rs), 0
 	for _, r := range rs {
 		span = max(span, r.pos+1)
@@ -468,4 +477,31 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 			cpu.AttendValues(out, scores[:end], V[kvh*c.HeadDim:], kvDim)
 		}
 	})
+}
+
+// poolAttention runs attention on the browser's CPU pool (the same
+// results as the Go loops below, bit for bit), giving each state a copy
+// of its cache there the first time and whenever the cache grew; it
+// reports false where there is no pool or no room in it.
+func (m *Model) poolAttention(rs []row, s *scratch, layer, group int, scale float32) bool {
+	if !cpu.PoolAttends() {
+		return false
+	}
+	c := m.Config
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
+	ar := make([]cpu.AttendRow, len(rs))
+	for i, r := range rs {
+		st := r.st
+		if st.pool.Positions() != st.Held() {
+			st.pool.Free()
+			if st.pool = cpu.NewPoolKV(len(st.K), st.Held(), kvDim); st.pool == nil {
+				return false
+			}
+		}
+		ar[i] = cpu.AttendRow{
+			Q: s.q[i*qDim : (i+1)*qDim], Out: s.att[i*qDim : (i+1)*qDim],
+			K: st.K[layer], V: st.V[layer], KV: st.pool, End: r.pos + 1,
+		}
+	}
+	return cpu.PoolAttend(layer, c.Heads, group, c.HeadDim, kvDim, scale, ar)
 }
