@@ -12,12 +12,15 @@
 //   upload(ptr, len)  copies len bytes of Go's memory at ptr into the shared
 //                     memory and returns their offset (a weight, once)
 //   free(off)         gives an upload's bytes back
-//   matmul(args)      runs one product: args is the address in Go's memory
-//                     of int32s [op, weight offset, row bytes, columns,
-//                     rows, tokens, then per token: the address and bytes
+//   matmul(args)      runs the products of one to eight weights of one type
+//                     and width with the same activations (Q, K and V):
+//                     args is the address in Go's memory of int32s [op,
+//                     columns, tokens, weights, then per weight: its offset,
+//                     row bytes and rows; per token: the address and bytes
 //                     of its activations, of their scales and of their sums
-//                     (0, 0 where the type has none), and its results'
-//                     address]; those three are copied in, the results out
+//                     (0, 0 where the type has none); per weight, per token,
+//                     its results' address]; the activations are copied in,
+//                     the results out
 //   silu(args)        gate = SiLU(gate)·up: args holds [gate's address,
 //                     up's, elements]; gate is copied back
 //   attend(args)      attention for several rows over their KV caches,
@@ -55,7 +58,8 @@ const STALL_MS = 3000;
 const J = { op: 0, units: 1, chunk: 2, chunks: 3, next: 4, done: 5, args: 6 };
 const PRODUCTS = new Set([1, 2, 3, 4, 5, 6]); // kernels.c's OP_*: Q8_0, Q4_0, Q4_K, Q6_K, F16, F32
 const OP_SILU = 7, OP_ATTEND = 8;
-const PER_TOKEN = 7; // int32s of each token's arguments (matmul)
+const MM_HEAD = 4, PER_WEIGHT = 3, PER_TOKEN = 6; // int32s of matmul's header, of each weight's and each token's arguments
+const SEG = 13; // int32s of kernels.c's seg_t
 const ATTEND_HEAD = 7, PER_ROW = 8; // int32s of attend's header and of each row's
 
 // A first-fit allocator over [start, ∞) in 64-byte units, growing the
@@ -260,27 +264,46 @@ class Pool {
   }
   matmul(goMemory, argsPtr) {
     const goBuf = goMemory.buffer;
-    const head = new Int32Array(goBuf, argsPtr, 6);
-    const [op, w, rowBytes, cols, rows, ntok] = head;
-    if (!PRODUCTS.has(op) || ntok < 1 || rows < 1 || cols < 1) throw new Error(`cpupool: bad product op=${op} rows=${rows} cols=${cols} tokens=${ntok}`);
-    const a = new Int32Array(goBuf, argsPtr + 24, PER_TOKEN * ntok);
-    // Each token's activations, scales and sums at the same strides.
-    const xs = align(a[1]), ds = align(a[3]), ss = align(a[5]), ys = align(4 * rows);
-    const x = this.room(ntok * (xs + ds + ss + ys));
-    const d = x + ntok * xs, sums = d + ntok * ds, y = sums + ntok * ss;
+    const [op, cols, ntok, nw] = new Int32Array(goBuf, argsPtr, MM_HEAD);
+    if (!PRODUCTS.has(op) || ntok < 1 || nw < 1 || nw > 8 || cols < 1) throw new Error(`cpupool: bad product op=${op} cols=${cols} tokens=${ntok} weights=${nw}`);
+    const a = new Int32Array(goBuf, argsPtr + 4 * MM_HEAD, PER_WEIGHT * nw + PER_TOKEN * ntok + nw * ntok);
+    const tok = PER_WEIGHT * nw, yAddr = tok + PER_TOKEN * ntok; // where the tokens' and the results' addresses start
+    // Each token's activations, scales and sums at the same strides; each
+    // weight's results, per token at that weight's stride.
+    const xs = align(a[tok + 1]), ds = align(a[tok + 3]), ss = align(a[tok + 5]);
+    let units = 0, yBytes = 0;
+    for (let i = 0; i < nw; i++) {
+      const rows = a[PER_WEIGHT * i + 2];
+      if (rows < 1) throw new Error(`cpupool: bad product: weight ${i} has ${rows} rows`);
+      units += rows;
+      yBytes += ntok * align(4 * rows);
+    }
+    const x = this.room(ntok * (xs + ds + ss) + yBytes + align(4 * SEG * nw));
+    const d = x + ntok * xs, sums = d + ntok * ds, y = sums + ntok * ss, desc = y + yBytes;
     const go8 = new Uint8Array(goBuf);
-    const u8 = this.u8;
+    const u8 = this.u8, i32 = this.i32;
     for (let t = 0; t < ntok; t++) {
-      const k = PER_TOKEN * t;
+      const k = tok + PER_TOKEN * t;
       u8.set(go8.subarray(a[k], a[k] + a[k + 1]), x + t * xs);
       if (a[k + 3]) u8.set(go8.subarray(a[k + 2], a[k + 2] + a[k + 3]), d + t * ds);
       if (a[k + 5]) u8.set(go8.subarray(a[k + 4], a[k + 4] + a[k + 5]), sums + t * ss);
     }
+    // The segments (kernels.c's seg_t): rows, then a product_t.
+    for (let i = 0, yi = y; i < nw; i++) {
+      const w = PER_WEIGHT * i, rows = a[w + 2], ys = align(4 * rows), e = (desc >> 2) + SEG * i;
+      i32[e] = rows; i32[e + 1] = a[w]; i32[e + 2] = a[w + 1]; i32[e + 3] = cols; i32[e + 4] = ntok;
+      i32[e + 5] = x; i32[e + 6] = xs; i32[e + 7] = d; i32[e + 8] = ds; i32[e + 9] = sums; i32[e + 10] = ss;
+      i32[e + 11] = yi; i32[e + 12] = ys;
+      yi += ntok * ys;
+    }
     // Chunks: a few per thread, so that a thread slowed down by the
     // browser takes fewer; at least 4 rows each.
-    this.runJob(op, rows, Math.max(4, Math.ceil(rows / (this.active * 4))),
-      [w, rowBytes, cols, ntok, x, xs, d, ds, sums, ss, y, ys]);
-    for (let t = 0; t < ntok; t++) go8.set(u8.subarray(y + t * ys, y + t * ys + 4 * rows), a[PER_TOKEN * t + 6]);
+    this.runJob(op, units, Math.max(4, Math.ceil(units / (this.active * 4))), [nw, desc]);
+    for (let i = 0, yi = y; i < nw; i++) {
+      const rows = a[PER_WEIGHT * i + 2], ys = align(4 * rows);
+      for (let t = 0; t < ntok; t++) go8.set(u8.subarray(yi + t * ys, yi + t * ys + 4 * rows), a[yAddr + ntok * i + t]);
+      yi += ntok * ys;
+    }
   }
   silu(goMemory, argsPtr) {
     const [gate, up, n] = new Int32Array(goMemory.buffer, argsPtr, 3);

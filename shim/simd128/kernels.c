@@ -42,6 +42,20 @@ typedef struct {
   int32_t ystride;
 } product_t;
 
+// products_t: units are the rows of one or more weights that share their
+// activations (Q, K and V; gate and up), one after another: segment i
+// (seg_t, at desc + 52·i) has rows of its own and a product_t whose
+// activations are every segment's.
+typedef struct {
+  int32_t rows;
+  product_t p;
+} seg_t;
+
+typedef struct {
+  int32_t segs;
+  int32_t desc;
+} products_t;
+
 // attend_t: units are rows × heads items; row i's descriptor (five
 // int32s at desc + 20·i) holds the offsets of its query (heads × head_dim
 // floats), its output (the same), its layer's keys and values (positions
@@ -74,7 +88,7 @@ typedef struct {
   int32_t next;   // the next chunk to claim (atomic)
   int32_t done;   // chunks finished (atomic)
   union {
-    product_t p;
+    products_t p;
     attend_t a;
     silu_t s;
     int32_t pad[14];
@@ -553,12 +567,22 @@ static void attend(const attend_t *a, int lo, int hi) {
   }
 }
 
+// run_products computes rows [lo, hi) of the segments taken one after
+// another: each segment's part of them.
+static void run_products(int op, const products_t *a, int lo, int hi) {
+  const seg_t *seg = (const seg_t *)(uintptr_t)a->desc;
+  for (int i = 0, base = 0; i < a->segs && base < hi; base += seg[i].rows, i++) {
+    const int from = lo > base ? lo - base : 0, to = hi - base < seg[i].rows ? hi - base : seg[i].rows;
+    if (from < to) run_rows(op, &seg[i].p, from, to);
+  }
+}
+
 // run_units computes units [lo, hi) of the job, whatever its op.
 static void run_units(const job_t *j, int lo, int hi) {
   switch (j->op) {
   case OP_SILU: silu(&j->args.s, lo, hi); break;
   case OP_ATTEND: attend(&j->args.a, lo, hi); break;
-  default: run_rows(j->op, &j->args.p, lo, hi); break;
+  default: run_products(j->op, &j->args.p, lo, hi); break;
   }
 }
 

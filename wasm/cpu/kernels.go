@@ -33,6 +33,9 @@ type vectorKernel struct {
 	// activations are prepared): a kernel that runs outside Go and its
 	// pool, which a call per row range would cross into too often.
 	all func(ys [][]float32, w Weight, as []*Activations)
+	// shared, when set, is MatMulShared's whole: several weights' products
+	// with the same activations in one crossing.
+	shared func(ys [][][]float32, ws []Weight, as []*Activations)
 	// prepare, when set, makes an activation form the kernel needs beyond
 	// the type's own (prepareFor); call it before the kernel, outside the
 	// worker pool.

@@ -140,6 +140,40 @@ func TestMatMulEqualsMatVec(t *testing.T) {
 	}
 }
 
+// TestMatMulSharedEqualsMatMul: several weights with the same activations
+// in one call (MatMulShared: a layer's Q, K and V; in the browser one
+// crossing into the pool) give each weight MatMul's results bit for bit,
+// for 1, 3 and 70 tokens (past one pool call's poolMaxTokens), with a
+// Weight literal among them (in the browser its bytes are copied for the
+// call only) and with weights of two types (one call each).
+func TestMatMulSharedEqualsMatMul(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const cols = 768
+	for _, types := range [][]gguf.Type{
+		{gguf.TypeQ8_0, gguf.TypeQ8_0, gguf.TypeQ8_0}, {gguf.TypeQ4_K, gguf.TypeQ4_K}, {gguf.TypeQ4_0, gguf.TypeF16},
+	} {
+		ws := make([]Weight, len(types))
+		for i, typ := range types {
+			ws[i] = randomWeight(t, rng, typ, []int{203, 64, 61}[i], cols)
+		}
+		ws[1] = Weight{Name: "literal", Type: ws[1].Type, Rows: ws[1].Rows, Cols: cols, Data: ws[1].Data}
+		for _, n := range []int{1, 3, 70} {
+			as, _ := randomBatch(rng, n, 1, cols)
+			got := make([][][]float32, len(ws))
+			want := make([][][]float32, len(ws))
+			for i, w := range ws {
+				got[i], want[i] = make([][]float32, n), make([][]float32, n)
+				for j := range n {
+					got[i][j], want[i][j] = make([]float32, w.Rows), make([]float32, w.Rows)
+				}
+				MatMul(want[i], w, as)
+			}
+			MatMulShared(got, ws, as)
+			require.Equal(t, want, got, "%v, %d tokens: each weight's MatMul", types, n)
+		}
+	}
+}
+
 // TestCalibrationChoosesAKernel times every type's kernels as the engine
 // does at start-up: each candidate is measured, none is dropped for a
 // wrong result, and the choice is the fastest of them; a forced mode

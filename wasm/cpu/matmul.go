@@ -195,3 +195,33 @@ func MatMul(ys [][]float32, w Weight, as []*Activations) {
 		}
 	})
 }
+
+// maxSharedWeights is the most weights a shared kernel takes at once
+// (cpupool.js's matmul).
+const maxSharedWeights = 8
+
+// MatMulShared computes ys[i][t] = ws[i]·as[t] for weights that read the
+// same activations (a layer's Q, K and V; its gate and up): the results
+// MatMul gives each weight, bit for bit. Where one kernel runs them all
+// outside Go (the browser's pool) they go in one call, so that a layer
+// crosses into it fewer times; elsewhere they run one after another.
+func MatMulShared(ys [][][]float32, ws []Weight, as []*Activations) {
+	if len(as) == 0 || len(ws) == 0 {
+		return
+	}
+	k := kernelFor(ws[0].Type, as[0].Exact)
+	same := k.shared != nil && len(ws) <= maxSharedWeights
+	for _, w := range ws[1:] {
+		same = same && w.Type == ws[0].Type && w.Cols == ws[0].Cols
+	}
+	if !same {
+		for i, w := range ws {
+			MatMul(ys[i], w, as)
+		}
+		return
+	}
+	for _, a := range as {
+		k.prepareActs(a)
+	}
+	k.shared(ys, ws, as)
+}

@@ -65,7 +65,7 @@ func init() {
 	}
 	for i, t := range poolTypes {
 		poolOps[t] = int32(i + 1)
-		vectorKernels = append(vectorKernels, vectorKernel{typ: t, isa: poolISA, rows: poolRows, all: poolAll})
+		vectorKernels = append(vectorKernels, vectorKernel{typ: t, isa: poolISA, rows: poolRows, all: poolAll, shared: poolShared})
 	}
 }
 
@@ -139,48 +139,87 @@ func poolRows(y []float32, w Weight, lo, hi int, a *Activations) {
 	if hi <= lo {
 		return
 	}
-	poolProduct([][]float32{y}, w, lo, hi, []*Activations{a})
+	poolProducts([]poolSeg{{w, lo, hi, [][]float32{y}}}, []*Activations{a})
 }
 
 // poolAll is MatMul's whole product: every row, for every token, in calls
 // of at most poolMaxTokens tokens.
 func poolAll(ys [][]float32, w Weight, as []*Activations) {
+	poolShared([][][]float32{ys}, []Weight{w}, as)
+}
+
+// poolShared is MatMulShared's: several weights' products with the same
+// activations in one call (of at most poolMaxTokens tokens), one job on
+// the pool.
+func poolShared(ys [][][]float32, ws []Weight, as []*Activations) {
+	segs := make([]poolSeg, len(ws))
 	for t := 0; t < len(as); t += poolMaxTokens {
 		end := min(t+poolMaxTokens, len(as))
-		poolProduct(ys[t:end], w, 0, w.Rows, as[t:end])
+		for i, w := range ws {
+			segs[i] = poolSeg{w, 0, w.Rows, ys[i][t:end]}
+		}
+		poolProducts(segs, as[t:end])
 	}
 }
 
-// poolProduct runs rows [lo, hi) for the tokens as into ys through the
-// pool: one crossing into JS, which copies each token's quants and scales
-// in and its results out (cpupool.js's matmul).
-func poolProduct(ys [][]float32, w Weight, lo, hi int, as []*Activations) {
-	if w.Cols == 0 {
-		for _, y := range ys {
-			clear(y[lo:hi])
+// poolSeg is rows [lo, hi) of one weight, for each token into ys[t].
+type poolSeg struct {
+	w      Weight
+	lo, hi int
+	ys     [][]float32
+}
+
+// poolProducts runs the segments, whose weights have one type and width,
+// for the tokens as through the pool: one crossing into JS, which copies
+// each token's quants and scales in and the results out (cpupool.js's
+// matmul). A weight that cannot be copied into the pool's memory runs
+// the Go kernel instead.
+func poolProducts(segs []poolSeg, as []*Activations) {
+	cols, typ := segs[0].w.Cols, segs[0].w.Type
+	if cols == 0 {
+		for _, sg := range segs {
+			for _, y := range sg.ys {
+				clear(y[sg.lo:sg.hi])
+			}
 		}
 		return
 	}
-	off, temp, ok := outsideOffset(w)
-	if !ok {
-		for t, a := range as {
-			portableRows(ys[t], w, lo, hi, a)
+	args := append(poolArgs[:0], poolOps[typ], int32(cols), int32(len(as)), 0)
+	var temps []int
+	n := 0
+	for _, sg := range segs {
+		off, temp, ok := outsideOffset(sg.w)
+		if !ok {
+			for t, a := range as {
+				portableRows(sg.ys[t], sg.w, sg.lo, sg.hi, a)
+			}
+			continue
 		}
-		return
+		if temp {
+			temps = append(temps, off)
+		}
+		rb := sg.w.RowBytes()
+		args = append(args, int32(off+sg.lo*rb), int32(rb), int32(sg.hi-sg.lo))
+		segs[n] = sg
+		n++
 	}
-	rb := w.RowBytes()
-	args := poolArgs[:0]
-	args = append(args, poolOps[w.Type], int32(off+lo*rb), int32(rb), int32(w.Cols), int32(hi-lo), int32(len(as)))
-	for t, a := range as {
-		x, d, s := poolForms(w.Type, w.Cols, a)
-		y := ys[t][lo:hi]
-		args = append(args, x.addr, x.bytes, d.addr, d.bytes, s.addr, s.bytes, goAddr(unsafe.Pointer(&y[0])))
+	if n > 0 {
+		args[3] = int32(n)
+		for _, a := range as {
+			x, d, s := poolForms(typ, cols, a)
+			args = append(args, x.addr, x.bytes, d.addr, d.bytes, s.addr, s.bytes)
+		}
+		for _, sg := range segs[:n] {
+			for _, y := range sg.ys {
+				args = append(args, goAddr(unsafe.Pointer(&y[sg.lo])))
+			}
+		}
+		poolArgs = args
+		poolMatmul.Invoke(goAddr(unsafe.Pointer(&args[0])))
+		runtime.KeepAlive(segs)
+		runtime.KeepAlive(as)
 	}
-	poolArgs = args
-	poolMatmul.Invoke(goAddr(unsafe.Pointer(&args[0])))
-	runtime.KeepAlive(ys)
-	runtime.KeepAlive(as)
-	if temp {
+	for _, off := range temps {
 		poolFree(off)
 	}
 }

@@ -286,6 +286,16 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 		cpu.MatMul(rows(out, w.Rows), w, as)
 		pt.read(w.Size())
 	}
+	// shared is product for weights that read the same activations, in
+	// one call where the kernels allow (the browser's pool).
+	shared := func(outs [][]float32, ws []cpu.Weight, as []*cpu.Activations) {
+		ys := make([][][]float32, len(ws))
+		for i, w := range ws {
+			ys[i] = rows(outs[i], w.Rows)
+			pt.read(w.Size())
+		}
+		cpu.MatMulShared(ys, ws, as)
+	}
 	norms := func(w []float32) {
 		for i := 0; i < n; i++ {
 			rmsNorm(s.xn[i*c.Embd:(i+1)*c.Embd], s.x[i*c.Embd:(i+1)*c.Embd], w, c.RMSEps)
@@ -298,9 +308,7 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 		t = pt.since(PhaseNorm, t)
 		// One set of quantized activations serves Q, K and V.
 		as := prepared(s.xn, c.Embd)
-		product(s.q, ly.Wq, as)
-		product(s.k, ly.Wk, as)
-		product(s.v, ly.Wv, as)
+		shared([][]float32{s.q, s.k, s.v}, []cpu.Weight{ly.Wq, ly.Wk, ly.Wv}, as)
 		t = pt.since(PhaseProducts, t)
 		for i, r := range rs {
 			if ly.Bq != nil {
@@ -325,8 +333,7 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 		norms(ly.FFNNorm)
 		t = pt.since(PhaseNorm, t)
 		as = prepared(s.xn, c.Embd)
-		product(s.gate, ly.Wgate, as)
-		product(s.up, ly.Wup, as)
+		shared([][]float32{s.gate, s.up}, []cpu.Weight{ly.Wgate, ly.Wup}, as)
 		t = pt.since(PhaseProducts, t)
 		if !cpu.PoolSiLU(s.gate, s.up) { // the browser's pool runs it, where there is one
 			cpu.ParallelRows(n, n*c.FF*16, func(lo, hi int) {
