@@ -30,10 +30,11 @@
 //                     scale's float bits, rows, the longest row's
 //                     positions], then per row [its query's address, its
 //                     output's, its layer's keys' and values' offsets in
-//                     the pool, its positions, the first position the pool
-//                     lacks, and the addresses of Go's keys and values of
-//                     that layer]: the rows the pool lacks are copied in
-//                     first
+//                     the pool, its positions, and the position where its
+//                     own key and value go (−1: none) with their addresses
+//                     in Go's memory]: those are written in first
+//   copy(dst, src, len) moves bytes within the pool's memory (a KV cache
+//                     that grew)
 //
 // so that a product costs one Go↔JS crossing and no allocation. Where the
 // pool cannot run (no cross-origin isolation, so no SharedArrayBuffer; no
@@ -227,6 +228,7 @@ class Pool {
       write: (off, ptr, len) => this.copyIn(goMemory, off, ptr, len),
       read: (off, ptr, len) => new Uint8Array(goMemory.buffer).set(this.bytes(off, len), ptr),
       free: (off) => this.free(off),
+      copy: (dst, src, len) => { this.fresh(); this.u8.copyWithin(dst, src, src + len); },
       matmul: (args) => this.matmul(goMemory, args),
       silu: (args) => this.silu(goMemory, args),
       attend: (args) => this.attend(goMemory, args),
@@ -328,11 +330,11 @@ class Pool {
     const go8 = new Uint8Array(goBuf);
     const u8 = this.u8, i32 = this.i32, rowBytes = 4 * stride;
     for (let r = 0; r < rows; r++) {
-      const [gq, , kOff, vOff, end, from, goK, goV] = a.subarray(PER_ROW * r, PER_ROW * (r + 1));
-      if (end < 1 || end > span || from < 0) throw new Error(`cpupool: bad attention row: positions ${end}, synced ${from}`);
-      if (from < end) { // the rows the pool's copy of this cache lacks
-        u8.set(go8.subarray(goK + from * rowBytes, goK + end * rowBytes), kOff + from * rowBytes);
-        u8.set(go8.subarray(goV + from * rowBytes, goV + end * rowBytes), vOff + from * rowBytes);
+      const [gq, , kOff, vOff, end, pos, newK, newV] = a.subarray(PER_ROW * r, PER_ROW * (r + 1));
+      if (end < 1 || end > span) throw new Error(`cpupool: bad attention row: ${end} positions`);
+      if (pos >= 0) { // the row's own key and value, into its cache
+        u8.set(go8.subarray(newK, newK + rowBytes), kOff + pos * rowBytes);
+        u8.set(go8.subarray(newV, newV + rowBytes), vOff + pos * rowBytes);
       }
       u8.set(go8.subarray(gq, gq + qBytes), q + r * align(qBytes));
       const d = (desc >> 2) + 5 * r;

@@ -63,39 +63,42 @@ func PoolSiLU(gate, up []float32) bool {
 	return true
 }
 
-// PoolKV is one sequence's KV cache copied into the pool's memory, so
-// that attention there reads it without copying it each step: per layer,
-// positions × stride floats of keys, then as many of values. Synced
-// counts, per layer, the positions the copy holds; rows the engine writes
-// in Go's cache are copied over in the attention call that first reads
-// them.
+// PoolKV is one sequence's KV cache in the pool's memory, where attention
+// reads it (the Go engine keeps no copy): per layer, positions × stride
+// floats of keys, then as many of values. A row's new key and value go
+// in with the attention call that first reads them.
 type PoolKV struct {
 	off, layers, positions, stride int
-	synced                         []int
 	cleanup                        runtime.Cleanup
 }
 
-// NewPoolKV reserves a copy of a cache of layers × positions × stride
-// floats (keys and values), or returns nil where the pool does not run
-// attention or its memory cannot grow (attention then runs in Go).
+// NewPoolKV reserves a cache of layers × positions × stride floats (keys
+// and values) in the pool's memory, or returns nil where the pool does
+// not run attention or its memory cannot grow (attention then runs in
+// Go, on a cache in Go's memory).
 func NewPoolKV(layers, positions, stride int) *PoolKV {
 	if !poolFloatOn() || layers < 1 || positions < 1 || stride < 1 {
 		return nil
 	}
-	v, err := safejs.Safe(thePoolJS).Call("alloc", 2*layers*positions*stride*4)
-	if err != nil {
+	c := &PoolKV{layers: layers, stride: stride}
+	if !c.Grow(positions, 0) {
 		return nil
 	}
-	off, err := v.Int()
-	if err != nil {
-		return nil
-	}
-	c := &PoolKV{off: off, layers: layers, positions: positions, stride: stride, synced: make([]int, layers)}
-	c.cleanup = runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
 	return c
 }
 
-// Positions is the positions the copy has room for (nil: none).
+// poolAlloc reserves n bytes of the pool's memory; ok is false when it
+// cannot grow.
+func poolAlloc(n int) (off int, ok bool) {
+	v, err := safejs.Safe(thePoolJS).Call("alloc", n)
+	if err != nil {
+		return 0, false
+	}
+	off, err = v.Int()
+	return off, err == nil
+}
+
+// Positions is the positions the cache has room for (nil: none).
 func (c *PoolKV) Positions() int {
 	if c == nil {
 		return 0
@@ -103,15 +106,32 @@ func (c *PoolKV) Positions() int {
 	return c.positions
 }
 
-// Wrote records that position pos of layer changed in Go's cache: the
-// copy is stale from there.
-func (c *PoolKV) Wrote(layer, pos int) {
-	if c != nil {
-		c.synced[layer] = min(c.synced[layer], pos)
+// layerBytes is one layer's keys' (or values') bytes.
+func (c *PoolKV) layerBytes() int { return c.positions * c.stride * 4 }
+
+// Grow gives the cache room for positions, keeping its first keep
+// positions of every layer; it reports false, changing nothing, when the
+// pool's memory cannot grow.
+func (c *PoolKV) Grow(positions, keep int) bool {
+	off, ok := poolAlloc(2 * c.layers * positions * c.stride * 4)
+	if !ok {
+		return false
 	}
+	grown := &PoolKV{off: off, layers: c.layers, positions: positions, stride: c.stride}
+	if n := min(keep, c.positions) * c.stride * 4; n > 0 {
+		for l := range c.layers {
+			for kv := range 2 { // keys, then values
+				thePoolJS.Call("copy", grown.off+(2*l+kv)*grown.layerBytes(), c.off+(2*l+kv)*c.layerBytes(), n)
+			}
+		}
+	}
+	c.Free()
+	c.off, c.positions = off, positions
+	c.cleanup = runtime.AddCleanup(c, func(off int) { poolFree(off) }, off)
+	return true
 }
 
-// Free gives the copy's memory back now (a cache that grew, or ended).
+// Free gives the cache's memory back now (a sequence that ended).
 func (c *PoolKV) Free() {
 	if c != nil && c.positions > 0 {
 		c.cleanup.Stop()
@@ -121,30 +141,34 @@ func (c *PoolKV) Free() {
 }
 
 // AttendRow is one row of attention: its query and output (heads ×
-// HeadDim floats), its sequence's cache of the layer in Go's memory (K
-// and V, positions × stride floats) with the pool's copy, and how many
-// positions it attends to.
+// HeadDim floats), its sequence's cache, the row's own key and value
+// (stride floats each, written at position Pos first; nil: none) and how
+// many positions it attends to.
 type AttendRow struct {
-	Q, Out []float32
-	K, V   []float32
-	KV     *PoolKV
-	End    int
+	Q, Out     []float32
+	NewK, NewV []float32
+	Pos        int
+	KV         *PoolKV
+	End        int
 }
 
 // attendHead and attendPerRow are cpupool.js's ATTEND_HEAD and PER_ROW.
 const attendHead, attendPerRow = 7, 8
 
-// PoolAttend computes layer's attention for rows on the pool, each head
-// the softmax-weighted sum of values over positions [0, End) of its
-// row's cache (query head h reads KV head h/group), and reports true; it
+// PoolAttend writes each row's key and value into its cache, then
+// computes layer's attention for the rows on the pool, each head the
+// softmax-weighted sum of values over positions [0, End) of its row's
+// cache (query head h reads KV head h/group), and reports true; it
 // reports false, computing nothing, where the pool does not run it or a
-// row's cache has no copy there (the caller runs the Go loops).
+// row's cache lacks the room.
 func PoolAttend(layer, heads, group, headDim, stride int, scale float32, rows []AttendRow) bool {
 	if !poolFloatOn() || len(rows) == 0 {
 		return false
 	}
 	for _, r := range rows {
-		if r.KV.Positions() < r.End || layer >= r.KV.layers || r.KV.stride != stride {
+		c := r.KV
+		if c.Positions() < r.End || r.Pos >= c.Positions() || layer >= c.layers || c.stride != stride ||
+			(r.NewK != nil && (len(r.NewK) < stride || len(r.NewV) < stride)) {
 			return false
 		}
 	}
@@ -158,12 +182,13 @@ func PoolAttend(layer, heads, group, headDim, stride int, scale float32, rows []
 			int32(math.Float32bits(scale)), int32(len(part)), int32(span))
 		for _, r := range part {
 			c := r.KV
-			kOff := c.off + 2*layer*c.positions*stride*4
-			from := c.synced[layer]
-			c.synced[layer] = max(from, r.End)
+			kOff := c.off + 2*layer*c.layerBytes()
+			pos, newK, newV := int32(-1), int32(0), int32(0)
+			if r.NewK != nil {
+				pos, newK, newV = int32(r.Pos), goAddr(unsafe.Pointer(&r.NewK[0])), goAddr(unsafe.Pointer(&r.NewV[0]))
+			}
 			args = append(args, goAddr(unsafe.Pointer(&r.Q[0])), goAddr(unsafe.Pointer(&r.Out[0])),
-				int32(kOff), int32(kOff+c.positions*stride*4), int32(r.End), int32(from),
-				goAddr(unsafe.Pointer(&r.K[0])), goAddr(unsafe.Pointer(&r.V[0])))
+				int32(kOff), int32(kOff+c.layerBytes()), int32(r.End), pos, newK, newV)
 		}
 		poolFloatArgs = args
 		poolAttendFn.Invoke(goAddr(unsafe.Pointer(&args[0])))
@@ -171,3 +196,6 @@ func PoolAttend(layer, heads, group, headDim, stride int, scale float32, rows []
 	runtime.KeepAlive(rows)
 	return true
 }
+
+// Layers is the cache's layers.
+func (c *PoolKV) Layers() int { return c.layers }

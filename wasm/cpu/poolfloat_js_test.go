@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -81,11 +82,13 @@ func attendGo(out, q, K, V []float32, end, heads, group, headDim, stride int, sc
 	}
 }
 
-// TestPoolAttendEqualsGo: attention on the pool equals the Go loops bit
-// for bit, for a decode row, a prefill of 70 rows (past one call's
-// poolMaxTokens) and a batch of two sequences; after positions are
-// rewritten (a truncated sequence) the pool's copy of the cache follows
-// Go's; a head dim with a tail (not a multiple of four) too.
+// TestPoolAttendEqualsGo: attention on the pool, over a cache in its
+// memory that each row writes its key and value into, equals the Go loops
+// over the same cache in Go's memory bit for bit: a prefill of 70 rows
+// (past one call's poolMaxTokens), a decode row, a batch of two
+// sequences, a position written again (a truncated sequence), and after
+// the cache grew (its rows kept); a head dim with a tail (not a multiple
+// of four) too.
 func TestPoolAttendEqualsGo(t *testing.T) {
 	if !PoolAttends() {
 		t.Skip("no CPU pool here: ", poolWhy)
@@ -100,6 +103,8 @@ func TestPoolAttendEqualsGo(t *testing.T) {
 		heads, kvHeads, headDim := shape[0], shape[1], shape[2]
 		group, stride, layers, positions := heads/kvHeads, kvHeads*headDim, 3, 128
 		scale := 1 / float32(math.Sqrt(float64(headDim)))
+		// seq is a sequence's cache twice: in Go's memory (the reference's)
+		// and in the pool's.
 		type seq struct {
 			K, V [][]float32
 			kv   *PoolKV
@@ -108,59 +113,58 @@ func TestPoolAttendEqualsGo(t *testing.T) {
 			s := &seq{K: make([][]float32, layers), V: make([][]float32, layers), kv: NewPoolKV(layers, positions, stride)}
 			require.NotNil(t, s.kv)
 			for l := range layers {
-				s.K[l], s.V[l] = make([]float32, positions*stride), make([]float32, positions*stride)
+				s.K[l], s.V[l] = make([]float32, 2*positions*stride), make([]float32, 2*positions*stride)
 			}
 			return s
 		}
-		// write fills positions [from, to) of every layer, as the forward pass does.
-		write := func(s *seq, from, to int) {
-			for l := range layers {
-				randomize(s.K[l][from*stride : to*stride])
-				randomize(s.V[l][from*stride : to*stride])
-				for p := from; p < to; p++ {
-					s.kv.Wrote(l, p)
-				}
-			}
-		}
-		check := func(what string, layer int, seqs []*seq, ends []int) {
-			rows := make([]AttendRow, len(ends))
-			want := make([][]float32, len(ends))
-			for i, end := range ends {
+		// check runs rows of layer, row i of sequence seqs[i] at position
+		// pos[i], writing a new key and value there, against the reference.
+		check := func(what string, layer int, seqs []*seq, pos []int) {
+			rows := make([]AttendRow, len(pos))
+			for i, p := range pos {
 				s := seqs[i]
 				q := make([]float32, heads*headDim)
 				randomize(q)
-				rows[i] = AttendRow{Q: q, Out: make([]float32, len(q)), K: s.K[layer], V: s.V[layer], KV: s.kv, End: end}
-				want[i] = make([]float32, len(q))
-				attendGo(want[i], q, s.K[layer], s.V[layer], end, heads, group, headDim, stride, scale)
+				k, v := s.K[layer][p*stride:(p+1)*stride], s.V[layer][p*stride:(p+1)*stride]
+				randomize(k)
+				randomize(v)
+				rows[i] = AttendRow{Q: q, Out: make([]float32, len(q)), NewK: k, NewV: v, Pos: p, KV: s.kv, End: p + 1}
 			}
 			require.True(t, PoolAttend(layer, heads, group, headDim, stride, scale, rows), what)
-			for i := range rows {
-				for e := range want[i] {
-					if math.Float32bits(want[i][e]) != math.Float32bits(rows[i].Out[e]) {
-						t.Fatalf("%s (head dim %d), row %d, element %d: %g on the pool, %g in Go", what, headDim, i, e, rows[i].Out[e], want[i][e])
+			for i, r := range rows {
+				want := make([]float32, len(r.Q))
+				s := seqs[i]
+				attendGo(want, r.Q, s.K[layer], s.V[layer], r.End, heads, group, headDim, stride, scale)
+				for e := range want {
+					if math.Float32bits(want[e]) != math.Float32bits(r.Out[e]) {
+						t.Fatalf("%s (head dim %d), row %d, element %d: %g on the pool, %g in Go", what, headDim, i, e, r.Out[e], want[e])
 					}
 				}
 			}
 		}
 		a, b := newSeq(), newSeq()
-		write(a, 0, 70)
-		ends := make([]int, 70)
+		pos := make([]int, 70)
 		seqs := make([]*seq, 70)
-		for i := range ends {
-			ends[i], seqs[i] = i+1, a
+		for i := range pos {
+			pos[i], seqs[i] = i, a
 		}
 		for l := range layers {
-			check("a prefill of 70", l, seqs, ends)
+			check("a prefill of 70", l, seqs, pos)
 		}
-		write(a, 70, 71)
-		check("a decode row", 1, []*seq{a}, []int{71})
-		write(b, 0, 5)
-		check("two sequences", 2, []*seq{a, b}, []int{71, 5})
-		write(a, 40, 41) // truncated to 40, then a new token there
-		check("a rewritten position", 2, []*seq{a}, []int{41})
+		check("a decode row", 1, []*seq{a}, []int{70})
+		check("two sequences", 1, []*seq{a, b}, []int{71, 0})
+		check("a position written again", 1, []*seq{a}, []int{40})
+		require.True(t, a.kv.Grow(2*positions, 72))
+		assert.Equal(t, 2*positions, a.kv.Positions())
+		check("the grown cache", 1, []*seq{a}, []int{41})
+		pos, seqs = pos[:0], seqs[:0]
+		for p := 72; p < 140; p++ { // every position up to there written, as a forward pass does
+			pos, seqs = append(pos, p), append(seqs, a)
+		}
+		check("past the old room", 1, seqs, pos)
 		a.kv.Free()
 		b.kv.Free()
-		require.False(t, PoolAttend(0, heads, group, headDim, stride, scale, []AttendRow{{Q: make([]float32, heads*headDim), Out: make([]float32, heads*headDim), K: a.K[0], V: a.V[0], KV: a.kv, End: 1}}),
-			"a freed copy is not used")
+		require.False(t, PoolAttend(0, heads, group, headDim, stride, scale, []AttendRow{{Q: make([]float32, heads*headDim), Out: make([]float32, heads*headDim), KV: a.kv, End: 1}}),
+			"a freed cache is not used")
 	}
 }

@@ -21,7 +21,7 @@ func PoolSiLU(gate, up []float32) bool { return false }
 // PoolAttends reports false natively: attention runs in Go.
 func PoolAttends() bool { return false }
 
-// PoolKV is the browser pool's copy of a KV cache (poolfloat_js.go);
+// PoolKV is a KV cache in the browser pool's memory (poolfloat_js.go);
 // natively there is none.
 type PoolKV struct{}
 
@@ -31,21 +31,25 @@ func NewPoolKV(layers, positions, stride int) *PoolKV { return nil }
 // Positions is 0 natively.
 func (c *PoolKV) Positions() int { return 0 }
 
-// Wrote does nothing natively.
-func (c *PoolKV) Wrote(layer, pos int) {}
+// Grow reports false natively.
+func (c *PoolKV) Grow(positions, keep int) bool { return false }
 
 // Free does nothing natively.
 func (c *PoolKV) Free() {}
 
 // AttendRow is PoolAttend's row (poolfloat_js.go).
 type AttendRow struct {
-	Q, Out []float32
-	K, V   []float32
-	KV     *PoolKV
-	End    int
+	Q, Out     []float32
+	NewK, NewV []float32
+	Pos        int
+	KV         *PoolKV
+	End        int
 }
 
 // PoolAttend reports false natively: attention runs in Go.
 func PoolAttend(layer, heads, group, headDim, stride int, scale float32, rows []AttendRow) bool {
 	return false
 }
+
+// Layers is 0 natively.
+func (c *PoolKV) Layers() int { return 0 }

@@ -134,7 +134,7 @@ func TestForwardBatchErrors(t *testing.T) {
 func TestStateGrowsAsPositionsFill(t *testing.T) {
 	m := tinyModel(t)
 	grown, whole := m.NewState(150), m.NewState(150)
-	whole.reserve(150)
+	require.NoError(t, whole.reserve(150))
 	assert.Equal(t, initialPositions, grown.Held())
 	assert.Equal(t, int64(initialPositions)*m.PositionBytes(), grown.Bytes())
 	for i := 0; i < 150; i++ {

@@ -10,17 +10,18 @@ import (
 
 // State is one sequence's KV cache and position. The cache grows as
 // positions fill (doubling, up to Ctx), so a sequence holds memory for
-// the positions it uses, not for the context it may reach. It is not
-// safe for concurrent use; give each sequence its own.
+// the positions it uses, not for the context it may reach. In the
+// browser, where attention runs on the CPU pool, the cache lives in the
+// pool's memory only (pool; K and V are nil). It is not safe for
+// concurrent use; give each sequence its own.
 type State struct {
 	Ctx   int         // positions the cache may hold
 	Pos   int         // positions filled so far
-	K     [][]float32 // per layer: (positions held, KVDim) keys, rotated
-	V     [][]float32 // per layer: (positions held, KVDim) values
+	K     [][]float32 // per layer: (positions held, KVDim) keys, rotated (nil with pool)
+	V     [][]float32 // per layer: (positions held, KVDim) values (nil with pool)
 	kvDim int
-	// pool is the cache's copy in the browser's CPU pool, where attention
-	// runs there (nil elsewhere); it is remade when the cache grows.
-	pool *cpu.PoolKV
+	held  int
+	pool  *cpu.PoolKV
 }
 
 // initialPositions is what a new State holds before it grows.
@@ -28,36 +29,58 @@ const initialPositions = 64
 
 // NewState makes a KV cache that may hold ctx positions.
 func (m *Model) NewState(ctx int) *State {
-	s := &State{Ctx: ctx, K: make([][]float32, m.Blocks), V: make([][]float32, m.Blocks), kvDim: m.KVDim()}
-	s.reserve(min(ctx, initialPositions))
+	s := &State{Ctx: ctx, kvDim: m.KVDim()}
+	n := min(ctx, initialPositions)
+	if cpu.PoolAttends() {
+		if s.pool = cpu.NewPoolKV(m.Blocks, n, s.kvDim); s.pool != nil {
+			s.held = n
+			return s
+		}
+	}
+	s.K, s.V = make([][]float32, m.Blocks), make([][]float32, m.Blocks)
+	s.reserve(n) // in Go's memory, which cannot fail short of a crash
 	return s
 }
 
-// reserve makes room for n positions (n ≤ Ctx).
-func (s *State) reserve(n int) {
-	held := s.Held()
+// ErrKVMemory is what a KV cache that cannot grow is, for errors.Is.
+var ErrKVMemory = errors.New("model: no memory for the KV cache")
+
+// reserve makes room for n positions (n ≤ Ctx); it fails only where the
+// cache lives in the CPU pool's memory and that cannot grow.
+func (s *State) reserve(n int) error {
+	held := s.held
 	if n <= held {
-		return
+		return nil
 	}
 	grown := min(s.Ctx, max(n, 2*held))
+	if s.pool != nil {
+		if !s.pool.Grow(grown, s.Pos) {
+			return fmt.Errorf("%w: %d positions do not fit in the CPU pool's memory", ErrKVMemory, grown)
+		}
+		s.held = grown
+		return nil
+	}
 	for l := range s.K {
 		k, v := make([]float32, grown*s.kvDim), make([]float32, grown*s.kvDim)
 		copy(k, s.K[l][:s.Pos*s.kvDim])
 		copy(v, s.V[l][:s.Pos*s.kvDim])
 		s.K[l], s.V[l] = k, v
 	}
+	s.held = grown
+	return nil
 }
 
 // Held is the positions the cache has room for now.
-func (s *State) Held() int {
-	if len(s.K) == 0 || s.kvDim == 0 {
-		return 0
-	}
-	return len(s.K[0]) / s.kvDim
-}
+func (s *State) Held() int { return s.held }
 
 // Bytes is the memory the cache holds now.
-func (s *State) Bytes() int64 { return int64(2*len(s.K)*s.Held()*s.kvDim) * 4 }
+func (s *State) Bytes() int64 {
+	layers := len(s.K)
+	if s.pool != nil {
+		layers = s.pool.Layers()
+	}
+	return int64(2*layers*s.held*s.kvDim) * 4
+}
 
 // PositionBytes is what one position of the CPU path's KV cache takes
 // (keys and values of every layer, f32).
@@ -96,7 +119,9 @@ func (m *Model) Forward(st *State, tokens []int32) ([]float32, error) {
 	if st.Pos+n > st.Ctx {
 		return nil, ContextFullError{Need: st.Pos + n, Have: st.Ctx}
 	}
-	st.reserve(st.Pos + n)
+	if err := st.reserve(st.Pos + n); err != nil {
+		return nil, err
+	}
 	rows := make([]row, n)
 	for i := range rows {
 		rows[i] = row{st: st, pos: st.Pos + i}
@@ -133,7 +158,9 @@ func (m *Model) ForwardBatch(sts []*State, tokens []int32) ([][]float32, error) 
 		if st.Pos+1 > st.Ctx {
 			return nil, ContextFullError{Need: st.Pos + 1, Have: st.Ctx}
 		}
-		st.reserve(st.Pos + 1)
+		if err := st.reserve(st.Pos + 1); err != nil {
+			return nil, err
+		}
 		rows[i] = row{st: st, pos: st.Pos}
 	}
 	pt := newPassTimer(m.Profile, true)
@@ -183,7 +210,9 @@ func (m *Model) ForwardMixed(parts []Part) ([][]float32, error) {
 		}
 	}
 	for _, p := range parts {
-		p.St.reserve(p.St.Pos + len(p.Tokens))
+		if err := p.St.reserve(p.St.Pos + len(p.Tokens)); err != nil {
+			return nil, err
+		}
 		for i := range p.Tokens {
 			rows = append(rows, row{st: p.St, pos: p.St.Pos + i})
 		}
@@ -318,9 +347,10 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 			}
 			m.rotate(s.q[i*qDim:(i+1)*qDim], c.Heads, ropes[i][0], ropes[i][1])
 			m.rotate(s.k[i*kvDim:(i+1)*kvDim], c.HeadsKV, ropes[i][0], ropes[i][1])
-			copy(r.st.K[l][r.pos*kvDim:(r.pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
-			copy(r.st.V[l][r.pos*kvDim:(r.pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
-			r.st.pool.Wrote(l, r.pos)
+			if r.st.pool == nil { // else attention writes them into the pool's cache
+				copy(r.st.K[l][r.pos*kvDim:(r.pos+1)*kvDim], s.k[i*kvDim:(i+1)*kvDim])
+				copy(r.st.V[l][r.pos*kvDim:(r.pos+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim])
+			}
 		}
 		t = pt.since(PhaseRope, t)
 		m.attention(s, rs, l)
@@ -441,24 +471,42 @@ func (m *Model) rotate(x []float32, heads int, cos, sin []float32) {
 
 // attention computes, for each row i and head h, the softmax-weighted sum
 // of values over positions 0..rows[i].pos of row i's cache (causal), into
-// s.att.
+// s.att: on the browser's CPU pool for the rows whose caches live there
+// (writing their keys and values in first), in Go for the others.
 func (m *Model) attention(s *scratch, rs []row, layer int) {
 	c := m.Config
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
 	group := c.Heads / c.HeadsKV
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
-	if m.poolAttention(rs, s, layer, group, scale) {
+	var pooled []cpu.AttendRow
+	goRows := make([]int, 0, len(rs)) // the indexes of the rows attention runs in Go
+	for i, r := range rs {
+		if r.st.pool == nil {
+			goRows = append(goRows, i)
+			continue
+		}
+		pooled = append(pooled, cpu.AttendRow{
+			Q: s.q[i*qDim : (i+1)*qDim], Out: s.att[i*qDim : (i+1)*qDim],
+			NewK: s.k[i*kvDim : (i+1)*kvDim], NewV: s.v[i*kvDim : (i+1)*kvDim], Pos: r.pos,
+			KV: r.st.pool, End: r.pos + 1,
+		})
+	}
+	if len(pooled) > 0 && !cpu.PoolAttend(layer, c.Heads, group, c.HeadDim, kvDim, scale, pooled) {
+		// A cache in the pool's memory always has the room (reserve).
+		panic("model: the CPU pool refused attention over its own KV cache")
+	}
+	if len(goRows) == 0 {
 		return
 	}
-	n, span := len(rs), 0
-	for _, r := range rs {
-		span = max(span, r.pos+1)
+	span := 0
+	for _, i := range goRows {
+		span = max(span, rs[i].pos+1)
 	}
-
+	n := len(goRows)
 	cpu.ParallelRows(n*c.Heads, n*c.Heads*span*c.HeadDim, func(lo, hi int) {
 		scores := make([]float32, span)
 		for j := lo; j < hi; j++ {
-			i, h := j/c.Heads, j%c.Heads
+			i, h := goRows[j/c.Heads], j%c.Heads
 			kvh := h / group
 			K, V := rs[i].st.K[layer], rs[i].st.V[layer]
 			q := s.q[i*qDim+h*c.HeadDim : i*qDim+(h+1)*c.HeadDim]
@@ -484,31 +532,4 @@ func (m *Model) attention(s *scratch, rs []row, layer int) {
 			cpu.AttendValues(out, scores[:end], V[kvh*c.HeadDim:], kvDim)
 		}
 	})
-}
-
-// poolAttention runs attention on the browser's CPU pool (the same
-// results as the Go loops below, bit for bit), giving each state a copy
-// of its cache there the first time and whenever the cache grew; it
-// reports false where there is no pool or no room in it.
-func (m *Model) poolAttention(rs []row, s *scratch, layer, group int, scale float32) bool {
-	if !cpu.PoolAttends() {
-		return false
-	}
-	c := m.Config
-	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
-	ar := make([]cpu.AttendRow, len(rs))
-	for i, r := range rs {
-		st := r.st
-		if st.pool.Positions() != st.Held() {
-			st.pool.Free()
-			if st.pool = cpu.NewPoolKV(len(st.K), st.Held(), kvDim); st.pool == nil {
-				return false
-			}
-		}
-		ar[i] = cpu.AttendRow{
-			Q: s.q[i*qDim : (i+1)*qDim], Out: s.att[i*qDim : (i+1)*qDim],
-			K: st.K[layer], V: st.V[layer], KV: st.pool, End: r.pos + 1,
-		}
-	}
-	return cpu.PoolAttend(layer, c.Heads, group, c.HeadDim, kvDim, scale, ar)
 }
