@@ -611,7 +611,8 @@ func (l *loop) fail(jobs []*job, err error) int {
 			ran = append(ran, j)
 		}
 	}
-	if errors.Is(err, webgpu.ErrOutOfMemory) && len(ran) > 1 {
+	oom := errors.Is(err, webgpu.ErrOutOfMemory) || errors.Is(err, model.ErrKVMemory) // the GPU's, or the CPU pool's
+	if oom && len(ran) > 1 {
 		s := l.s
 		back := s.backOff(l.active, l.held, ran, s.ctrl.OutOfMemory(l.step, len(ran)))
 		l.waiting = append(back, l.waiting...)

@@ -127,7 +127,7 @@ const (
 func CodeOf(err error) Code {
 	var ge *gguf.Error
 	switch {
-	case errors.Is(err, webgpu.ErrOutOfMemory):
+	case errors.Is(err, webgpu.ErrOutOfMemory), errors.Is(err, model.ErrKVMemory):
 		return CodeOutOfMemory
 	case errors.Is(err, webgpu.ErrDeviceLost):
 		return CodeDeviceLost

@@ -232,3 +232,10 @@ func TestConcurrentGenerationsShareSteps(t *testing.T) {
 	_, err = small.Generate(context.Background(), engine.Request{Prompt: "Hello world", MaxTokens: 20}, func(Event) {})
 	assert.Equal(t, CodeContextFull, CodeOf(err))
 }
+
+// TestCodeOfKVMemory: a KV cache that cannot grow in the browser's CPU
+// pool is out of memory, as the GPU's is.
+func TestCodeOfKVMemory(t *testing.T) {
+	err := fmt.Errorf("step: %w", fmt.Errorf("%w: 128 positions do not fit", model.ErrKVMemory))
+	assert.Equal(t, CodeOutOfMemory, CodeOf(err))
+}
