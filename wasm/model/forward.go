@@ -366,8 +366,10 @@ func (m *Model) forward(pt *passTimer, rs []row, tokens []int32) ([]float32, err
 		shared([][]float32{s.gate, s.up}, []cpu.Weight{ly.Wgate, ly.Wup}, as)
 		t = pt.since(PhaseProducts, t)
 		if !cpu.PoolSiLU(s.gate, s.up) { // the browser's pool runs it, where there is one
-			cpu.ParallelRows(n, n*c.FF*16, func(lo, hi int) {
-				for i := lo * c.FF; i < hi*c.FF; i++ {
+			// By element, not by row: a decode step's one row splits too
+			// (an exp is some 40 multiply-adds of work).
+			cpu.ParallelRows(n*c.FF, n*c.FF*40, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
 					g := s.gate[i]
 					s.gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i] // SiLU(gate)·up
 				}
