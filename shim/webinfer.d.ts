@@ -208,7 +208,11 @@ export interface Stats {
     kernels: string;
     why?: string;
     /** Where a CPU decode token's time went: mean ms per phase (embed, norm, products, rope_kv, attention, ffn_act, residual, logits, and pass: the whole forward pass) and the layer products' GB/s. */
-    step_ms?: { passes: number; tokens: number; ms_per_token: Record<string, number>; product_gb_s: number };
+    step_ms?: {
+      passes: number; tokens: number; ms_per_token: Record<string, number>; product_gb_s: number;
+      /** Per batch size ("1" to "8", "8" counting larger ones too): "passes", and the mean ms a pass of "pass" and each phase. */
+      by_batch?: Record<string, Record<string, number>>;
+    };
   };
   gpuBytes: number;
   wasmHeapBytes: number;

@@ -18,6 +18,7 @@ import (
 
 	"github.com/webinfer/webinfer/internal/headless"
 	"github.com/webinfer/webinfer/internal/server"
+	"github.com/webinfer/webinfer/wasm/model"
 	"github.com/webinfer/webinfer/wasm/report"
 	"github.com/webinfer/webinfer/wasm/synth"
 )
@@ -340,5 +341,35 @@ func browserStreams(ctx context.Context, b *browserBench, browser string, bm rep
 		out = append(out, mk(p+"_decode_tok_s", "tok/s", true, c.TokS),
 			mk(p+"_itl_p50_ms", "ms", false, c.P50), mk(p+"_itl_p99_ms", "ms", false, c.P99))
 	}
+	if r.CPU != nil {
+		out = append(out, batchStepResults(tb, bm, "cpu-wasm", r.CPU.Step)...)
+	}
 	return out, nil
+}
+
+// batchStepResults are where a decode pass's time went by its batch size
+// (report.StepTimes.ByBatch, over the whole page's runs):
+// decode_pass_bN_PHASE_ms and decode_pass_bN_ms, the mean a pass.
+func batchStepResults(tb report.Testbed, bm report.BenchModel, backend string, st *report.StepTimes) []report.BenchResult {
+	if st == nil {
+		return nil
+	}
+	var out []report.BenchResult
+	for n := 1; n <= 8; n++ {
+		b, ok := st.ByBatch[fmt.Sprint(n)]
+		if !ok {
+			continue
+		}
+		c := fmt.Sprintf("where a decode pass of %d tokens spent its time (the mean of %d passes)", n, int(b["passes"]))
+		one := func(measure string, v float64) report.BenchResult {
+			r := report.BenchResult{Testbed: tb, Model: bm, Backend: backend, Case: c, Measure: measure, Unit: "ms", Samples: []float64{v}}
+			r.Summarize()
+			return r
+		}
+		for _, name := range model.PhaseNames {
+			out = append(out, one(fmt.Sprintf("decode_pass_b%d_%s_ms", n, name), b[name]))
+		}
+		out = append(out, one(fmt.Sprintf("decode_pass_b%d_ms", n), b["pass"]))
+	}
+	return out
 }

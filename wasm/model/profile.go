@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -36,7 +37,18 @@ type StepProfile struct {
 	tokens atomic.Int64            // tokens of the timed passes
 	passes atomic.Int64
 	bytes  atomic.Int64 // weight bytes the layer products read
+	// byBatch is the same per batch size (tokens of the pass; the last
+	// holds maxBatchSlot and more), to tell what a batch's extra tokens
+	// cost from what one token costs.
+	byBatch [maxBatchSlot + 1]struct {
+		phases [numPhases]atomic.Int64
+		total  atomic.Int64
+		passes atomic.Int64
+	}
 }
+
+// maxBatchSlot is the largest batch size the profile keeps apart.
+const maxBatchSlot = 8
 
 // StepTimes is a StepProfile's summary: the mean milliseconds a decode
 // token spends in each phase and in all, and the layer products' GB/s.
@@ -47,6 +59,10 @@ type StepTimes struct {
 	// ProductGBs is the layers' weight bytes over the products' time: a
 	// pass of several tokens reads each weight once for all of them.
 	ProductGBs float64 `json:"product_gb_s"`
+	// ByBatch is, per batch size ("1" to "8", "8" counting larger ones
+	// too), the passes ("passes") and the mean milliseconds of a whole
+	// pass ("pass") and of each phase in it (by PhaseNames).
+	ByBatch map[string]map[string]float64 `json:"by_batch,omitempty"`
 }
 
 // Times summarizes the profile (nil: nothing recorded yet).
@@ -62,6 +78,21 @@ func (p *StepProfile) Times() *StepTimes {
 	t.MsPerToken["pass"] = float64(p.total.Load()) / 1e6 / tok
 	if ns := p.phases[PhaseProducts].Load(); ns > 0 {
 		t.ProductGBs = float64(p.bytes.Load()) / float64(ns)
+	}
+	for n := 1; n <= maxBatchSlot; n++ {
+		b := &p.byBatch[n]
+		passes := float64(b.passes.Load())
+		if passes == 0 {
+			continue
+		}
+		ms := map[string]float64{"passes": passes, "pass": float64(b.total.Load()) / 1e6 / passes}
+		for i, name := range PhaseNames {
+			ms[name] = float64(b.phases[i].Load()) / 1e6 / passes
+		}
+		if t.ByBatch == nil {
+			t.ByBatch = map[string]map[string]float64{}
+		}
+		t.ByBatch[strconv.Itoa(n)] = ms
 	}
 	return t
 }
@@ -115,10 +146,15 @@ func (t *passTimer) done(tokens int) {
 	if t.p == nil {
 		return
 	}
+	b := &t.p.byBatch[min(tokens, maxBatchSlot)]
+	total := time.Since(t.start)
 	for i, d := range t.local {
 		t.p.phases[i].Add(int64(d))
+		b.phases[i].Add(int64(d))
 	}
-	t.p.total.Add(int64(time.Since(t.start)))
+	t.p.total.Add(int64(total))
+	b.total.Add(int64(total))
+	b.passes.Add(1)
 	t.p.tokens.Add(int64(tokens))
 	t.p.passes.Add(1)
 	t.p.bytes.Add(t.bytes)

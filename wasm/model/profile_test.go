@@ -49,6 +49,13 @@ func TestStepProfileTimesDecodePasses(t *testing.T) {
 		sum += v
 	}
 	assert.LessOrEqual(t, sum, tm.MsPerToken["pass"]*1.0001, "the phases lie inside the pass")
+	require.Len(t, tm.ByBatch, 2, "a one-token pass and a two-token one")
+	assert.Equal(t, 1.0, tm.ByBatch["1"]["passes"])
+	assert.Equal(t, 1.0, tm.ByBatch["2"]["passes"])
+	for _, b := range tm.ByBatch {
+		assert.Positive(t, b["products"])
+		assert.LessOrEqual(t, b["products"], b["pass"])
+	}
 	assert.Positive(t, tm.MsPerToken["products"])
 	assert.Positive(t, tm.ProductGBs)
 

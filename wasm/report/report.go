@@ -108,6 +108,9 @@ type StepTimes struct {
 	Tokens     int64              `json:"tokens"`
 	MsPerToken map[string]float64 `json:"ms_per_token"`
 	ProductGBs float64            `json:"product_gb_s"`
+	// ByBatch is, per batch size, the passes and each phase's mean
+	// milliseconds a pass (model.StepTimes says how).
+	ByBatch map[string]map[string]float64 `json:"by_batch,omitempty"`
 }
 
 // Backend is one backend of the session's registry and its health.
