@@ -64,3 +64,16 @@ func addVGo(out, weights, V []float32, stride int) {
 		}
 	}
 }
+
+// AttendRow is one row of the browser pool's attention (PoolAttend): its
+// query and output (heads × HeadDim floats), its sequence's cache, the
+// row's own key and value (stride floats each, written at position Pos
+// first; nil: none) and how many positions it attends to. Natively
+// PoolAttend takes none.
+type AttendRow struct {
+	Q, Out     []float32
+	NewK, NewV []float32
+	Pos        int
+	KV         *PoolKV
+	End        int
+}

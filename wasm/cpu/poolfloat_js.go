@@ -140,21 +140,6 @@ func (c *PoolKV) Free() {
 	}
 }
 
-// AttendRow is one row of attention: its query and output (heads ×
-// HeadDim floats), its sequence's cache, the row's own key and value
-// (stride floats each, written at position Pos first; nil: none) and how
-// many positions it attends to.
-type AttendRow struct {
-	Q, Out     []float32
-	NewK, NewV []float32
-	Pos        int
-	KV         *PoolKV
-	End        int
-}
-
-// attendHead and attendPerRow are cpupool.js's ATTEND_HEAD and PER_ROW.
-const attendHead, attendPerRow = 7, 8
-
 // PoolAttend writes each row's key and value into its cache, then
 // computes layer's attention for the rows on the pool, each head the
 // softmax-weighted sum of values over positions [0, End) of its row's

@@ -37,15 +37,6 @@ func (c *PoolKV) Grow(positions, keep int) bool { return false }
 // Free does nothing natively.
 func (c *PoolKV) Free() {}
 
-// AttendRow is PoolAttend's row (poolfloat_js.go).
-type AttendRow struct {
-	Q, Out     []float32
-	NewK, NewV []float32
-	Pos        int
-	KV         *PoolKV
-	End        int
-}
-
 // PoolAttend reports false natively: attention runs in Go.
 func PoolAttend(layer, heads, group, headDim, stride int, scale float32, rows []AttendRow) bool {
 	return false
