@@ -8,7 +8,9 @@
 # `make h100-pack` here; both fit a call only on a larger allowance.
 # PARTS=tests or PARTS=bench picks one where both are present;
 # PARTS="tests streams" runs the tests and, from the light .h100s, the
-# concurrent streams benchmark alone (before and after a change). Writes
+# concurrent streams benchmark alone (before and after a change; WGT="0
+# 1": once per transposed-form threshold); PARTS=formspeed times the
+# product forms alone (wasm/kernels TestProductFormSpeed). Writes
 # the logs and JSON to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -38,6 +40,16 @@ grep -E "^(--- |FAIL|ok|PASS)|max \|log-softmax|boundary" "$OUT/test-gpumodel.lo
 (cd wasm/selfcheck && timeout 300 /tmp/node ../../scripts/node-gpu.mjs /tmp/selfcheck.test.wasm -test.count=1 -test.v -test.run TestGeneration > "$OUT/test-selfcheck.log" 2>&1; echo "selfcheck tests rc=$?")
 grep -E "^(--- |FAIL|ok|PASS)| ms \(" "$OUT/test-selfcheck.log" | head -30
 fi
+if [[ $parts == *formspeed* ]]; then
+# The product forms timed alone on the benchmark models' shapes (one
+# token, and eight through main_wg, main_wgb and main_wgt), each batched
+# form checked bit for bit against main_wg on the way, and the batched
+# forms' test in every type and fusion.
+cp .h100t/wasm_exec.js /tmp/goroot/lib/wasm/
+xz -dc .h100t/kernels.test.wasm.xz > /tmp/kernels.test.wasm
+(cd wasm/kernels && WEBINFER_FORM_SPEED=1 timeout 400 /tmp/node ../../scripts/node-gpu.mjs /tmp/kernels.test.wasm -test.count=1 -test.v -test.run 'TestProductFormSpeed|TestBatchFormIsSolo' > "$OUT/formspeed.log" 2>&1; echo "formspeed rc=$?")
+grep -E "^(--- FAIL|FAIL|ok|PASS)|formspeed:|Error" "$OUT/formspeed.log" | head -60
+fi
 if [[ $parts == *streams* ]]; then
 # The concurrent streams alone (.h100s: light enough to carry beside
 # .h100t): 1/2/4/8 streams through the scheduler, before (BEFORE=<commit>
@@ -52,8 +64,16 @@ for b in before after; do
   [ -f .h100s/gpubench-$b.wasm.xz ] || continue
   xz -dc .h100s/gpubench-$b.wasm.xz > /tmp/gpubench-$b.wasm
   for m in smol135-q8_0 llama1b-q4_0; do
-    GPUBENCH_STREAMS=${STREAMS:-} GPUBENCH_ONLY=streams DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 200 /tmp/node scripts/node-gpu.mjs /tmp/gpubench-$b.wasm /tmp/$m.gguf > "$OUT/streams-$b-$m.json" 2>> "$OUT/stderr.log"
-    echo "streams $b $m rc=$?"; head -c 3000 "$OUT/streams-$b-$m.json"; echo
+    # WGT="0 1 …": one run per value of GPUBENCH_WGT_ROWS (the transposed
+    # few-tokens form from that many rows; 0 never), else the default.
+    for wgt in ${WGT:-default}; do
+      tag=$b-$m; [ "$wgt" = default ] || tag=$tag-wgt$wgt
+      (if [ "$wgt" != default ]; then export GPUBENCH_WGT_ROWS=$wgt; fi
+       GPUBENCH_STREAMS=${STREAMS:-} GPUBENCH_ONLY=streams DAWN_FLAGS=disable-dawn-features=timestamp_quantization timeout 200 /tmp/node scripts/node-gpu.mjs /tmp/gpubench-$b.wasm /tmp/$m.gguf > "$OUT/streams-$tag.json" 2>> "$OUT/stderr.log"
+       echo "streams $tag rc=$?")
+      grep "gpubench: .* streams" "$OUT/stderr.log" | tail -n 12 | sed "s/^/  $tag /" | tail -n 6
+      python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k:round(v['us']) for k,v in sorted(d['batch_gpu_us_per_op'].items()) if 'matmul' in k})" "$OUT/streams-$tag.json" 2>/dev/null
+    done
   done
 done
 fi

@@ -60,12 +60,13 @@ type Runner struct {
 	steps   []func(cl *webgpu.CommandList, s shape) // one dispatch each
 	names   []string                                // each step's kernel
 	// cmdNames is the kernel of each command of the last step Profile encoded.
-	cmdNames []string
-	cl       webgpu.CommandList
-	pipes    map[string]webgpu.Pipeline
-	allBufs  []webgpu.Buffer
-	stepPre  []func(s shape) // fill paramBlocks
-	wgRows   *bool           // matmul form, see WorkgroupPerRow
+	cmdNames       []string
+	cl             webgpu.CommandList
+	pipes          map[string]webgpu.Pipeline
+	allBufs        []webgpu.Buffer
+	stepPre        []func(s shape) // fill paramBlocks
+	wgRows         *bool           // matmul form, see WorkgroupPerRow
+	transposedRows *int            // the transposed form from this many rows, see TransposedRows
 	// subgroups: the workgroup form reduces with subgroupAdd
 	// (kernels.SubgroupsFit).
 	subgroups bool
@@ -199,6 +200,11 @@ func RopeInAttention(on bool) Option { return func(r *Runner) { r.ropeInAttentio
 // StepBatch: each has ctx positions.
 func Sequences(n int) Option { return func(r *Runner) { r.seqs = max(n, 1) } }
 
+// TransposedRows sets the fewest output rows of a product that takes the
+// transposed few-tokens form (kernels.Target.TransposedRows) in batched
+// steps; 0 never; by default DeviceTarget's.
+func TransposedRows(n int) Option { return func(r *Runner) { r.transposedRows = &n } }
+
 // MaxBindingSize caps the bytes of one weight buffer below the adapter's
 // limits, so that weights are split into more parts (for tests).
 func MaxBindingSize(n int64) Option { return func(r *Runner) { r.maxBinding = n } }
@@ -240,6 +246,9 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 		r.wgRows = &r.target.Workgroups
 	}
 	r.target.Workgroups = *r.wgRows
+	if r.transposedRows != nil {
+		r.target.TransposedRows = *r.transposedRows
+	}
 	r.subgroups = r.target.Subgroups
 	r.maxDim = r.target.MaxPerDim
 	// WebGPU's defaults where the device says nothing.

@@ -16,7 +16,8 @@ import (
 	"github.com/webinfer/webinfer/wasm/webgpu/webgputest"
 )
 
-// TestBatchFormIsSolo checks that the few-tokens form (main_wgb) gives
+// TestBatchFormIsSolo checks that the few-tokens forms (main_wgb, and
+// main_wgt where at least TransposedMinStage tokens are staged) give
 // every token of its batch bit for bit the sums the one-token form
 // (main_wg) gives it, for any number of tokens staged at a time (the
 // smallest, a number that leaves a partial group, and this device's): the
@@ -86,6 +87,10 @@ func TestBatchFormIsSolo(t *testing.T) {
 				// run dispatches kernel k (over T tokens on z for main_wg, all
 				// at once for main_wgb) and returns y.
 				run := func(t *testing.T, k kernels.Kernel, z uint32) []byte {
+					gx, gy, _ := kernels.MatMulWorkgroups(rows, 1, 65535)
+					if k.EntryPoint == "main_wgt" {
+						gx, gy, _ = kernels.MatMulTransposedWorkgroups(rows, f.Gated, 65535)
+					}
 					pipe, err := dev.Pipeline(ctx, k.WGSL, k.EntryPoint, k.Constants)
 					require.NoError(t, err, "%s", k.Name)
 					yBuf := upload(t, dev, y0Bytes)
@@ -99,7 +104,6 @@ func TestBatchFormIsSolo(t *testing.T) {
 					bg, err := dev.BindGroupRanges(pipe, bufs...)
 					require.NoError(t, err)
 					var cl webgpu.CommandList
-					gx, gy, _ := kernels.MatMulWorkgroups(rows, 1, 65535)
 					cl.Dispatch(pipe, bg, gx, gy, z)
 					require.NoError(t, dev.Submit(&cl))
 					raw, err := dev.Read(ctx, yBuf, 0, int64(len(y0Bytes)))
@@ -117,6 +121,10 @@ func TestBatchFormIsSolo(t *testing.T) {
 						require.NoError(t, err)
 						got := run(t, kernels.BatchForm(k), 1)
 						require.Equal(t, solo, got, "main_wgb's sums differ from main_wg's")
+						if stage >= kernels.TransposedMinStage {
+							got = run(t, kernels.TransposedForm(k), 1)
+							require.Equal(t, solo, got, "main_wgt's sums differ from main_wg's")
+						}
 					})
 				}
 			}

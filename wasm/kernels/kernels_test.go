@@ -82,6 +82,26 @@ func TestPlanProduct(t *testing.T) {
 	assert.Equal(t, uint32(96/2/MatMulRowsPerWorkgroup), x, "gated: half the rows are outputs")
 	assert.Equal(t, uint32(1), z)
 
+	// The transposed form for batched steps of products of enough rows,
+	// where subgroups reduce and three tokens stage.
+	wide := Target{Workgroups: true, Subgroups: true, MaxPerDim: 65535, StageTokens: 8, TransposedRows: 40}
+	tr, err := PlanProduct("Q8_0", Fusion{Norm: true, Gated: true}, one, wide)
+	require.NoError(t, err)
+	assert.Equal(t, []Form{FormWG, FormBatch, FormTile, FormTransposed}, tr.Forms)
+	assert.Equal(t, "main_wgt", tr.Kernels[3].EntryPoint)
+	k, x, _, z := tr.Choose(one[0], 4)
+	assert.Equal(t, FormTransposed, tr.Forms[k], "48 outputs: at least 40")
+	assert.Equal(t, [2]uint32{3, 1}, [2]uint32{x, z}, "16 gated outputs a workgroup")
+	k, _, _, _ = tr.Choose(Part{Rows: 64}, 4)
+	assert.Equal(t, FormBatch, tr.Forms[k], "32 outputs: too few")
+	k, _, _, _ = tr.Choose(one[0], 1)
+	assert.Equal(t, FormWG, tr.Forms[k], "one token: main_wg")
+	for _, t2 := range []Target{{Workgroups: true, StageTokens: 8, TransposedRows: 40}, {Workgroups: true, Subgroups: true, StageTokens: 2, TransposedRows: 40}} {
+		p, err := PlanProduct("Q8_0", Fusion{Norm: true}, one, t2)
+		require.NoError(t, err)
+		assert.NotContains(t, p.Forms, FormTransposed, "without subgroups or room for three tokens")
+	}
+
 	parts := Parts(10, 100, 350)
 	assert.Equal(t, []Part{{0, 3}, {3, 3}, {6, 3}, {9, 1}}, parts)
 	assert.Equal(t, []Part{{0, 1}, {1, 1}, {2, 1}, {3, 1}}, Parts(4, 1000, 10), "at least a row a part")

@@ -38,6 +38,8 @@ var weightsQ6KWGSL string
 var matMulTemplate = template.Must(template.New("matmul.wgsl").Funcs(template.FuncMap{
 	"div4": func(t int) int { return t / 4 },
 	"mod4": func(t int) int { return t % 4 },
+	"mul8": func(t int) int { return 8 * t },
+	"add":  func(a, b int) int { return a + b },
 }).Parse(matMulWGSL))
 
 // stageGroups is main_wgb's tokens 0..MatMulBatchMax−1 in groups of
@@ -192,10 +194,11 @@ func MatMul(typ string, f Fusion) (Kernel, error) {
 		Weights                                         string
 		Norm, Gated, Bias, Acc, Subgroups, HalfX, HalfY bool
 		X, Y, P, NW, B, StageTokens                     int
-		Stages                                          [][]int
-		K, Tokens                                       []int
+		Stages, TokenPairs                              [][]int
+		K, Tokens, Q, Pair                              []int
 	}{l.wgsl, f.Norm, f.Gated, f.Bias, f.Acc, f.Subgroups, f.HalfX, f.HalfY, n, n + 1, n + 2, nw, bias, stage,
-		stageGroups(stage), []int{0, 1, 2, 3, 4, 5, 6, 7}, stageGroups(MatMulBatchMax)[0]})
+		stageGroups(stage), stageGroups(2), []int{0, 1, 2, 3, 4, 5, 6, 7}, stageGroups(MatMulBatchMax)[0],
+		[]int{0, 1, 2, 3}, []int{0, 1}})
 	if err != nil {
 		return Kernel{}, err
 	}
@@ -231,6 +234,33 @@ func BatchForm(k Kernel) Kernel {
 	k.Name += "/wgb"
 	k.EntryPoint = "main_wgb"
 	return k
+}
+
+// TransposedForm turns a matmul kernel into the few-tokens form for
+// weights of many rows (entry main_wgt): 2 to MatMulBatchMax tokens, 32
+// weight rows per workgroup (16 outputs when gated), one per lane, x read
+// once for all of them; the sums are main_wg's bit for bit. It needs at
+// least TransposedMinStage staged tokens. Dispatch
+// MatMulTransposedWorkgroups.
+func TransposedForm(k Kernel) Kernel {
+	k.Name += "/wgt"
+	k.EntryPoint = "main_wgt"
+	return k
+}
+
+// TransposedMinStage is the fewest staged tokens main_wgt takes: its
+// workgroup memory must also hold two tokens' 32×33 partial sums.
+const TransposedMinStage = 3
+
+// MatMulTransposedWorkgroups is the dispatch of TransposedForm: a
+// workgroup per 32 output rows (16 when gated), over x and y.
+func MatMulTransposedWorkgroups(rows int, gated bool, maxPerDim int) (x, y, z uint32) {
+	per := 32
+	if gated {
+		per = 16
+	}
+	x, y = Grid(rows, per, maxPerDim)
+	return x, y, 1
 }
 
 // MatMulBatchMax is the most tokens BatchForm takes.

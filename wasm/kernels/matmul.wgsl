@@ -318,6 +318,147 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
   }
 {{end}}}
 
+// main_wgt: the few-tokens form with the roles of lanes and units
+// swapped, for weights of many rows. A workgroup takes 32 weight rows
+// (with .Gated: 16 outputs, lanes 0-15 their gate rows, lanes 16-31
+// their up rows), lane l of each subgroup-sized group g (0..7) taking row
+// l, and group g taking units g, g+8, g+16 and g+24 of each chunk of 32
+// units. All 32 lanes of a group read the same x from workgroup memory at
+// once (one broadcast read serves 32 rows, where main_wgb's lanes each
+// read their own unit's: four times the traffic for one row), and x is
+// staged once for 32 rows instead of 8.
+//
+// The sums are main_wg's, bit for bit: main_wg's lane l adds units l,
+// l+32, … of its row in order, then the lanes' 32 partial sums are
+// reduced. Here unit u is added to the partial sum of class u mod 32,
+// kept by the group that takes u (group c mod 8, slot c / 8), in the same
+// order; at the end the 32 partial sums of a row go through workgroup
+// memory to 32 lanes of one group, lane l holding class l, and are
+// reduced as main_wg reduces them. Dispatch MatMulTransposedWorkgroups.
+const TROWS: u32 = 32u; // weight rows per workgroup in main_wgt
+const TPAD: u32 = 33u;  // floats per row of the partial sums' transpose (33: no bank conflicts)
+{{if .Subgroups}}
+// sum32 is the sum of v over the 32 lanes of a subgroup, as main_wg's
+// reduce_finish makes it. Every invocation must call it.
+fn sum32(v: f32, lid: u32) -> f32 {
+  return subgroupAdd(v);
+}
+{{else}}
+// sum32 is the sum of v over lanes lid - lid mod 32 … +31, as main_wg's
+// reduce_finish makes it (in lane 0). Every invocation must call it.
+fn sum32(v: f32, lid: u32) -> f32 {
+  let lane = lid % LANES;
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = LANES / 2u; k > 0u; k >>= 1u) {
+    if (lane < k) {
+      red[lid] += red[lid + k];
+    }
+    workgroupBarrier();
+  }
+  let r = red[lid];
+  workgroupBarrier(); // red is free again
+  return r;
+}
+{{end}}
+// tr_put and tr_get are element e of the transposed partial sums, kept in
+// xb (after the products: xb is free then).
+fn tr_put(e: u32, v: f32) {
+  xb[e / 4u][e % 4u] = v;
+}
+fn tr_get(e: u32) -> f32 {
+  return xb[e / 4u][e % 4u];
+}
+
+@compute @workgroup_size(256)
+fn main_wgt(@builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = lid.x / LANES;
+  let lane = lid.x % LANES;
+  let wg = wid.y * nwg.x + wid.x;
+{{if .Gated}}  let o0 = wg * (TROWS / 2u); // outputs o0 … o0+15
+  let oi = o0 + lane % 16u;
+  let prow = oi + select(0u, params.rows, lane >= 16u);
+  let live = oi < params.rows;
+{{else}}  let o0 = wg * TROWS; // outputs o0 … o0+31
+  let prow = o0 + lane;
+  let live = prow < params.rows;
+{{end}}  let T = min(params.batch, BT);
+  let cols4 = params.cols / 4u;
+  let units = params.cols / 32u;
+  // acc[8q + t]: the partial sum of class g + 8q of this lane's row, token t.
+  var acc: array<f32, 32>;
+  var ss: array<f32, BT>; // this invocation's share of Σx[t]², as wg_inv_rms
+  for (var c0 = 0u; c0 < cols4; c0 += CU) {
+    let i = c0 + lid.x;
+{{range $st := .Stages}}    if ({{index $st 0}}u < T) {
+      workgroupBarrier(); // the previous tokens' chunks are used up
+      if (i < cols4) {
+{{range $j, $t := $st}}        if ({{$t}}u < T) {
+          let v = xload((params.x_off + {{$t}}u * params.cols) / 4u + i);
+{{if $.Norm}}          ss[{{$t}}] += dot(v, v);
+          xb[{{$j}}u * CU + lid.x] = v * nw[i];
+{{else}}          xb[{{$j}}u * CU + lid.x] = v;
+{{end}}        }
+{{end}}      }
+      workgroupBarrier();
+{{range $q := $.Q}}      {
+        let uc = g + {{mul8 $q}}u; // the unit within the chunk
+        let u = c0 / 8u + uc;
+        if (live && u < units) {
+          let w = unit(prow, u);
+{{range $j, $t := $st}}          if ({{$t}}u < T) {
+            var s = vec4<f32>(0.0);
+{{range $.K}}            s += w[{{.}}] * xb[{{$j}}u * CU + 8u * uc + {{.}}u];
+{{end}}            acc[{{add (mul8 $q) $t}}] += (s.x + s.y) + (s.z + s.w);
+          }
+{{end}}        }
+      }
+{{end}}    }
+{{end}}  }
+  var scale: array<f32, BT>;
+{{if .Norm}}  // Each token's 1/rms: the invocations' shares summed in wg_inv_rms's
+  // tree, four tokens to a vec4.
+  workgroupBarrier(); // xb is free again
+  xb[lid.x] = vec4<f32>(ss[0], ss[1], ss[2], ss[3]);
+  xb[CU + lid.x] = vec4<f32>(ss[4], ss[5], ss[6], ss[7]);
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (lid.x < k) {
+      xb[lid.x] += xb[lid.x + k];
+      xb[CU + lid.x] += xb[CU + lid.x + k];
+    }
+    workgroupBarrier();
+  }
+{{range $t := .Tokens}}  scale[{{$t}}] = 1.0 / sqrt(xb[{{div4 $t}}u * CU][{{mod4 $t}}u] / f32(params.cols) + params.eps);
+{{end}}{{else}}{{range $t := .Tokens}}  scale[{{$t}}] = 1.0;
+{{end}}{{end}}  // Two tokens at a time, each row's 32 partial sums through xb to the
+  // lanes of one group: element ((t mod 2)·32 + row)·TPAD + class.
+{{range $tp := .TokenPairs}}  if ({{index $tp 0}}u < T) {
+    workgroupBarrier(); // xb is free again
+{{range $j, $t := $tp}}{{range $q := $.Q}}    tr_put(({{$j}}u * TROWS + lane) * TPAD + g + {{mul8 $q}}u, acc[{{add (mul8 $q) $t}}]);
+{{end}}{{end}}    workgroupBarrier();
+{{range $j, $t := $tp}}    if ({{$t}}u < T) {
+{{if $.Gated}}{{range $r := $.Pair}}      {
+        let o = g + {{mul8 $r}}u; // output o0 + o: gate row o, up row o + 16
+        let sa = sum32(tr_get(({{$j}}u * TROWS + o) * TPAD + lane), lid.x);
+        let sb = sum32(tr_get(({{$j}}u * TROWS + o + 16u) * TPAD + lane), lid.x);
+        if (lane == 0u && o0 + o < params.rows) {
+          finish(o0 + o, {{$t}}u, sa, sb, scale[{{$t}}]);
+        }
+      }
+{{end}}{{else}}{{range $q := $.Q}}      {
+        let o = g + {{mul8 $q}}u;
+        let sa = sum32(tr_get(({{$j}}u * TROWS + o) * TPAD + lane), lid.x);
+        if (lane == 0u && o0 + o < params.rows) {
+          finish(o0 + o, {{$t}}u, sa, 0.0, scale[{{$t}}]);
+        }
+      }
+{{end}}{{end}}    }
+{{end}}  }
+{{end}}}
+
 // main_tile: the form for batches on real GPUs. A workgroup computes a
 // tile of 64 weight rows × 64 tokens (with .Gated: 32 gate rows and the
 // 32 up rows of the same outputs). Step by step, one unit (32 weights) of

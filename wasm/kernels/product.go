@@ -22,6 +22,11 @@ type Target struct {
 	// StageTokens: the batched form's tokens of x staged at once
 	// (StageTokensFor maxComputeWorkgroupStorageSize; 0: the minimum's).
 	StageTokens int
+	// TransposedRows: products of at least this many output rows take
+	// the transposed few-tokens form (main_wgt) for 2 to MatMulBatchMax
+	// tokens, where it can run (subgroups, at least TransposedMinStage
+	// staged tokens); 0: never.
+	TransposedRows int
 }
 
 // Form is one of a product's entry points.
@@ -32,10 +37,11 @@ const (
 	FormWG                // main_wg: 8 rows per workgroup, one token
 	FormBatch             // main_wgb: 8 rows per workgroup, 2 to MatMulBatchMax tokens
 	FormTile              // main_tile: 64×64 tiles (prefill)
+	FormTransposed        // main_wgt: 32 rows per workgroup, a row per lane, 2 to MatMulBatchMax tokens
 )
 
 func (f Form) String() string {
-	return [...]string{"row", "wg", "wgb", "tile"}[f]
+	return [...]string{"row", "wg", "wgb", "tile", "wgt"}[f]
 }
 
 // Part is rows Row0 … Row0+Rows−1 of a weight, bound as its own buffer.
@@ -95,13 +101,25 @@ func PlanProduct(typ string, f Fusion, parts []Part, t Target) (ProductPlan, err
 	}
 	p.Kernels = []Kernel{WorkgroupForm(k), BatchForm(k), tile}
 	p.Forms = []Form{FormWG, FormBatch, FormTile}
+	if p.transposed() {
+		p.Kernels, p.Forms = append(p.Kernels, TransposedForm(k)), append(p.Forms, FormTransposed)
+	}
 	return p, nil
+}
+
+// transposed says whether the plan's target runs the transposed form at
+// all: it reduces with subgroups (as main_wg does there) and needs room
+// for TransposedMinStage staged tokens.
+func (p ProductPlan) transposed() bool {
+	t := p.target
+	return t.Workgroups && t.Subgroups && t.TransposedRows > 0 && t.StageTokens >= TransposedMinStage
 }
 
 // Choose says which of p.Kernels a step of T tokens runs on a part of
 // part.Rows weight rows, and its grid. Single tokens take the workgroup
 // form, up to MatMulBatchMax tokens (batched decode, short prompts) the
-// few-tokens form, larger batches the tiles (each weight read once per 64
+// few-tokens form (the transposed one for products of at least
+// Target.TransposedRows rows, where it runs), larger batches the tiles (each weight read once per 64
 // tokens); on CPU adapters everything takes the row form.
 func (p ProductPlan) Choose(part Part, T int) (k int, x, y, z uint32) {
 	rows := part.Rows
@@ -114,6 +132,9 @@ func (p ProductPlan) Choose(part Part, T int) (k int, x, y, z uint32) {
 	case T == 1:
 		x, y, z = MatMulWorkgroups(rows, 1, p.target.MaxPerDim)
 		return 0, x, y, z
+	case T <= MatMulBatchMax && p.transposed() && rows >= p.target.TransposedRows:
+		x, y, z = MatMulTransposedWorkgroups(rows, p.gated, p.target.MaxPerDim)
+		return 3, x, y, z
 	case T <= MatMulBatchMax:
 		x, y, _ = MatMulWorkgroups(rows, 1, p.target.MaxPerDim)
 		return 1, x, y, 1

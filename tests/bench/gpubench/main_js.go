@@ -411,7 +411,13 @@ func concurrentStreams(ctx context.Context, dev *webgpu.Device, m *model.Model) 
 	if n, err := strconv.Atoi(os.Getenv("GPUBENCH_STREAM_TOKENS")); err == nil && n > 0 {
 		tokens = n // fewer, for a look on a software adapter
 	}
-	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, gpumodel.Sequences(slots))
+	opts := []gpumodel.Option{gpumodel.Sequences(slots)}
+	// GPUBENCH_WGT_ROWS: the transposed few-tokens form from this many
+	// rows (0: never), instead of the device's default.
+	if n, err := strconv.Atoi(os.Getenv("GPUBENCH_WGT_ROWS")); err == nil {
+		opts = append(opts, gpumodel.TransposedRows(n))
+	}
+	r, err := gpumodel.New(ctx, dev, m, ctxLen, 64, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -434,12 +440,18 @@ func concurrentStreams(ctx context.Context, dev *webgpu.Device, m *model.Model) 
 			sctx, cancel := context.WithCancel(ctx)
 			sch := scheduler.New(m, r, scheduler.Config{Slots: batch, Ctx: ctxLen, Target: target})
 			go sch.Run(sctx)
+			r.Timings() // from here
 			res, err := loadgen.Streams(sctx, sch, n, tokens, ctxLen, loadgen.Prompt)
 			cancel()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "gpubench: %d streams (%s): %.1f tok/s, p99 %.1f ms, batch up to %d\n", n, name, res.TokS, res.P99, res.MaxBatch)
+			// Where the host's time went: a step's preparation and
+			// submission, and the time it waited for picks.
+			tm := r.Timings()
+			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(tm.Steps, 1)) }
+			fmt.Fprintf(os.Stderr, "gpubench: %d streams (%s): %.1f tok/s, p99 %.1f ms, batch up to %d; %d steps (prefills too): prepare %.0f µs, submit %.0f µs, wait %.0f µs a step\n",
+				n, name, res.TokS, res.P99, res.MaxBatch, tm.Steps, per(tm.Prepare), per(tm.Submit), per(tm.Wait))
 			if s > 0 { // the first run warms up
 				agg, p50, p99, most = append(agg, res.TokS), append(p50, res.P50), append(p99, res.P99), append(most, float64(res.MaxBatch))
 			}
