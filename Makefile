@@ -75,6 +75,7 @@ test-wasm: ## Go unit tests compiled to js/wasm, under Node
 	$(WASMENV) $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./wasm/... ./ui/...
 
 fixtures: build ## synthetic models the js/wasm GPU tests read (.cache/models)
+	mkdir -p .cache/models
 	for t in Q4_0 F32 F16 Q4_K Q6_K; do f=.cache/models/tiny-$$t-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset tiny --type $$t --seed 1 --out $$f; done
 	f=.cache/models/qwen2-Q4_K-s1.gguf; [ -f $$f ] || bin/webinfer synth --preset qwen2 --type Q4_K --seed 1 --out $$f
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ import (
 // main_wgt, each the median GPU time of a dispatch among many (timestamp
 // queries), and checks on the way that the batched forms give main_wg's
 // sums bit for bit. It measures, so it runs only where asked
-// (WEBINFER_FORM_SPEED=1: scripts/h100-bench.sh on the GPU server).
+// (WEBINFER_FORM_SPEED=1: scripts/h100-bench.sh on the GPU server; or a
+// part of "model what", such as "smol135 o", for those shapes alone).
 func TestProductFormSpeed(t *testing.T) {
 	if os.Getenv("WEBINFER_FORM_SPEED") == "" {
 		t.Skip("a measurement: set WEBINFER_FORM_SPEED=1")
@@ -55,7 +57,11 @@ func TestProductFormSpeed(t *testing.T) {
 	}
 	const T, reps = 8, 24
 	var table []string
+	only := os.Getenv("WEBINFER_FORM_SPEED") // "1": every shape; else the shapes whose "model what" holds it
 	for _, s := range shapes {
+		if only != "1" && !strings.Contains(s.model+" "+s.what, only) {
+			continue
+		}
 		f := s.f
 		f.Subgroups, f.StageTokens = sg, stage
 		k, err := kernels.MatMul(s.typ, f)
@@ -88,6 +94,7 @@ func TestProductFormSpeed(t *testing.T) {
 		}
 		var solo []byte
 		for i, fm := range forms {
+			fmt.Println("form speed, running", s.model, s.what, fm.name)
 			pipe, err := dev.Pipeline(ctx, fm.k.WGSL, fm.k.EntryPoint, nil)
 			require.NoError(t, err, "%s", fm.k.Name)
 			bg, err := dev.BindGroupRanges(pipe, bufs...)
