@@ -168,3 +168,26 @@ func TestPoolAttendEqualsGo(t *testing.T) {
 			"a freed cache is not used")
 	}
 }
+
+// TestPoolKVFreeGivesMemoryBack checks that a freed cache's memory is the
+// pool's again at once (a page serving request after request must not
+// wait for Go's collector, which does not see the pool's memory): the
+// next cache of its size takes the same place, and freeing twice, or a
+// nil cache, is harmless.
+func TestPoolKVFreeGivesMemoryBack(t *testing.T) {
+	if !PoolAttends() {
+		t.Skip("no CPU pool here: ", poolWhy)
+	}
+	a := NewPoolKV(4, 256, 96)
+	require.NotNil(t, a)
+	off := a.off
+	a.Free()
+	a.Free()
+	assert.Zero(t, a.Positions())
+	b := NewPoolKV(4, 256, 96)
+	require.NotNil(t, b)
+	defer b.Free()
+	assert.Equal(t, off, b.off, "the freed memory is taken again first")
+	var none *PoolKV
+	none.Free()
+}

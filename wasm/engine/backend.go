@@ -110,6 +110,12 @@ type BatchQueuer interface {
 	UnqueueSeq(seq int)
 }
 
+// KVFreer is a backend whose KV caches can be given back at once when
+// it is done with (FreeKV; it must not be used after): the CPU path's,
+// which may live in the browser's CPU pool, whose memory Go's collector
+// does not see.
+type KVFreer interface{ FreeKV() }
+
 // KVHolder is a backend that says how much memory its KV caches hold
 // now. Call it from the goroutine that drives the backend.
 type KVHolder interface{ KVBytes() int64 }
@@ -124,6 +130,7 @@ type cpuBackend struct {
 }
 
 func (b *cpuBackend) Reset(n int) error {
+	b.st.Free() // now: its memory may be the CPU pool's
 	b.st = b.m.NewState(n)
 	return nil
 }
@@ -156,20 +163,35 @@ type cpuBatch struct {
 func (b *cpuBatch) KVBytes() int64 {
 	var n int64
 	for _, st := range b.states {
-		n += st.Bytes()
+		if st != nil {
+			n += st.Bytes()
+		}
 	}
 	return n
+}
+
+// FreeKV gives every slot's cache back now (engine.KVFreer); the
+// batcher must not be used after.
+func (b *cpuBatch) FreeKV() {
+	for i, st := range b.states {
+		st.Free()
+		b.states[i] = nil
+	}
 }
 
 func (b *cpuBatch) slot(seq int) error {
 	if seq < 0 || seq >= len(b.states) {
 		return fmt.Errorf("engine: slot %d of %d", seq, len(b.states))
 	}
+	if b.states[seq] == nil {
+		return fmt.Errorf("engine: slot %d: the batcher's caches were freed", seq)
+	}
 	return nil
 }
 
 func (b *cpuBatch) ResetSeq(seq int) {
-	if b.slot(seq) == nil {
+	if seq >= 0 && seq < len(b.states) {
+		b.states[seq].Free() // now: its memory may be the CPU pool's
 		b.states[seq] = b.m.NewState(b.ctx)
 		b.samplers[seq] = sample.New(sample.Params{})
 	}

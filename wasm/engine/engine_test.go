@@ -271,3 +271,23 @@ func TestRunBatch(t *testing.T) {
 		assert.Equal(t, len(alone[i]), r.Tokens)
 	}
 }
+
+// TestCPUBatchFreeKV checks that a CPU batcher's caches go back when its
+// owner is done with it (engine.KVFreer: in the browser they are the CPU
+// pool's memory), and that a freed batcher refuses work with an error
+// rather than crashing.
+func TestCPUBatchFreeKV(t *testing.T) {
+	m := tinyModel(t)
+	b := CPUBatch(m, 2, 64)
+	ctx := context.Background()
+	require.NoError(t, b.Prefill(ctx, 0, []int32{1, 2, 3}))
+	b.ResetSeq(0) // the old cache is freed, a new one made
+	require.NoError(t, b.Prefill(ctx, 0, []int32{1, 2}))
+	f, ok := b.(KVFreer)
+	require.True(t, ok)
+	f.FreeKV()
+	assert.Zero(t, b.(KVHolder).KVBytes())
+	assert.ErrorContains(t, b.Prefill(ctx, 1, []int32{1}), "freed")
+	_, err := b.StepBatch(ctx, []int{0}, []int32{1})
+	assert.ErrorContains(t, err, "freed")
+}

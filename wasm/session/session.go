@@ -540,7 +540,16 @@ func (s *Session) scheduler() *batch {
 		}
 		ctx, stop := context.WithCancel(context.Background())
 		b := &batch{sched: scheduler.New(s.m, be, cfg), gpu: s.runner != nil, budget: budget, stop: stop, done: make(chan struct{})}
-		go func() { b.sched.Run(ctx); close(b.done) }()
+		go func() {
+			b.sched.Run(ctx)
+			// The CPU path's caches go back at once: in the browser they
+			// live in the CPU pool's memory, which Go's collector does not
+			// see (the GPU runner's stay with the device).
+			if f, ok := be.(engine.KVFreer); ok {
+				f.FreeKV()
+			}
+			close(b.done)
+		}()
 		s.batch = b
 	}
 	return s.batch
