@@ -270,6 +270,10 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 	return r, nil
 }
 
+// defaultTransposedRows is the fewest output rows of a product that takes
+// the transposed few-tokens form (main_wgt) by default, where it runs.
+const defaultTransposedRows = 256
+
 // DeviceTarget is what the products run on by default on a device of
 // info (see WorkgroupPerRow): the workgroup forms except on a fallback
 // (software) adapter, subgroups where they are 32 wide. The start-up
@@ -282,6 +286,7 @@ func DeviceTarget(info webgpu.Info) kernels.Target {
 	}
 	// The limit as the shim raised it (to the adapter's maximum).
 	t.StageTokens = kernels.StageTokensFor(info.Limit("maxComputeWorkgroupStorageSize"), t.Subgroups)
+	t.TransposedRows = defaultTransposedRows
 	if t.MaxPerDim <= 0 {
 		t.MaxPerDim = 65535
 	}
