@@ -271,8 +271,9 @@ func New(ctx context.Context, dev *webgpu.Device, m *model.Model, ctxLen, maxBat
 }
 
 // defaultTransposedRows is the fewest output rows of a product that takes
-// the transposed few-tokens form (main_wgt) by default, where it runs.
-const defaultTransposedRows = 256
+// the transposed few-tokens form (main_wgt) by default, where it runs:
+// none until it is measured on a real GPU with subgroups.
+const defaultTransposedRows = 0
 
 // DeviceTarget is what the products run on by default on a device of
 // info (see WorkgroupPerRow): the workgroup forms except on a fallback
