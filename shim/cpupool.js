@@ -218,6 +218,7 @@ class Pool {
     return {
       ready: true, isa: this.isa, goMemory,
       get threads() { return pool.active; },
+      get size() { return pool.threads; },
       get why() { return pool.why; },
       debugStall: () => this.debugStall(),
       setThreads: (n) => this.setThreads(n),

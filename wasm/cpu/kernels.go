@@ -122,7 +122,7 @@ func SIMD() string {
 	chooseKernels()
 	var parts []string
 	for _, c := range choices {
-		if c.Chosen != "go" {
+		if c.Chosen != "go" && c.Type != "threads" {
 			parts = append(parts, c.Type+":"+c.Chosen)
 		}
 	}
@@ -263,6 +263,11 @@ func mismatch(a, b []float32) int {
 	return -1
 }
 
+// tuneThreads, where products run on a pool of threads (the browser's:
+// poolthreads_js.go), chooses its thread count by measurement and
+// reports the choice (false: no pool).
+var tuneThreads func(mode string) (KernelChoice, bool)
+
 func chooseKernels() {
 	chooseOnce.Do(func() {
 		chosen = map[gguf.Type]kernel{}
@@ -288,6 +293,11 @@ func chooseKernels() {
 				attend = *vectorAttend
 			}
 			choices = append(choices, c)
+		}
+		if tuneThreads != nil {
+			if c, ok := tuneThreads(mode); ok {
+				choices = append(choices, c)
+			}
 		}
 	})
 }

@@ -266,6 +266,7 @@ func SetPoolThreads(n int) int {
 	if thePoolJS.IsUndefined() {
 		return 1
 	}
+	poolThreadsSet = n > 0 // else Kernels() measures (poolthreads_js.go)
 	if n > 0 {
 		return thePoolJS.Call("setThreads", n).Int()
 	}
