@@ -33,11 +33,11 @@ type Target struct {
 type Form int
 
 const (
-	FormRow   Form = iota // main_row: one invocation per row (CPU adapters)
-	FormWG                // main_wg: 8 rows per workgroup, one token
-	FormBatch             // main_wgb: 8 rows per workgroup, 2 to MatMulBatchMax tokens
-	FormTile              // main_tile: 64×64 tiles (prefill)
-	FormTransposed        // main_wgt: 32 rows per workgroup, a row per lane, 2 to MatMulBatchMax tokens
+	FormRow        Form = iota // main_row: one invocation per row (CPU adapters)
+	FormWG                     // main_wg: 8 rows per workgroup, one token
+	FormBatch                  // main_wgb: 8 rows per workgroup, 2 to MatMulBatchMax tokens
+	FormTile                   // main_tile: 64×64 tiles (prefill)
+	FormTransposed             // main_wgt: 32 rows per workgroup, a row per lane, 2 to MatMulBatchMax tokens
 )
 
 func (f Form) String() string {
