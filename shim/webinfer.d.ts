@@ -46,7 +46,7 @@ export interface CreateEngineOptions {
   worker?: boolean;
   /** Default "auto": f16 activations where the adapter has shader-f16 and it is chosen. */
   precision?: "auto" | "f32" | "f16";
-  /** The CPU path's threads (its pool of workers, this one included): default navigator.hardwareConcurrency, at most 8; more than the pool started with is the pool's size. */
+  /** The CPU path's threads (its pool of workers, this one included): default measured at load (the fewest of 1 … navigator.hardwareConcurrency, at most 8, within 5% of the fastest); more than the pool started with is the pool's size. */
   threads?: number;
   onProgress?: (p: Progress) => void;
   /**
@@ -207,6 +207,10 @@ export interface Stats {
     threads: number;
     kernels: string;
     why?: string;
+    /** One token's product on each thread count of the pool (GB/s), timed at load to choose the count (the fewest within 5% of the fastest). */
+    threads_gb_s?: Record<string, number>;
+    /** What chose the thread count when it was not measured: "the threads option". */
+    threads_why?: string;
     /** Where a CPU decode token's time went: mean ms per phase (embed, norm, products, rope_kv, attention, ffn_act, residual, logits, and pass: the whole forward pass) and the layer products' GB/s. */
     step_ms?: {
       passes: number; tokens: number; ms_per_token: Record<string, number>; product_gb_s: number;

@@ -93,6 +93,11 @@ type CPUPath struct {
 	Threads int    `json:"threads"`
 	Kernels string `json:"kernels"`
 	Why     string `json:"why,omitempty"`
+	// ThreadsGBs is how fast one token's product ran on each thread count
+	// of the pool (GB/s), where the count was measured at load;
+	// ThreadsWhy says what chose it otherwise (the threads option).
+	ThreadsGBs map[string]float64 `json:"threads_gb_s,omitempty"`
+	ThreadsWhy string             `json:"threads_why,omitempty"`
 	// Step is where the CPU decode steps' time went (model.StepProfile),
 	// once one ran.
 	Step *StepTimes `json:"step_ms,omitempty"`

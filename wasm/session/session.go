@@ -723,6 +723,11 @@ func (s *Session) Report() report.Report {
 	if rep.Backend == "cpu" {
 		threads, why := cpu.PoolStatus()
 		rep.CPU = &report.CPUPath{Threads: threads, Kernels: cpu.SIMD(), Why: why}
+		for _, k := range cpu.Kernels() {
+			if k.Type == "threads" {
+				rep.CPU.ThreadsGBs, rep.CPU.ThreadsWhy = k.GBs, k.Why
+			}
+		}
 		if t := s.profile().Times(); t != nil {
 			st := report.StepTimes(*t)
 			rep.CPU.Step = &st
