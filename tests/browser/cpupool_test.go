@@ -24,19 +24,39 @@ import (
 // native engine is held to llama.cpp's tokens by tests/parity), and its
 // report says the pool ran that type's kernel. Chromium runs every type;
 // Firefox and WebKit (whose pool is another engine's WebAssembly) three.
+// The parity suite's other architectures (tests/parity
+// TestParityArchitectures: qwen2's biases and NeoX rope, Llama 3's rope
+// frequency factors, in the types it checks them in) run too, with its
+// second prompt (digits, accents, an emoji).
 func TestCPUPoolTokensEveryType(t *testing.T) {
 	ts := startServer(t)
-	all := []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeF16, gguf.TypeF32}
+	type fixture struct {
+		preset string
+		typ    gguf.Type
+	}
+	var all []fixture
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K, gguf.TypeF16, gguf.TypeF32} {
+		all = append(all, fixture{"tiny", typ})
+	}
+	archs := []fixture{{"qwen2", gguf.TypeQ8_0}, {"qwen2", gguf.TypeQ4_K}, {"llama3", gguf.TypeQ6_K}, {"llama3", gguf.TypeF16}}
 	for _, e := range engines {
-		types := all
+		fixtures := append(all, archs...)
 		if e.name != "chromium" {
-			types = []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeF16}
+			fixtures = []fixture{{"tiny", gguf.TypeQ8_0}, {"tiny", gguf.TypeQ4_K}, {"tiny", gguf.TypeF16}, {"qwen2", gguf.TypeQ4_K}}
 		}
-		for _, typ := range types {
-			t.Run(fmt.Sprintf("%s/%s", e.name, typ), func(t *testing.T) {
-				path, err := synth.Cached("tiny", typ, 1)
+		for _, fx := range fixtures {
+			typ := fx.typ
+			name := typ.String()
+			if fx.preset != "tiny" {
+				name = fx.preset + "/" + name
+			}
+			t.Run(fmt.Sprintf("%s/%s", e.name, name), func(t *testing.T) {
+				path, err := synth.Cached(fx.preset, typ, 1)
 				require.NoError(t, err)
-				const prompt, n = "In the beginning", 16
+				prompt, n := "In the beginning", 16
+				if fx.preset != "tiny" {
+					prompt = "Once upon a time, in a land far away, 12345 people lived happily. ¿Qué tal? 🦙"
+				}
 				want := nativeTokens(t, path, prompt, n)
 				u := ts.URL + "/?autorun=1&backend=cpu&temperature=0&maxTokens=" + fmt.Sprint(n) + "&prompt=" + url.QueryEscape(prompt) +
 					"&model=" + url.QueryEscape("/test/models/"+filepath.Base(path)) + "&report=" + url.QueryEscape(ts.URL+"/test/result")
