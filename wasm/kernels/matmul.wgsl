@@ -253,6 +253,24 @@ const CU: u32 = LANES * 8u;  // vec4s of one token's chunk: a unit per lane
 // tokens 4q..4q+3 at 256q + i).
 var<workgroup> xb: array<vec4<f32>, G * CU>;
 
+// sum_squares adds up the invocations' shares ss of each token's Σx² in
+// wg_inv_rms's tree, four tokens to a vec4: token t's sum is left in
+// xb[(t / 4)·CU][t mod 4]. Every invocation must call it, after the
+// products (it overwrites xb).
+fn sum_squares(lid: u32, ss: array<f32, BT>) {
+  workgroupBarrier(); // xb is free again
+  xb[lid] = vec4<f32>(ss[0], ss[1], ss[2], ss[3]);
+  xb[CU + lid] = vec4<f32>(ss[4], ss[5], ss[6], ss[7]);
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (lid < k) {
+      xb[lid] += xb[lid + k];
+      xb[CU + lid] += xb[CU + lid + k];
+    }
+    workgroupBarrier();
+  }
+}
+
 @compute @workgroup_size(256)
 fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(workgroup_id) wid: vec3<u32>,
@@ -298,19 +316,8 @@ fn main_wgb(@builtin(local_invocation_id) lid: vec3<u32>,
 {{end}}      }
     }
 {{end}}  }
-{{if .Norm}}  // Each token's 1/rms: the invocations' shares summed in wg_inv_rms's
-  // tree, four tokens to a vec4.
-  workgroupBarrier(); // xb is free again
-  xb[lid.x] = vec4<f32>(ss[0], ss[1], ss[2], ss[3]);
-  xb[CU + lid.x] = vec4<f32>(ss[4], ss[5], ss[6], ss[7]);
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      xb[lid.x] += xb[lid.x + k];
-      xb[CU + lid.x] += xb[CU + lid.x + k];
-    }
-    workgroupBarrier();
-  }
+{{if .Norm}}  // Each token's 1/rms, from the invocations' shares of Σx².
+  sum_squares(lid.x, ss);
 {{end}}{{range $t := .Tokens}}  if ({{$t}}u < T) {
 {{if $.Norm}}    let scale = 1.0 / sqrt(xb[{{div4 $t}}u * CU][{{mod4 $t}}u] / f32(params.cols) + params.eps);
 {{else}}    let scale = 1.0;
@@ -418,19 +425,8 @@ fn main_wgt(@builtin(local_invocation_id) lid: vec3<u32>,
 {{end}}    }
 {{end}}  }
   var scale: array<f32, BT>;
-{{if .Norm}}  // Each token's 1/rms: the invocations' shares summed in wg_inv_rms's
-  // tree, four tokens to a vec4.
-  workgroupBarrier(); // xb is free again
-  xb[lid.x] = vec4<f32>(ss[0], ss[1], ss[2], ss[3]);
-  xb[CU + lid.x] = vec4<f32>(ss[4], ss[5], ss[6], ss[7]);
-  workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      xb[lid.x] += xb[lid.x + k];
-      xb[CU + lid.x] += xb[CU + lid.x + k];
-    }
-    workgroupBarrier();
-  }
+{{if .Norm}}  // Each token's 1/rms, from the invocations' shares of Σx².
+  sum_squares(lid.x, ss);
 {{range $t := .Tokens}}  scale[{{$t}}] = 1.0 / sqrt(xb[{{div4 $t}}u * CU][{{mod4 $t}}u] / f32(params.cols) + params.eps);
 {{end}}{{else}}{{range $t := .Tokens}}  scale[{{$t}}] = 1.0;
 {{end}}{{end}}  // Two tokens at a time, each row's 32 partial sums through xb to the
